@@ -1,0 +1,1 @@
+// Placeholder: the native addon build lands with its issue.

@@ -1,0 +1,80 @@
+// The backend contract. Two halves, kept apart so the grammar can validate a study without
+// loading any inference engine:
+//  - BackendSpec (registered in src/backends/registry.ts): the scoped parameter schema, valid
+//    combinations and estimate heuristics. Pure; the grammar consults only this.
+//  - Backend (child side, src/backends/<name>/): load → session → run → dispose.
+import type { z } from 'zod';
+import type { ExperimentConfig } from '../study/types.ts';
+
+export interface BackendSpec {
+  name: string;
+  /** One line for `llem doctor` and docs. */
+  description: string;
+  /** zod schema of the backend's YAML section (`vllm:`), with defaults; strict (unknown keys rejected). */
+  params: z.ZodTypeAny;
+  /** Precisions this backend accepts. */
+  precisions: readonly string[];
+  /**
+   * All reasons this effective config cannot run (empty = valid). Called after params defaults
+   * are applied. Reasons are full sentences naming the fields involved.
+   */
+  invalidReasons(config: ExperimentConfig): string[];
+  /** Rough throughput for the pre-flight estimate (conservative), output tokens per second. */
+  estimateTokensPerSecond(config: ExperimentConfig): number;
+  /** Seconds to load the model, given its size in bytes when known. */
+  estimateLoadSeconds(config: ExperimentConfig, modelBytes: number | null): number;
+}
+
+/** One request's timeline. All timestamps are monotonic milliseconds (performance.now() scale). */
+export interface RequestRecord {
+  prompt_index: number;
+  input_tokens: number;
+  output_tokens: number;
+  start_ms: number;
+  /** First token of any kind (reasoning included). null if no token arrived. */
+  first_token_ms: number | null;
+  /** First content token (differs from first_token_ms for reasoning models). */
+  first_content_token_ms: number | null;
+  /** Arrival time of each token or chunk after the first (for ITL). */
+  token_times_ms: number[];
+  end_ms: number;
+  error: string | null;
+}
+
+export interface Prompt {
+  index: number;
+  text: string;
+  /** Chat messages form, for chat endpoints and chat templates. */
+  messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+}
+
+export interface Workload {
+  prompts: Prompt[];
+  max_new_tokens: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  seed: number;
+  greedy: boolean;
+}
+
+export interface BackendSession {
+  /** Run the workload; onRequest fires as each request completes (for progress/heartbeats). */
+  run(workload: Workload, onRequest?: (r: RequestRecord) => void, signal?: AbortSignal): Promise<RequestRecord[]>;
+  dispose(): Promise<void>;
+}
+
+export interface LoadInfo {
+  backend_version: string | null;
+  model_path: string | null;
+  model_builtin: boolean;
+  /** Extra versions for the environment snapshot. */
+  extra_versions?: Record<string, string | null>;
+}
+
+export interface Backend {
+  name: string;
+  load(
+    config: ExperimentConfig,
+    ctx: { runDir: string; signal: AbortSignal; log: (line: string) => void },
+  ): Promise<{ session: BackendSession; info: LoadInfo }>;
+}

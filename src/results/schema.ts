@@ -1,0 +1,150 @@
+// result.json: one run's measurement. Written by the worker (atomically), read by the runner
+// (classification), results/summary/report. Versioned; zod-checked on every read.
+// MEASUREMENT.md is the source of the definitions; they are embedded in every result.
+import { z } from 'zod';
+
+export const RESULT_SCHEMA_VERSION = 1 as const;
+
+export const FLAG_CODES = [
+  'short_window',
+  'few_samples',
+  'energy_divergence',
+  'thermal_throttle',
+  'power_brake',
+  'temperature_drift',
+  'foreign_gpu_process',
+  'warmup_not_converged',
+  'persistence_mode_off',
+  'energy_unavailable',
+  'baseline_stale',
+  'counter_reset',
+  'builtin_model',
+] as const;
+export type FlagCode = (typeof FLAG_CODES)[number];
+
+const num = z.number().finite();
+const nnum = num.nullable();
+
+export const percentilesSchema = z.object({
+  mean: nnum,
+  p50: nnum,
+  p90: nnum,
+  p95: nnum,
+  p99: nnum,
+});
+export type Percentiles = z.infer<typeof percentilesSchema>;
+
+export const flagSchema = z.object({ code: z.enum(FLAG_CODES), message: z.string() });
+export type ValidityFlag = z.infer<typeof flagSchema>;
+
+export const gpuSnapshotSchema = z.object({
+  index: z.number().int(),
+  uuid: z.string(),
+  name: z.string(),
+  pci_bus_id: z.string().nullable(),
+  memory_total_bytes: nnum,
+  memory_used_bytes: nnum,
+  power_limit_w: nnum,
+  power_limit_default_w: nnum,
+  persistence_mode: z.boolean().nullable(),
+  mig_mode: z.boolean().nullable(),
+  sm_clock_mhz: nnum,
+  mem_clock_mhz: nnum,
+  temperature_c: nnum,
+  foreign_processes: z.array(z.object({ pid: z.number().int(), memory_bytes: nnum })),
+});
+
+export const environmentSchema = z.object({
+  hostname: z.string(),
+  platform: z.string(),
+  node_version: z.string(),
+  llem_version: z.string(),
+  cpu_model: z.string().nullable(),
+  cuda_visible_devices: z.string().nullable(),
+  nvml: z.object({
+    available: z.boolean(),
+    reason: z.string().nullable(),
+    driver_version: z.string().nullable(),
+    cuda_driver_version: z.string().nullable(),
+  }),
+  gpus: z.array(gpuSnapshotSchema),
+  /** Backend-specific versions (torch, transformers, vllm …). */
+  extra: z.record(z.string(), z.string().nullable()).default({}),
+});
+export type EnvironmentSnapshot = z.infer<typeof environmentSchema>;
+
+export const metricsSchema = z.object({
+  // energy (joules); null + energy_unavailable_reason when it could not be measured, never 0
+  energy_j: nnum,
+  energy_polled_j: nnum,
+  energy_divergence: nnum,
+  energy_method: z.enum(['counter', 'polled']).nullable(),
+  energy_unavailable_reason: z.string().nullable(),
+  baseline_power_w: nnum,
+  baseline_reused: z.boolean().nullable(),
+  energy_adjusted_j: nnum,
+  energy_per_output_token_j: nnum,
+  energy_per_output_token_adjusted_j: nnum,
+  energy_per_request_j: nnum,
+  energy_per_request_adjusted_j: nnum,
+  cpu_energy_j: nnum,
+  cpu_energy_unavailable_reason: z.string().nullable(),
+  load_s: nnum,
+  load_energy_j: nnum,
+  // throughput
+  requests: z.number().int(),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  window_s: num,
+  output_tokens_per_s: nnum,
+  requests_per_s: nnum,
+  // latency (milliseconds)
+  ttft_ms: percentilesSchema,
+  ttft_content_ms: percentilesSchema,
+  itl_ms: percentilesSchema,
+  tpot_ms: percentilesSchema,
+  e2e_ms: percentilesSchema,
+  // device
+  power_mean_w: nnum,
+  power_peak_w: nnum,
+  temperature_max_c: nnum,
+  temperature_start_c: nnum,
+  temperature_end_c: nnum,
+  memory_peak_bytes: nnum,
+  throttle_s: z.object({ thermal: nnum, power_cap: nnum, power_brake: nnum }),
+  samples: z.number().int(),
+  // warmup
+  warmup_prompts: z.number().int(),
+  warmup_cv: nnum,
+  warmup_converged: z.boolean(),
+});
+export type RunMetrics = z.infer<typeof metricsSchema>;
+
+export const runResultSchema = z.object({
+  schema_version: z.literal(RESULT_SCHEMA_VERSION),
+  run_id: z.string(),
+  config_hash: z.string(),
+  cycle: z.number().int(),
+  attempt: z.number().int(),
+  config: z.record(z.string(), z.unknown()),
+  backend: z.object({ name: z.string(), version: z.string().nullable() }),
+  model: z.object({
+    id: z.string(),
+    path: z.string().nullable(),
+    size_bytes: nnum,
+    /** sha256 of size + first/last 16 MiB for big files, of the whole file below that. */
+    file_hash: z.string().nullable(),
+    builtin: z.boolean(),
+  }),
+  started_at: z.string(),
+  ended_at: z.string(),
+  /** Monotonic ms offsets of each phase from child start. */
+  phases: z.record(z.string(), z.object({ start_ms: num, end_ms: num })),
+  environment: environmentSchema,
+  metrics: metricsSchema,
+  flags: z.array(flagSchema),
+  /** Metric definitions as written in MEASUREMENT.md, so a result file explains itself. */
+  definitions: z.record(z.string(), z.string()),
+  power_csv: z.string().nullable(),
+});
+export type RunResult = z.infer<typeof runResultSchema>;
