@@ -61,6 +61,15 @@ export interface BackendSession {
   /** Run the workload; onRequest fires as each request completes (for progress/heartbeats). */
   run(workload: Workload, onRequest?: (r: RequestRecord) => void, signal?: AbortSignal): Promise<RequestRecord[]>;
   dispose(): Promise<void>;
+  /**
+   * Optional measurement-window edges, for backends whose device work is asynchronous (pytorch:
+   * `torch.cuda.synchronize`). The worker calls beginWindow() right before the energy window opens
+   * (after warmup) and endWindow() right after the measured workload, before the window closes.
+   * endWindow returns the backend's own peak device memory over the window (torch's
+   * max_memory_allocated after a reset at beginWindow), or null when it has none.
+   */
+  beginWindow?(): Promise<void>;
+  endWindow?(): Promise<{ memory_peak_bytes: number | null }>;
 }
 
 export interface LoadInfo {
