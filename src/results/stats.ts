@@ -1,0 +1,314 @@
+// Cross-cycle statistics, hand-written on purpose: the numbers below are published by researchers,
+// so every formula is short enough to be read against a textbook and is pinned by tests against
+// values computed by hand. The npm statistics packages we looked at either lack a seeded bootstrap
+// (simple-statistics, jstat) or the Student-t quantile for small df without a big dependency tree;
+// the whole of what we need is ~150 lines.
+
+/** Sample statistics of one metric over the completed runs of one config. */
+export interface MetricStats {
+  /** Finite values used. */
+  n: number;
+  /** Values that were null, NaN or infinite (metric not measured in that run): not counted. */
+  n_missing: number;
+  mean: number | null;
+  /** Sample standard deviation (n − 1 denominator); null below n = 2. */
+  std: number | null;
+  /** std / |mean|; null when std is null or the mean is 0. */
+  cv: number | null;
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  /** Percentile bootstrap of the mean; null below n = 2. */
+  ci_bootstrap: [number, number] | null;
+  /** mean ± t(1 − α/2, n − 1) · std / √n; null below n = 2. */
+  ci_t: [number, number] | null;
+  /** cv above the threshold (default 10 %). */
+  high_variance: boolean;
+}
+
+export interface StatsOptions {
+  /** Confidence level of both intervals, e.g. 0.95. */
+  confidence: number;
+  bootstrapResamples: number;
+  /** 32-bit seed of this metric's resampling (derive it with seedFor for order independence). */
+  seed: number;
+  /** CV above which `high_variance` is set. */
+  highVarianceCv: number;
+}
+
+export const DEFAULT_STATS_OPTIONS: StatsOptions = {
+  confidence: 0.95,
+  bootstrapResamples: 2000,
+  seed: 0x5eed,
+  highVarianceCv: 0.1,
+};
+
+/** mulberry32: a small, well-known 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a over the parts joined, mixed with a base seed: a per-(config, metric) seed that does
+ * not depend on the order configs are summarised in, so adding a config never moves another's CI. */
+export function seedFor(baseSeed: number, ...parts: string[]): number {
+  let h = (0x811c9dc5 ^ (baseSeed >>> 0)) >>> 0;
+  const s = parts.join('\u0000');
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** Linear-interpolation quantile of sorted values (type 7: R's default, numpy's default). */
+export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
+  const n = sorted.length;
+  if (n === 0) throw new RangeError('quantile of an empty sample');
+  if (n === 1) return sorted[0]!;
+  const h = (n - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, n - 1);
+  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
+}
+
+// --- Student t quantile: regularised incomplete beta (continued fraction) inverted by bisection.
+
+function logGamma(x: number): number {
+  // Lanczos approximation (g = 7, n = 9), accurate to ~1e-15 for x > 0.
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  x -= 1;
+  let a = c[0]!;
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i]! / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+function betaContinuedFraction(a: number, b: number, x: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-15) break;
+  }
+  return h;
+}
+
+/** Regularised incomplete beta I_x(a, b). */
+export function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const lnFront = logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
+  if (x < (a + 1) / (a + b + 2)) return (Math.exp(lnFront) * betaContinuedFraction(a, b, x)) / a;
+  return 1 - (Math.exp(lnFront) * betaContinuedFraction(b, a, 1 - x)) / b;
+}
+
+/** P(T ≤ t) for Student's t with df degrees of freedom. */
+export function studentTCdf(t: number, df: number): number {
+  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? 1 - tail : tail;
+}
+
+const tQuantileCache = new Map<string, number>();
+
+/** The p-quantile (p > 0.5) of Student's t with df degrees of freedom, to ~1e-10. */
+export function studentTQuantile(p: number, df: number): number {
+  if (!(p > 0.5 && p < 1)) throw new RangeError(`t quantile needs 0.5 < p < 1, got ${p}`);
+  if (!(df >= 1)) throw new RangeError(`t quantile needs df ≥ 1, got ${df}`);
+  const key = `${p}:${df}`;
+  const cached = tQuantileCache.get(key);
+  if (cached !== undefined) return cached;
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-12; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  const q = (lo + hi) / 2;
+  tQuantileCache.set(key, q);
+  return q;
+}
+
+/** Finite numbers only: null, undefined, NaN and ±Infinity mean "not measured". */
+export function finiteValues(values: ReadonlyArray<number | null | undefined>): { finite: number[]; missing: number } {
+  const finite: number[] = [];
+  let missing = 0;
+  for (const v of values) {
+    if (typeof v === 'number' && Number.isFinite(v)) finite.push(v);
+    else missing++;
+  }
+  return { finite, missing };
+}
+
+/** B × n resampling indices (row b = resample b), drawn from mulberry32(seed). Depends only on
+ * (n, resamples, seed), so metrics with the same n in one config share them (paired resamples). */
+export function resampleIndices(n: number, resamples: number, seed: number): Uint32Array {
+  const rand = mulberry32(seed);
+  const idx = new Uint32Array(n * resamples);
+  for (let i = 0; i < idx.length; i++) idx[i] = (rand() * n) | 0;
+  return idx;
+}
+
+/** k-th smallest (0-based) of arr, rearranging arr in place (quickselect): O(n) where a sort of
+ * every resample set would dominate a 10,000-run summary. */
+function selectKth(arr: Float64Array, k: number): number {
+  let left = 0;
+  let right = arr.length - 1;
+  while (right > left) {
+    const mid = (left + right) >> 1;
+    // median of three as pivot
+    const a = arr[left]!, b = arr[mid]!, c = arr[right]!;
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while (arr[i]! < pivot) i++;
+      while (arr[j]! > pivot) j--;
+      if (i <= j) {
+        const t = arr[i]!;
+        arr[i] = arr[j]!;
+        arr[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else return arr[k]!;
+  }
+  return arr[k]!;
+}
+
+/** Type-7 quantile without sorting (arr is rearranged). */
+function quantileSelect(arr: Float64Array, q: number): number {
+  const n = arr.length;
+  const h = (n - 1) * q;
+  const lo = Math.floor(h);
+  const vlo = selectKth(arr, lo);
+  if (lo + 1 >= n || h === lo) return vlo;
+  let vhi = Infinity;
+  for (let i = lo + 1; i < n; i++) if (arr[i]! < vhi) vhi = arr[i]!;
+  return vlo + (h - lo) * (vhi - vlo);
+}
+
+/** Percentile-bootstrap CI of the mean over precomputed resampling indices (see resampleIndices). */
+export function bootstrapMeanCiWith(values: ReadonlyArray<number>, indices: Uint32Array, confidence: number): [number, number] {
+  const n = values.length;
+  if (n < 2) throw new RangeError('bootstrap needs at least 2 values');
+  const resamples = indices.length / n;
+  if (!Number.isInteger(resamples)) throw new RangeError('resampling indices do not match the sample size');
+  const v = Float64Array.from(values);
+  const means = new Float64Array(resamples);
+  let k = 0;
+  for (let b = 0; b < resamples; b++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += v[indices[k++]!]!;
+    means[b] = sum / n;
+  }
+  const alpha = 1 - confidence;
+  return [quantileSelect(means, alpha / 2), quantileSelect(means, 1 - alpha / 2)];
+}
+
+/** Percentile-bootstrap CI of the mean. Deterministic for a given seed. Needs n ≥ 2. */
+export function bootstrapMeanCi(values: ReadonlyArray<number>, resamples: number, confidence: number, seed: number): [number, number] {
+  return bootstrapMeanCiWith(values, resampleIndices(values.length, resamples, seed), confidence);
+}
+
+export function describe(
+  values: ReadonlyArray<number | null | undefined>,
+  options: Partial<StatsOptions> = {},
+  indicesFor: (n: number) => Uint32Array = (n) => resampleIndices(n, options.bootstrapResamples ?? DEFAULT_STATS_OPTIONS.bootstrapResamples, options.seed ?? DEFAULT_STATS_OPTIONS.seed),
+): MetricStats {
+  const opts = { ...DEFAULT_STATS_OPTIONS, ...options };
+  const { finite, missing } = finiteValues(values);
+  const n = finite.length;
+  if (n === 0) {
+    return { n: 0, n_missing: missing, mean: null, std: null, cv: null, median: null, min: null, max: null, ci_bootstrap: null, ci_t: null, high_variance: false };
+  }
+  const sorted = Float64Array.from(finite).sort();
+  let sum = 0;
+  for (const v of finite) sum += v;
+  const mean = sum / n;
+  const min = sorted[0]!;
+  const max = sorted[n - 1]!;
+  const median = quantileSorted(sorted, 0.5);
+  if (n === 1) {
+    return { n, n_missing: missing, mean, std: null, cv: null, median, min, max, ci_bootstrap: null, ci_t: null, high_variance: false };
+  }
+  if (min === max) {
+    // Identical values: exactly no spread (the sum above can carry rounding noise).
+    return { n, n_missing: missing, mean: min, std: 0, cv: min === 0 ? null : 0, median: min, min, max, ci_bootstrap: [min, min], ci_t: [min, min], high_variance: false };
+  }
+  let ss = 0;
+  for (const v of finite) ss += (v - mean) * (v - mean);
+  const std = Math.sqrt(ss / (n - 1));
+  const cv = mean === 0 ? null : std / Math.abs(mean);
+  const halfWidth = studentTQuantile(1 - (1 - opts.confidence) / 2, n - 1) * (std / Math.sqrt(n));
+  const ci_t: [number, number] = [mean - halfWidth, mean + halfWidth];
+  const ci_bootstrap = bootstrapMeanCiWith(finite, indicesFor(n), opts.confidence);
+  return { n, n_missing: missing, mean, std, cv, median, min, max, ci_bootstrap, ci_t, high_variance: cv !== null && cv > opts.highVarianceCv };
+}
+
+/** describe() for several metrics of one config: metrics with the same number of finite values
+ * share resampling indices (paired bootstrap, and one draw instead of one per metric). The result
+ * for each metric equals describe(values, options) alone. */
+export function describeMany<K extends string>(
+  valuesByMetric: Record<K, ReadonlyArray<number | null | undefined>>,
+  options: Partial<StatsOptions> = {},
+): Record<K, MetricStats> {
+  const opts = { ...DEFAULT_STATS_OPTIONS, ...options };
+  const cache = new Map<number, Uint32Array>();
+  const indicesFor = (n: number): Uint32Array => {
+    let idx = cache.get(n);
+    if (!idx) {
+      idx = resampleIndices(n, opts.bootstrapResamples, opts.seed);
+      cache.set(n, idx);
+    }
+    return idx;
+  };
+  const out = {} as Record<K, MetricStats>;
+  for (const key of Object.keys(valuesByMetric) as K[]) out[key] = describe(valuesByMetric[key], opts, indicesFor);
+  return out;
+}
+
+/** Half the width of an interval, for "mean ± x" displays. */
+export function halfWidth(ci: [number, number] | null): number | null {
+  return ci ? (ci[1] - ci[0]) / 2 : null;
+}
+
+/** Do two intervals share any point? */
+export function intervalsOverlap(a: [number, number] | null, b: [number, number] | null): boolean | null {
+  if (!a || !b) return null;
+  return a[0] <= b[1] && b[0] <= a[1];
+}

@@ -1,0 +1,383 @@
+// The pure core of summary.json: (PlanFile, StudySnapshot, RunResult[]) → StudySummary.
+// No files, no clock unless asked: tests build every input as plain objects.
+import type { ExperimentConfig, PlanFile } from '../study/types.ts';
+import type { RunSnapshot, RunStatus, StudySnapshot } from '../runner/events.ts';
+import { FLAG_CODES, type FlagCode, type RunMetrics, type RunResult } from './schema.ts';
+import { describeMany, seedFor, type MetricStats } from './stats.ts';
+import {
+  SUMMARY_METRICS,
+  SUMMARY_METRIC_KEYS,
+  SUMMARY_SCHEMA_VERSION,
+  type ConfigSummary,
+  type ExcludedRun,
+  type MetricSummary,
+  type StudySummary,
+  type SummaryEnvironment,
+  type SummaryMetricKey,
+} from './summary-schema.ts';
+
+export const METRIC_GETTERS: Record<SummaryMetricKey, (m: RunMetrics) => number | null> = {
+  energy_per_output_token_j: (m) => m.energy_per_output_token_j,
+  energy_per_output_token_adjusted_j: (m) => m.energy_per_output_token_adjusted_j,
+  output_tokens_per_s: (m) => m.output_tokens_per_s,
+  ttft_p50_ms: (m) => m.ttft_ms?.p50 ?? null,
+  itl_p50_ms: (m) => m.itl_ms?.p50 ?? null,
+  tpot_p50_ms: (m) => m.tpot_ms?.p50 ?? null,
+  e2e_p50_ms: (m) => m.e2e_ms?.p50 ?? null,
+  power_mean_w: (m) => m.power_mean_w,
+  power_peak_w: (m) => m.power_peak_w,
+  energy_j: (m) => m.energy_j,
+  energy_adjusted_j: (m) => m.energy_adjusted_j,
+  energy_per_request_j: (m) => m.energy_per_request_j,
+  requests_per_s: (m) => m.requests_per_s,
+  temperature_max_c: (m) => m.temperature_max_c,
+  memory_peak_bytes: (m) => m.memory_peak_bytes,
+  energy_divergence: (m) => m.energy_divergence,
+};
+
+export interface SummaryOptions {
+  confidence: number;
+  bootstrapResamples: number;
+  /** null = the plan's cycle_seed (recorded in the summary either way). */
+  bootstrapSeed: number | null;
+  highVarianceCv: number;
+}
+
+export const DEFAULT_SUMMARY_OPTIONS: SummaryOptions = {
+  confidence: 0.95,
+  bootstrapResamples: 2000,
+  bootstrapSeed: null,
+  highVarianceCv: 0.1,
+};
+
+export interface SummaryInput {
+  plan: PlanFile;
+  /** null when the study dir has no manifest: runs with a result count as completed, others pending. */
+  snapshot: StudySnapshot | null;
+  results: RunResult[];
+  /** Result files that could not be read or failed validation (named in warnings). */
+  loadErrors?: Array<{ path: string; message: string }>;
+  options?: Partial<SummaryOptions>;
+  /** ISO time written as generated_at (tests pass a fixed one). */
+  now?: string;
+}
+
+export type Scalar = string | number | boolean | null;
+
+/** One experiment config as flat dotted fields: `batch_size`, `llamacpp.n_gpu_layers`, `warmup.window` … */
+export function flattenConfig(config: ExperimentConfig | Record<string, unknown>): Record<string, Scalar> {
+  const out: Record<string, Scalar> = {};
+  const c = config as Record<string, unknown>;
+  const backend = typeof c.backend === 'string' ? c.backend : 'params';
+  const visit = (prefix: string, value: unknown): void => {
+    if (value === null || value === undefined) out[prefix] = null;
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[prefix] = value;
+    else if (Array.isArray(value)) out[prefix] = JSON.stringify(value);
+    else if (typeof value === 'object') {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) visit(`${prefix}.${k}`, v);
+    } else out[prefix] = String(value);
+  };
+  for (const [key, value] of Object.entries(c)) {
+    if (key === 'dataset') out.dataset = datasetLabel(value);
+    // The backend's own section is written `llamacpp:` in YAML; name its fields that way.
+    else if (key === 'params' && value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) visit(`${backend}.${k}`, v);
+    } else visit(key, value);
+  }
+  return out;
+}
+
+function datasetLabel(d: unknown): Scalar {
+  if (!d || typeof d !== 'object') return d === undefined ? null : (d as Scalar);
+  const ds = d as Record<string, unknown>;
+  if (ds.kind === 'builtin') return `builtin:${String(ds.name)}`;
+  if (ds.kind === 'jsonl') return `jsonl:${String(ds.path)}`;
+  if (ds.kind === 'synthetic') return `synthetic:${String(ds.input_tokens)}`;
+  return JSON.stringify(d);
+}
+
+const FIELD_ORDER = ['model', 'backend', 'precision', 'batch_size', 'max_new_tokens', 'n', 'dataset', 'seed'];
+
+/** Fields whose value differs between configs, in a stable order (well-known fields first). */
+export function sweptFields(flatConfigs: Array<Record<string, Scalar>>): string[] {
+  if (flatConfigs.length < 2) return [];
+  const keys = new Set<string>();
+  for (const f of flatConfigs) for (const k of Object.keys(f)) keys.add(k);
+  const swept: string[] = [];
+  for (const k of keys) {
+    const first = flatConfigs[0]![k] ?? null;
+    if (flatConfigs.some((f) => (f[k] ?? null) !== first)) swept.push(k);
+  }
+  const rank = (k: string): number => {
+    const i = FIELD_ORDER.indexOf(k);
+    return i === -1 ? FIELD_ORDER.length : i;
+  };
+  return swept.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+function toMetricSummary(s: MetricStats): MetricSummary {
+  return {
+    n: s.n,
+    n_missing: s.n_missing,
+    mean: s.mean,
+    std: s.std,
+    cv: s.cv,
+    median: s.median,
+    min: s.min,
+    max: s.max,
+    ci95_bootstrap: s.ci_bootstrap,
+    ci95_t: s.ci_t,
+    high_variance: s.high_variance,
+  };
+}
+
+function runKey(configHash: string, cycle: number): string {
+  return `${configHash}\u0000${cycle}`;
+}
+
+/** Without a manifest, the plan's run order with a status guessed from which results exist. */
+export function snapshotFromResults(plan: PlanFile, results: RunResult[], studyDir = ''): StudySnapshot {
+  const byRun = new Map<string, RunResult>();
+  for (const r of results) byRun.set(runKey(r.config_hash, r.cycle), r);
+  const runs: RunSnapshot[] = plan.order.map((o) => {
+    const r = byRun.get(runKey(o.config_hash, o.cycle));
+    return {
+      index: o.index,
+      run_id: r?.run_id ?? `${String(o.index).padStart(4, '0')}-${o.config_hash}-c${o.cycle}`,
+      config_hash: o.config_hash,
+      cycle: o.cycle,
+      status: r ? 'completed' : 'pending',
+      attempts: [],
+      error_type: null,
+      result: null,
+      headline: null,
+    };
+  });
+  const counts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  for (const r of runs) counts[r.status]++;
+  return {
+    study_dir: studyDir,
+    study_name: plan.study_name,
+    study_hash: plan.study_hash,
+    status: counts.pending === 0 ? 'completed' : 'interrupted',
+    n_cycles: plan.execution.n_cycles,
+    started_at: plan.created_at,
+    counts,
+    runs,
+    paused: false,
+    quit_requested: false,
+  };
+}
+
+function environmentOf(results: RunResult[]): SummaryEnvironment | null {
+  if (results.length === 0) return null;
+  const sorted = [...results].sort((a, b) => a.started_at.localeCompare(b.started_at));
+  const e = sorted[0]!.environment;
+  const fingerprint = (r: RunResult): string =>
+    JSON.stringify([r.environment.hostname, r.environment.nvml.driver_version, r.environment.gpus.map((g) => [g.name, g.uuid])]);
+  const ref = fingerprint(sorted[0]!);
+  const differences: string[] = [];
+  for (const r of sorted) {
+    if (fingerprint(r) !== ref) {
+      const gpus = r.environment.gpus.map((g) => g.name).join(', ') || 'no GPU';
+      differences.push(`${r.run_id}: host ${r.environment.hostname}, driver ${r.environment.nvml.driver_version ?? 'unknown'}, ${gpus}`);
+    }
+  }
+  return {
+    hostname: e.hostname,
+    platform: e.platform,
+    node_version: e.node_version,
+    llem_version: e.llem_version,
+    cpu_model: e.cpu_model,
+    cuda_visible_devices: e.cuda_visible_devices,
+    nvml_available: e.nvml.available,
+    nvml_reason: e.nvml.reason,
+    driver_version: e.nvml.driver_version,
+    cuda_driver_version: e.nvml.cuda_driver_version,
+    gpus: e.gpus.map((g) => ({
+      index: g.index,
+      uuid: g.uuid,
+      name: g.name,
+      memory_total_bytes: g.memory_total_bytes,
+      power_limit_w: g.power_limit_w,
+      persistence_mode: g.persistence_mode,
+      mig_mode: g.mig_mode,
+    })),
+    extra: { ...(e.extra ?? {}) },
+    differences,
+  };
+}
+
+function reasonOf(run: RunSnapshot): { reason: string; phase: string | null } {
+  const last = run.attempts.length ? run.attempts[run.attempts.length - 1]! : null;
+  const parts = [run.error_type ?? last?.error_type, last?.message].filter((p): p is string => !!p);
+  if (parts.length === 0) {
+    if (run.status === 'interrupted') parts.push('interrupted before it finished');
+    else if (run.status === 'skipped') parts.push('skipped');
+    else parts.push(`run ${run.status}`);
+  }
+  return { reason: parts.join(': '), phase: last?.phase_reached ?? null };
+}
+
+export function summarizeStudy(input: SummaryInput): StudySummary {
+  const { plan } = input;
+  const opts: SummaryOptions = { ...DEFAULT_SUMMARY_OPTIONS, ...input.options };
+  const bootstrapSeed = (opts.bootstrapSeed ?? plan.cycle_seed) >>> 0;
+  const snapshot = input.snapshot ?? snapshotFromResults(plan, input.results);
+  const warnings: string[] = [];
+  for (const e of input.loadErrors ?? []) warnings.push(`${e.path}: ${e.message} (run excluded)`);
+
+  // Latest attempt wins when a run left several result files.
+  const resultByRun = new Map<string, RunResult>();
+  for (const r of input.results) {
+    const key = runKey(r.config_hash, r.cycle);
+    const prev = resultByRun.get(key);
+    if (!prev || r.attempt > prev.attempt) resultByRun.set(key, r);
+  }
+
+  const labelOf = new Map(plan.configs.map((c) => [c.config_hash, c.label]));
+  const runsByConfig = new Map<string, RunSnapshot[]>();
+  for (const run of snapshot.runs) {
+    const list = runsByConfig.get(run.config_hash) ?? [];
+    list.push(run);
+    runsByConfig.set(run.config_hash, list);
+  }
+  for (const hash of runsByConfig.keys()) {
+    if (!labelOf.has(hash)) warnings.push(`manifest has runs of config ${hash}, which is not in plan.json (ignored)`);
+  }
+
+  const flat = plan.configs.map((c) => flattenConfig(c.config));
+  const swept = sweptFields(flat);
+  const excluded: ExcludedRun[] = [];
+  const usedResults: RunResult[] = [];
+  const studyCounts = { planned: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0 };
+
+  const configs: ConfigSummary[] = plan.configs.map((pc, i) => {
+    const runs = (runsByConfig.get(pc.config_hash) ?? []).slice().sort((a, b) => a.cycle - b.cycle);
+    const plannedRuns = plan.order.filter((o) => o.config_hash === pc.config_hash).length || runs.length;
+    const counts = { completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0 };
+    const completed: RunResult[] = [];
+    for (const run of runs) {
+      const status: RunStatus = run.status;
+      const result = resultByRun.get(runKey(run.config_hash, run.cycle));
+      if (status === 'completed' && !result) {
+        warnings.push(`run ${run.run_id} is completed in the manifest but its result.json is missing or invalid (excluded)`);
+        excluded.push({
+          index: run.index,
+          run_id: run.run_id,
+          config_hash: run.config_hash,
+          label: pc.label,
+          cycle: run.cycle,
+          status: 'failed',
+          error_type: 'InvalidResult',
+          reason: 'result.json missing or invalid',
+          attempts: run.attempts.length,
+          phase_reached: null,
+        });
+        counts.failed++;
+        continue;
+      }
+      counts[status]++;
+      if (status === 'completed' && result) completed.push(result);
+      else if (status === 'failed' || status === 'skipped' || status === 'interrupted') {
+        const { reason, phase } = reasonOf(run);
+        excluded.push({
+          index: run.index,
+          run_id: run.run_id,
+          config_hash: run.config_hash,
+          label: pc.label,
+          cycle: run.cycle,
+          status,
+          error_type: run.error_type ?? run.attempts.at(-1)?.error_type ?? null,
+          reason,
+          attempts: run.attempts.length,
+          phase_reached: phase,
+        });
+      }
+      // pending/running: counted, neither averaged nor listed as excluded
+    }
+    usedResults.push(...completed);
+    studyCounts.planned += plannedRuns;
+    for (const k of Object.keys(counts) as Array<keyof typeof counts>) studyCounts[k] += counts[k];
+
+    const valuesByMetric = {} as Record<SummaryMetricKey, Array<number | null>>;
+    for (const key of SUMMARY_METRIC_KEYS) valuesByMetric[key] = completed.map((r) => METRIC_GETTERS[key](r.metrics));
+    const stats = describeMany(valuesByMetric, {
+      confidence: opts.confidence,
+      bootstrapResamples: opts.bootstrapResamples,
+      highVarianceCv: opts.highVarianceCv,
+      seed: seedFor(bootstrapSeed, pc.config_hash),
+    });
+    const metrics: Record<string, MetricSummary> = {};
+    const highVariance: string[] = [];
+    for (const key of SUMMARY_METRIC_KEYS) {
+      metrics[key] = toMetricSummary(stats[key]);
+      if (stats[key].high_variance) highVariance.push(key);
+    }
+    const flags: Partial<Record<FlagCode, number>> = {};
+    for (const r of completed) {
+      for (const code of new Set(r.flags.map((f) => f.code))) flags[code] = (flags[code] ?? 0) + 1;
+    }
+    const sweptValues: Record<string, Scalar> = {};
+    for (const f of swept) sweptValues[f] = flat[i]![f] ?? null;
+    return {
+      config_hash: pc.config_hash,
+      label: pc.label,
+      swept: sweptValues,
+      config: pc.config as unknown as Record<string, unknown>,
+      planned_runs: plannedRuns,
+      counts,
+      partial: counts.completed < plannedRuns,
+      metrics,
+      flags: Object.fromEntries(FLAG_CODES.filter((c) => flags[c]).map((c) => [c, flags[c]!])) as Record<FlagCode, number>,
+      high_variance_metrics: highVariance,
+      runs: completed.map((r) => r.run_id),
+    };
+  });
+
+  excluded.sort((a, b) => a.index - b.index);
+  const unfinished = studyCounts.pending + studyCounts.running + studyCounts.interrupted;
+  return {
+    schema_version: SUMMARY_SCHEMA_VERSION,
+    generated_at: input.now ?? new Date().toISOString(),
+    study: {
+      name: plan.study_name,
+      hash: plan.study_hash,
+      source_path: plan.source_path,
+      created_at: plan.created_at,
+      status: input.snapshot ? input.snapshot.status : 'unknown',
+      partial: unfinished > 0 || configs.some((c) => c.partial) || (input.snapshot !== null && input.snapshot.status !== 'completed' && input.snapshot.status !== 'failed'),
+      counts: studyCounts,
+    },
+    protocol: {
+      n_cycles: plan.execution.n_cycles,
+      cycle_order: plan.execution.cycle_order,
+      cycle_seed: plan.cycle_seed,
+      shuffle_seed: plan.execution.shuffle_seed,
+      config_gap_seconds: plan.execution.config_gap_seconds,
+      cycle_gap_seconds: plan.execution.cycle_gap_seconds,
+      cooldown: plan.execution.cooldown,
+      experiment_timeout_seconds: plan.execution.experiment_timeout_seconds,
+      stall_timeout_seconds: plan.execution.stall_timeout_seconds,
+      parallel: plan.execution.parallel,
+      planned_runs: plan.order.length,
+    },
+    environment: environmentOf(usedResults),
+    statistics: {
+      confidence: opts.confidence,
+      bootstrap_method: 'percentile',
+      bootstrap_resamples: opts.bootstrapResamples,
+      bootstrap_seed: bootstrapSeed,
+      seed_derivation: 'mulberry32 seeded with FNV-1a(bootstrap_seed, config_hash); metrics with the same n share resamples',
+      std: 'sample (n - 1)',
+      quantiles: 'linear interpolation (type 7)',
+      high_variance_cv: opts.highVarianceCv,
+      metrics: SUMMARY_METRICS.map((m) => ({ key: m.key, label: m.label, unit: m.unit })),
+    },
+    swept_fields: swept,
+    configs,
+    excluded_runs: excluded,
+    skipped_configs: plan.skipped.map((s) => ({ label: s.label, reasons: [...s.reasons] })),
+    warnings,
+  };
+}

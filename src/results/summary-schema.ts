@@ -1,0 +1,175 @@
+// summary.json: cross-cycle statistics of one study. Written at study end (writeSummary) and by
+// `llem results <dir> --recompute`; versioned and zod-checked on every read.
+import { z } from 'zod';
+import { FLAG_CODES } from './schema.ts';
+
+export const SUMMARY_SCHEMA_VERSION = 1 as const;
+export const SUMMARY_FILE = 'summary.json';
+
+const num = z.number().finite();
+const nnum = num.nullable();
+const interval = z.tuple([num, num]).nullable();
+
+/** The metrics summarised across cycles, in display order, with their units. */
+export const SUMMARY_METRICS = [
+  { key: 'energy_per_output_token_j', label: 'energy/token', unit: 'J' },
+  { key: 'energy_per_output_token_adjusted_j', label: 'energy/token (adj.)', unit: 'J' },
+  { key: 'output_tokens_per_s', label: 'tokens/s', unit: 'tok/s' },
+  { key: 'ttft_p50_ms', label: 'TTFT p50', unit: 'ms' },
+  { key: 'itl_p50_ms', label: 'ITL p50', unit: 'ms' },
+  { key: 'tpot_p50_ms', label: 'TPOT p50', unit: 'ms' },
+  { key: 'e2e_p50_ms', label: 'E2E p50', unit: 'ms' },
+  { key: 'power_mean_w', label: 'power mean', unit: 'W' },
+  { key: 'power_peak_w', label: 'power peak', unit: 'W' },
+  { key: 'energy_j', label: 'energy', unit: 'J' },
+  { key: 'energy_adjusted_j', label: 'energy (adj.)', unit: 'J' },
+  { key: 'energy_per_request_j', label: 'energy/request', unit: 'J' },
+  { key: 'requests_per_s', label: 'requests/s', unit: 'req/s' },
+  { key: 'temperature_max_c', label: 'temp max', unit: '°C' },
+  { key: 'memory_peak_bytes', label: 'memory peak', unit: 'B' },
+  { key: 'energy_divergence', label: 'counter/polled divergence', unit: '' },
+] as const;
+export type SummaryMetricKey = (typeof SUMMARY_METRICS)[number]['key'];
+export const SUMMARY_METRIC_KEYS = SUMMARY_METRICS.map((m) => m.key) as SummaryMetricKey[];
+
+export const metricSummarySchema = z.object({
+  n: z.number().int(),
+  n_missing: z.number().int(),
+  mean: nnum,
+  std: nnum,
+  cv: nnum,
+  median: nnum,
+  min: nnum,
+  max: nnum,
+  ci95_bootstrap: interval,
+  ci95_t: interval,
+  high_variance: z.boolean(),
+});
+export type MetricSummary = z.infer<typeof metricSummarySchema>;
+
+const runStatus = z.enum(['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted']);
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+export const configSummarySchema = z.object({
+  config_hash: z.string(),
+  label: z.string(),
+  /** Values of the study's swept fields for this config (flattened dotted names). */
+  swept: z.record(z.string(), scalar),
+  config: z.record(z.string(), z.unknown()),
+  planned_runs: z.number().int(),
+  counts: z.object({
+    completed: z.number().int(),
+    failed: z.number().int(),
+    skipped: z.number().int(),
+    interrupted: z.number().int(),
+    pending: z.number().int(),
+    running: z.number().int(),
+  }),
+  /** Fewer completed runs than planned: statistics cover only what finished. */
+  partial: z.boolean(),
+  metrics: z.record(z.string(), metricSummarySchema),
+  /** How many completed runs carried each validity flag (codes absent = 0). */
+  flags: z.record(z.enum(FLAG_CODES), z.number().int()),
+  high_variance_metrics: z.array(z.string()),
+  /** run_ids of the completed runs the statistics are computed from. */
+  runs: z.array(z.string()),
+});
+export type ConfigSummary = z.infer<typeof configSummarySchema>;
+
+export const excludedRunSchema = z.object({
+  index: z.number().int(),
+  run_id: z.string(),
+  config_hash: z.string(),
+  label: z.string(),
+  cycle: z.number().int(),
+  status: runStatus,
+  error_type: z.string().nullable(),
+  reason: z.string(),
+  attempts: z.number().int(),
+  phase_reached: z.string().nullable(),
+});
+export type ExcludedRun = z.infer<typeof excludedRunSchema>;
+
+export const summaryEnvironmentSchema = z.object({
+  hostname: z.string(),
+  platform: z.string(),
+  node_version: z.string(),
+  llem_version: z.string(),
+  cpu_model: z.string().nullable(),
+  cuda_visible_devices: z.string().nullable(),
+  nvml_available: z.boolean(),
+  nvml_reason: z.string().nullable(),
+  driver_version: z.string().nullable(),
+  cuda_driver_version: z.string().nullable(),
+  gpus: z.array(
+    z.object({
+      index: z.number().int(),
+      uuid: z.string(),
+      name: z.string(),
+      memory_total_bytes: nnum,
+      power_limit_w: nnum,
+      persistence_mode: z.boolean().nullable(),
+      mig_mode: z.boolean().nullable(),
+    }),
+  ),
+  extra: z.record(z.string(), z.string().nullable()),
+  /** Runs whose environment differs from this one (GPU, driver, host), described; empty = all same. */
+  differences: z.array(z.string()),
+});
+export type SummaryEnvironment = z.infer<typeof summaryEnvironmentSchema>;
+
+export const studySummarySchema = z.object({
+  schema_version: z.literal(SUMMARY_SCHEMA_VERSION),
+  generated_at: z.string(),
+  study: z.object({
+    name: z.string(),
+    hash: z.string(),
+    source_path: z.string(),
+    created_at: z.string(),
+    /** From the manifest; 'unknown' when the study dir has none (results read from run dirs only). */
+    status: z.enum(['running', 'paused', 'completed', 'failed', 'interrupted', 'unknown']),
+    /** Some planned run has not finished (pending, running, interrupted) or a config is incomplete. */
+    partial: z.boolean(),
+    counts: z.object({
+      planned: z.number().int(),
+      completed: z.number().int(),
+      failed: z.number().int(),
+      skipped: z.number().int(),
+      interrupted: z.number().int(),
+      pending: z.number().int(),
+      running: z.number().int(),
+    }),
+  }),
+  protocol: z.object({
+    n_cycles: z.number().int(),
+    cycle_order: z.string(),
+    cycle_seed: z.number(),
+    shuffle_seed: z.number().nullable(),
+    config_gap_seconds: num,
+    cycle_gap_seconds: num,
+    cooldown: z.object({ target_temp_c: num, max_wait_seconds: num }).nullable(),
+    experiment_timeout_seconds: nnum,
+    stall_timeout_seconds: num,
+    parallel: z.string(),
+    planned_runs: z.number().int(),
+  }),
+  environment: summaryEnvironmentSchema.nullable(),
+  statistics: z.object({
+    confidence: num,
+    bootstrap_method: z.literal('percentile'),
+    bootstrap_resamples: z.number().int(),
+    bootstrap_seed: z.number().int(),
+    /** How each config's resampling seed is derived from bootstrap_seed. */
+    seed_derivation: z.string(),
+    std: z.literal('sample (n - 1)'),
+    quantiles: z.literal('linear interpolation (type 7)'),
+    high_variance_cv: num,
+    metrics: z.array(z.object({ key: z.string(), label: z.string(), unit: z.string() })),
+  }),
+  swept_fields: z.array(z.string()),
+  configs: z.array(configSummarySchema),
+  excluded_runs: z.array(excludedRunSchema),
+  skipped_configs: z.array(z.object({ label: z.string(), reasons: z.array(z.string()) })),
+  warnings: z.array(z.string()),
+});
+export type StudySummary = z.infer<typeof studySummarySchema>;
