@@ -1,0 +1,26 @@
+import { Box } from 'ink';
+import { formatDuration, truncate } from '../format.ts';
+import { countRender } from '../render-count.ts';
+import { selectHeader } from '../selectors.ts';
+import type { UiState } from '../state.ts';
+import { Line } from './line.tsx';
+import { tint, useUiEnv } from './ui-env.tsx';
+
+export function Header(props: { state: UiState; columns: number }) {
+  countRender('Header');
+  const env = useUiEnv();
+  const h = selectHeader(props.state);
+  const c = h.counts;
+  const stateColor = h.state === 'running' ? 'green' : h.state === 'finished' ? 'blue' : 'yellow';
+  const readOnly = props.state.readOnly ? ' [watching]' : '';
+  const first = `llem · ${h.name}${readOnly}  cycle ${h.cycle}/${h.nCycles}  elapsed ${formatDuration(h.elapsedS)}  ETA ${formatDuration(h.etaS)}  ${h.statusWord}`;
+  const second = `${c.completed} done  ${c.failed} failed  ${c.skipped} skipped  ${c.interrupted} interrupted  ${c.running} running  ${c.pending} pending`;
+  return (
+    <Box flexDirection="column" width={props.columns} height={2}>
+      <Line bold color={tint(env, stateColor)}>
+        {truncate(first, props.columns)}
+      </Line>
+      <Line>{truncate(second, props.columns)}</Line>
+    </Box>
+  );
+}

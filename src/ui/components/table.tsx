@@ -1,0 +1,87 @@
+import { Box, Text } from 'ink';
+import { memo } from 'react';
+import { formatDuration, formatNumber, padEnd, padStart } from '../format.ts';
+import type { TableColumn } from '../layout.ts';
+import { countRender } from '../render-count.ts';
+import type { ConfigRow } from '../selectors.ts';
+import { STATUS_COLORS, tint, useUiEnv, type UiEnv } from './ui-env.tsx';
+
+function cell(row: ConfigRow, col: TableColumn, ellipsis: string): string {
+  const pad = col.align === 'right' ? padStart : padEnd;
+  switch (col.id) {
+    case 'label':
+      return pad(row.label, col.width, ellipsis);
+    case 'energy':
+      return pad(formatNumber(row.energyJ), col.width, ellipsis);
+    case 'jPerToken':
+      return pad(formatNumber(row.jPerToken), col.width, ellipsis);
+    case 'tokensPerS':
+      return pad(formatNumber(row.tokensPerS), col.width, ellipsis);
+    case 'duration':
+      return pad(formatDuration(row.durationS), col.width, ellipsis);
+    case 'flags':
+      return pad(row.flags.join(','), col.width, ellipsis);
+    case 'cycles':
+      return '';
+  }
+}
+
+function CycleCells(props: { statuses: ConfigRow['statuses']; width: number; env: UiEnv }) {
+  const { glyphs } = props.env;
+  const shown = props.statuses.length > props.width ? props.statuses.slice(0, props.width - 1) : props.statuses;
+  const more = props.statuses.length > props.width;
+  return (
+    <Text>
+      {shown.map((s, i) => (
+        <Text key={i} color={tint(props.env, STATUS_COLORS[s] ?? 'white')}>
+          {glyphs.status[s]}
+        </Text>
+      ))}
+      {more ? glyphs.ellipsis : ''}
+      {' '.repeat(Math.max(0, props.width - shown.length - (more ? 1 : 0)))}
+    </Text>
+  );
+}
+
+/** One config. Memoised: `row` keeps its identity while none of its runs changed. */
+export const TableRow = memo(function TableRow(props: { row: ConfigRow; selected: boolean; columns: TableColumn[] }) {
+  countRender('TableRow');
+  const env = useUiEnv();
+  const { row, selected } = props;
+  const marker = selected ? `${env.glyphs.selected} ` : '  ';
+  return (
+    <Text wrap="truncate-end" inverse={selected && env.theme.color} bold={selected}>
+      {marker}
+      {props.columns.map((col, i) => (
+        <Text key={col.id}>
+          {i > 0 ? ' ' : ''}
+          {col.id === 'cycles' ? <CycleCells statuses={row.statuses} width={col.width} env={env} /> : cell(row, col, env.glyphs.ellipsis)}
+        </Text>
+      ))}
+    </Text>
+  );
+});
+
+/** Only the visible slice of rows is rendered: 10,000 configs cost what 20 do. */
+export function Table(props: { rows: ConfigRow[]; selected: number; offset: number; height: number; columns: TableColumn[]; width: number; total: number }) {
+  countRender('Table');
+  const env = useUiEnv();
+  const visible = props.rows.slice(props.offset, props.offset + props.height);
+  const header = props.columns
+    .map((c) => (c.align === 'right' ? padStart(c.title, c.width) : padEnd(c.title, c.width)))
+    .join(' ');
+  const position = props.rows.length === 0 ? '0/0' : `${props.selected + 1}/${props.rows.length}`;
+  const shownOf = props.rows.length === props.total ? position : `${position} (of ${props.total})`;
+  return (
+    <Box flexDirection="column" width={props.width} height={props.height + 1} overflow="hidden">
+      <Text wrap="truncate-end" bold color={tint(env, 'blue')}>
+        {'  '}
+        {padEnd(header, Math.max(0, props.width - 3 - shownOf.length))} {shownOf}
+      </Text>
+      {visible.length === 0 ? <Text dimColor>  no rows match the filter</Text> : null}
+      {visible.map((row, i) => (
+        <TableRow key={row.configHash} row={row} selected={props.offset + i === props.selected} columns={props.columns} />
+      ))}
+    </Box>
+  );
+}

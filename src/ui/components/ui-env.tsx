@@ -1,0 +1,29 @@
+// Theme and glyphs for every component, so NO_COLOR / TERM=dumb / ASCII are decided once.
+import { createContext, useContext } from 'react';
+import { glyphsFor, type Glyphs, type Theme } from '../theme.ts';
+
+export interface UiEnv {
+  theme: Theme;
+  glyphs: Glyphs;
+}
+
+const defaultTheme: Theme = { color: true, ascii: false, escapes: true };
+export const UiEnvContext = createContext<UiEnv>({ theme: defaultTheme, glyphs: glyphsFor(defaultTheme) });
+
+export function useUiEnv(): UiEnv {
+  return useContext(UiEnvContext);
+}
+
+/** A colour name when colour is on, undefined otherwise (Ink then writes no colour codes). */
+export function tint(env: UiEnv, color: string): string | undefined {
+  return env.theme.color ? color : undefined;
+}
+
+export const STATUS_COLORS: Record<string, string> = {
+  pending: 'gray',
+  running: 'cyan',
+  completed: 'green',
+  failed: 'red',
+  skipped: 'yellow',
+  interrupted: 'magenta',
+};

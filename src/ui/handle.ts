@@ -1,0 +1,12 @@
+// The only face of the runner the UI needs. Defined here (not imported from src/runner/index.ts)
+// so the UI and its tests do not depend on the runner's implementation: tests drive the UI with
+// a scripted fake, `llem run` passes the real StudyRunner, `llem watch` a read-only journal view.
+import type { RunnerControls, RunnerEvent, StudySnapshot } from '../runner/events.ts';
+
+export interface RunnerHandle extends RunnerControls {
+  /** Returns an unsubscribe function. */
+  subscribe(listener: (event: RunnerEvent) => void): () => void;
+  snapshot(): StudySnapshot;
+  /** Resolves with the study's exit code (0 all completed, 1 some failed, 130 interrupted). */
+  run(): Promise<number>;
+}

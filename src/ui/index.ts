@@ -1,0 +1,112 @@
+// Entry points of the full-screen interface: `runTui` for `llem run` on a TTY, `watchStudy` for
+// `llem watch <dir>`.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunnerControls } from '../runner/events.ts';
+import type { PlanFile } from '../study/types.ts';
+import { formatDuration } from './format.ts';
+import type { RunnerHandle } from './handle.ts';
+import { followJournal, type JournalFollower } from './journal.ts';
+import { selectHeader } from './selectors.ts';
+import { mountSession, type TerminalIo } from './session.tsx';
+import type { UiStore } from './store.ts';
+
+export type { RunnerHandle } from './handle.ts';
+export type { TerminalIo } from './session.tsx';
+
+export interface RunTuiOptions extends TerminalIo {
+  plan: PlanFile;
+  /** Over the plan's confirmation limit: Enter asks again before starting. */
+  needsConfirmation: boolean;
+  createRunner: () => Promise<RunnerHandle>;
+}
+
+function summaryLine(store: UiStore, verb: string): string {
+  const state = store.getState();
+  const h = selectHeader(state);
+  const c = h.counts;
+  const dir = state.study?.study_dir ?? '';
+  return `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}`;
+}
+
+/**
+ * Pre-flight screen, then (Enter) the study screen over a runner from `createRunner`. Resolves
+ * with the study's exit code: 0 all completed, 1 some failed, 130 interrupted (Ctrl+C, or
+ * cancelled on the pre-flight screen with Ctrl+C); `q` on the pre-flight screen resolves 0 and
+ * runs nothing. Rejects (terminal restored) if `createRunner` or the runner throws.
+ */
+export function runTui(opts: RunTuiOptions): Promise<number> {
+  let handle: RunnerHandle | null = null;
+  let unsubscribe: (() => void) | null = null;
+  let aborted = false;
+  let started = false;
+  return mountSession(
+    { plan: opts.plan, readOnly: false, needsConfirmation: opts.needsConfirmation, stage: 'preflight' },
+    opts,
+    {
+      start(session) {
+        if (started) return;
+        started = true;
+        session.store.dispatch({ type: 'start_requested' });
+        session.store.flush();
+        opts.createRunner().then(
+          (h) => {
+            handle = h;
+            unsubscribe = h.subscribe((event) => session.store.dispatch({ type: 'runner', event }));
+            session.store.dispatch({ type: 'snapshot', snapshot: h.snapshot() });
+            session.store.flush();
+            h.run().then(
+              (code) => session.done(aborted ? 130 : code),
+              (error: unknown) => session.fail(error),
+            );
+          },
+          (error: unknown) => session.fail(error),
+        );
+      },
+      controls: () => handle,
+      abort(session) {
+        aborted = true;
+        handle?.abortNow().catch((error: unknown) => session.fail(error));
+      },
+      cleanup() {
+        unsubscribe?.();
+      },
+      finalMessage(code, store) {
+        if (!handle) return code === 130 ? 'llem: interrupted before the study started; nothing was run.' : 'llem: cancelled; nothing was run.';
+        const verb = code === 130 ? 'interrupted' : code === 0 ? 'completed' : 'finished with failures';
+        return summaryLine(store, verb);
+      },
+    },
+  );
+}
+
+/**
+ * The study screen, read-only, over a study another process runs: plan.json for the layout,
+ * events.jsonl (followed) for everything that happens. `q` leaves (0), Ctrl+C leaves (130); the
+ * study itself is never touched.
+ */
+export async function watchStudy(studyDir: string, io: TerminalIo & { pollMs?: number } = {}): Promise<number> {
+  const planPath = join(studyDir, 'plan.json');
+  let plan: PlanFile;
+  try {
+    plan = JSON.parse(await readFile(planPath, 'utf8')) as PlanFile;
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message;
+    throw new Error(`${planPath}: ${reason} (is ${studyDir} a study directory?)`);
+  }
+  if (!plan || !Array.isArray(plan.configs) || !Array.isArray(plan.order) || !plan.execution) {
+    throw new Error(`${planPath}: not a plan file (fields configs, order, execution expected)`);
+  }
+  let follower: JournalFollower | null = null;
+  return mountSession({ plan, readOnly: true, needsConfirmation: false, stage: 'preflight' }, io, {
+    onMount(store) {
+      follower = followJournal(join(studyDir, 'events.jsonl'), (event) => store.dispatch({ type: 'runner', event }), { pollMs: io.pollMs });
+      void follower.poll().then(() => store.flush(), () => undefined);
+    },
+    controls: (): RunnerControls | null => null,
+    cleanup() {
+      follower?.stop();
+    },
+    finalMessage: () => null,
+  });
+}

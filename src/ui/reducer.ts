@@ -1,0 +1,174 @@
+// The pure heart of the UI: (state, action) → state. Runner events, keys, ticks and resizes all
+// pass through here, so every behaviour is a row in a table test.
+import type { RunnerEvent, RunSnapshot, StatusCounts, StudySnapshot } from '../runner/events.ts';
+import { appendCapped } from './format.ts';
+import { scrollOffset } from './layout.ts';
+import { selectFilteredRows, selectTableRows } from './selectors.ts';
+import { LOG_CAPACITY, POWER_CAPACITY, type LiveRun, type UiAction, type UiState } from './state.ts';
+
+const WARNING_CAPACITY = 50;
+
+function withSelection(state: UiState, selected: number): UiState {
+  const total = selectFilteredRows(state).length;
+  const clamped = total === 0 ? 0 : Math.max(0, Math.min(total - 1, selected));
+  const offset = scrollOffset(clamped, state.offset, selectTableRows(state), total);
+  if (clamped === state.selected && offset === state.offset) return state;
+  return { ...state, selected: clamped, offset };
+}
+
+function replaceRun(study: StudySnapshot, run: RunSnapshot): StudySnapshot {
+  const previous = study.runs[run.index];
+  const runs = study.runs.slice();
+  runs[run.index] = run;
+  let counts: StatusCounts = study.counts;
+  if (!previous || previous.status !== run.status) {
+    counts = { ...study.counts };
+    if (previous) counts[previous.status] = Math.max(0, counts[previous.status] - 1);
+    counts[run.status] += 1;
+  }
+  return { ...study, runs, counts };
+}
+
+function freshLive(index: number, nowMs: number): LiveRun {
+  return { index, phase: null, phaseSinceMs: nowMs, done: 0, total: null, warmupCv: null, powerW: [], tempC: null, energySoFarJ: null };
+}
+
+/** The live panel follows the run the event is about; a new index starts a fresh panel. */
+function liveFor(state: UiState, index: number): LiveRun {
+  return state.live && state.live.index === index ? state.live : freshLive(index, state.nowMs);
+}
+
+function applyRunnerEvent(state: UiState, event: RunnerEvent): UiState {
+  switch (event.type) {
+    case 'study_started':
+      return { ...state, stage: 'study', study: event.snapshot, finished: null };
+    case 'run_status': {
+      if (!state.study) return state;
+      const study = replaceRun(state.study, event.run);
+      let live = state.live;
+      if (event.run.status === 'running') {
+        live = liveFor(state, event.run.index);
+      } else if (live && live.index === event.run.index) {
+        live = null;
+      }
+      // A run that is no longer retryable cannot stay the object of a pending confirmation.
+      return { ...state, study, live };
+    }
+    case 'phase': {
+      const live = liveFor(state, event.index);
+      return { ...state, live: { ...live, phase: event.phase, phaseSinceMs: state.nowMs, done: 0, total: null } };
+    }
+    case 'progress': {
+      const live = liveFor(state, event.index);
+      const phaseChanged = live.phase !== event.phase;
+      return {
+        ...state,
+        live: {
+          ...live,
+          phase: event.phase,
+          phaseSinceMs: phaseChanged ? state.nowMs : live.phaseSinceMs,
+          done: event.done,
+          total: event.total,
+          warmupCv: event.warmup_cv ?? live.warmupCv,
+        },
+      };
+    }
+    case 'power': {
+      const live = liveFor(state, event.index);
+      const temps = event.samples.map((s) => s.temp_c).filter((t): t is number => t !== null);
+      return {
+        ...state,
+        live: {
+          ...live,
+          powerW: appendCapped(live.powerW, event.samples.map((s) => s.power_w), POWER_CAPACITY),
+          tempC: temps.length > 0 ? temps[temps.length - 1] : live.tempC,
+          energySoFarJ: event.energy_so_far_j ?? live.energySoFarJ,
+        },
+      };
+    }
+    case 'log': {
+      // Child output may contain control sequences; they must never reach our terminal.
+      const line = event.line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]|\u001b\[[0-9;?]*[ -/]*[@-~]/g, '');
+      return { ...state, log: appendCapped(state.log, [line], LOG_CAPACITY) };
+    }
+    case 'gap':
+      return { ...state, gap: { kind: event.kind, secondsLeft: event.seconds_left, totalSeconds: event.total_seconds, tempC: event.temp_c } };
+    case 'gap_end':
+      return { ...state, gap: null };
+    case 'paused':
+      return state.study ? { ...state, study: { ...state.study, paused: event.paused, status: event.paused ? 'paused' : 'running' } } : state;
+    case 'quit_requested':
+      return state.study ? { ...state, study: { ...state.study, quit_requested: event.requested } } : state;
+    case 'warning':
+      return {
+        ...state,
+        warnings: appendCapped(state.warnings, [event.message], WARNING_CAPACITY),
+        log: appendCapped(state.log, [`warning: ${event.message}`], LOG_CAPACITY),
+      };
+    case 'study_finished':
+      return {
+        ...state,
+        live: null,
+        gap: null,
+        finished: { status: event.status, counts: event.counts },
+        study: state.study ? { ...state.study, status: event.status, counts: event.counts } : state.study,
+      };
+  }
+}
+
+export function reducer(state: UiState, action: UiAction): UiState {
+  switch (action.type) {
+    case 'runner': {
+      const next = applyRunnerEvent(state, action.event);
+      return next === state ? state : withSelection(next, next.selected);
+    }
+    case 'snapshot': {
+      let live = state.live;
+      const running = action.snapshot.runs.find((r) => r.status === 'running');
+      if (running && (!live || live.index !== running.index)) live = freshLive(running.index, state.nowMs);
+      if (!running) live = null;
+      return withSelection({ ...state, stage: 'study', study: action.snapshot, live }, state.selected);
+    }
+    case 'resize': {
+      if (action.columns === state.columns && action.rows === state.rows) return state;
+      return withSelection({ ...state, columns: action.columns, rows: action.rows }, state.selected);
+    }
+    case 'tick':
+      return action.nowMs === state.nowMs ? state : { ...state, nowMs: action.nowMs };
+    case 'move':
+      return withSelection({ ...state, notice: null }, state.selected + action.by);
+    case 'move_page':
+      return withSelection({ ...state, notice: null }, state.selected + action.pages * Math.max(1, selectTableRows(state) - 1));
+    case 'move_to':
+      return withSelection({ ...state, notice: null }, action.where === 'first' ? 0 : Number.MAX_SAFE_INTEGER);
+    case 'open_detail':
+      return selectFilteredRows(state).length === 0 ? state : { ...state, view: 'detail', helpOpen: false };
+    case 'back':
+      if (state.helpOpen) return { ...state, helpOpen: false };
+      if (state.view === 'detail') return { ...state, view: 'table' };
+      if (state.filterText !== '') return withSelection({ ...state, filterText: '', filterEditing: false, offset: 0 }, 0);
+      return state;
+    case 'toggle_help':
+      return { ...state, helpOpen: !state.helpOpen };
+    case 'filter_start':
+      return { ...state, filterEditing: true, view: 'table', helpOpen: false };
+    case 'filter_input':
+      return withSelection({ ...state, filterText: state.filterText + action.text, offset: 0 }, 0);
+    case 'filter_backspace':
+      return withSelection({ ...state, filterText: state.filterText.slice(0, -1), offset: 0 }, 0);
+    case 'filter_commit':
+      return { ...state, filterEditing: false };
+    case 'filter_clear':
+      return withSelection({ ...state, filterText: '', filterEditing: false, offset: 0 }, 0);
+    case 'confirm_ask':
+      return { ...state, confirm: action.what };
+    case 'confirm_clear':
+      return state.confirm === null ? state : { ...state, confirm: null };
+    case 'notice':
+      return state.notice === action.text ? state : { ...state, notice: action.text };
+    case 'start_requested':
+      return { ...state, stage: 'starting', confirm: null, notice: null };
+    case 'abort_requested':
+      return { ...state, aborting: true, confirm: null, notice: 'aborting: stopping the current run…' };
+  }
+}

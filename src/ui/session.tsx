@@ -1,0 +1,162 @@
+// Mounting the Ink app in the terminal, and every way out of it. Exactly one `done()` per
+// session: it unmounts, restores the terminal (once), removes every handler and timer.
+import { render } from 'ink';
+import type { RunnerControls } from '../runner/events.ts';
+import type { PlanFile } from '../study/types.ts';
+import { App, type AppController } from './components/app.tsx';
+import { UiEnvContext } from './components/ui-env.tsx';
+import { initialState, type Stage } from './state.ts';
+import { createUiStore, type UiStore } from './store.ts';
+import { enterFullScreen } from './terminal.ts';
+import { glyphsFor, themeFromEnv } from './theme.ts';
+
+export interface TerminalIo {
+  stdin?: NodeJS.ReadStream;
+  stdout?: NodeJS.WriteStream;
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (default true; tests with fake streams pass false). */
+  handleSignals?: boolean;
+  /** What a second Ctrl+C does (default: exit the process with 130). */
+  forceExit?: (code: number) => void;
+  /** Clock tick for elapsed/ETA (default 1000 ms). */
+  tickMs?: number;
+}
+
+export interface SessionHooks {
+  /** Called once the session is mounted, with the store (tests and watch use it). */
+  onMount?(store: UiStore, session: SessionApi): void;
+  /** Called by Enter on the pre-flight screen. */
+  start?(session: SessionApi): void;
+  /** Ctrl+C (first press) after the session has a runner. */
+  abort?(session: SessionApi): void;
+  controls?(): RunnerControls | null;
+  /** Called when the session ends, before the promise resolves (stop followers, unsubscribe). */
+  cleanup?(): void;
+  /** The line printed on the normal screen after the terminal is restored. */
+  finalMessage?(code: number, store: UiStore): string | null;
+}
+
+export interface SessionApi {
+  store: UiStore;
+  done(code: number): void;
+  fail(error: unknown): void;
+}
+
+export function mountSession(
+  opts: { plan: PlanFile; readOnly: boolean; needsConfirmation: boolean; stage: Stage },
+  io: TerminalIo,
+  hooks: SessionHooks,
+): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stdin = io.stdin ?? process.stdin;
+  const theme = themeFromEnv(io.env ?? process.env);
+  const env = { theme, glyphs: glyphsFor(theme) };
+  const store = createUiStore(
+    initialState({
+      plan: opts.plan,
+      readOnly: opts.readOnly,
+      needsConfirmation: opts.needsConfirmation,
+      columns: stdout.columns || 80,
+      rows: stdout.rows || 24,
+      nowMs: Date.now(),
+      stage: opts.stage,
+    }),
+  );
+  const terminal = enterFullScreen({ stdout, stdin }, theme);
+
+  return new Promise<number>((resolve, reject) => {
+    let finished = false;
+    let hungUp = false;
+    const signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+    const tick = setInterval(() => store.dispatch({ type: 'tick', nowMs: Date.now() }), io.tickMs ?? 1000);
+
+    const teardown = () => {
+      clearInterval(tick);
+      for (const [signal, handler] of signalHandlers) process.off(signal, handler);
+      try {
+        hooks.cleanup?.();
+      } finally {
+        try {
+          ink.unmount();
+        } catch {
+          // already unmounted (error path)
+        }
+        store.dispose();
+        terminal.restoreTerminal();
+      }
+    };
+
+    const session: SessionApi = {
+      store,
+      done(code) {
+        if (finished) return;
+        finished = true;
+        teardown();
+        const message = hungUp ? null : hooks.finalMessage?.(code, store);
+        if (message) stdout.write(message + '\n');
+        resolve(code);
+      },
+      fail(error) {
+        if (finished) return;
+        finished = true;
+        teardown();
+        reject(error);
+      },
+    };
+
+    const controller: AppController = {
+      controls: () => hooks.controls?.() ?? null,
+      start: () => hooks.start?.(session),
+      exit: (code) => session.done(code),
+      abort: () => {
+        const state = store.getState();
+        if (state.aborting) {
+          // Second Ctrl+C: the runner did not stop in time; leave now with the terminal restored.
+          terminal.restoreTerminal();
+          (io.forceExit ?? ((code: number) => process.exit(code)))(130);
+          return;
+        }
+        if (!hooks.abort || !hooks.controls?.()) {
+          session.done(130);
+          return;
+        }
+        store.dispatch({ type: 'abort_requested' });
+        store.flush();
+        hooks.abort(session);
+      },
+    };
+
+    const ink = render(
+      <UiEnvContext.Provider value={env}>
+        <App store={store} controller={controller} stdout={stdout} />
+      </UiEnvContext.Provider>,
+      {
+        stdout,
+        stdin,
+        // Ctrl+C in raw mode is a byte, not SIGINT: we handle it (abort the run, exit 130).
+        exitOnCtrlC: false,
+        patchConsole: false,
+        maxFps: 10,
+        incrementalRendering: false,
+      },
+    );
+    ink.waitUntilExit().catch((error: unknown) => session.fail(error));
+
+    if (io.handleSignals ?? true) {
+      const onTerm = () => controller.abort();
+      const onHup = () => {
+        // The terminal is gone: stop drawing, keep the study running headless to its end.
+        hungUp = true;
+        try {
+          ink.unmount();
+        } catch {
+          // already unmounted
+        }
+        terminal.restoreTerminal();
+      };
+      signalHandlers.push(['SIGTERM', onTerm], ['SIGINT', onTerm], ['SIGHUP', onHup]);
+      for (const [signal, handler] of signalHandlers) process.on(signal, handler);
+    }
+    hooks.onMount?.(store, session);
+  });
+}
