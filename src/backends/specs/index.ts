@@ -7,6 +7,7 @@ import { trtllmSpec } from './trtllm.ts';
 import { llamaServerSpec } from './llama-server.ts';
 import { openaiSpec } from './openai.ts';
 import { commandSpec } from './command.ts';
+import { pytorchSpec } from './pytorch.ts';
 
 export const builtinBackendSpecs: readonly BackendSpec[] = [
   llamacppSpec,
@@ -16,4 +17,5 @@ export const builtinBackendSpecs: readonly BackendSpec[] = [
   llamaServerSpec,
   openaiSpec,
   commandSpec,
+  pytorchSpec,
 ];

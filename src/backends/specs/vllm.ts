@@ -47,6 +47,9 @@ export const vllmSpec: BackendSpec = {
   invalidReasons(config) {
     const p = config.params as VllmParams;
     const reasons = builtinModelReason('vllm', config);
+    if (config.model.toLowerCase().endsWith('.gguf') && p.quantization !== 'gguf') {
+      reasons.push(`vllm serves HF checkpoints: the GGUF file "${config.model}" needs vllm.quantization: gguf (experimental upstream); use llamacpp or llama-server for GGUF`);
+    }
     if (config.batch_size > p.max_num_seqs) {
       reasons.push(
         `batch_size ${config.batch_size} exceeds vllm.max_num_seqs ${p.max_num_seqs}: requests would queue and the measured concurrency would be ${p.max_num_seqs}`,

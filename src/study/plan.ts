@@ -1,0 +1,258 @@
+// planStudy: study YAML → validated, expanded, hashed, ordered plan with an estimate. Nothing is
+// spawned. Up to FULL_EXPANSION_LIMIT configs every config is generated, checked and hashed up
+// front (skips and duplicates known exactly); above it the plan stays lazy: counts are arithmetic
+// upper bounds, configs and runs are generated on demand, and the plan cannot be materialised.
+import { readdirSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { StudyInputError } from './errors.ts';
+import { estimatePlan, TINY_RANDOM_MODEL_BYTES, type EstimateHistory } from './estimate.ts';
+import { gpuFreeMemoryBytes as readGpuFreeMemory } from './gpu.ts';
+import { buildStudyModel, expandConfig, type StudyModel } from './grammar.ts';
+import { canonicalJson, sha256Hex16, studyHash } from './hash.ts';
+import { loadStudy } from './load.ts';
+import { runPosition } from './order.ts';
+import type { Estimate, ExecutionConfig, PlanFile, PlannedConfig, PlannedRun, SkippedConfig } from './types.ts';
+
+/** Configs validated and hashed up front; above this the plan is lazy (and cannot be run). */
+export const FULL_EXPANSION_LIMIT = 100_000;
+/** toPlanFile refuses plans with more runs than this (plan.json would be hundreds of MB). */
+export const PLAN_FILE_MAX_RUNS = 1_000_000;
+/** Duplicate/skip messages listed one by one before "… and N more". */
+const LIST_LIMIT = 10;
+
+export type PlanExpansion = 'full' | 'lazy';
+
+export interface BackendBreakdown {
+  backend: string;
+  configs: number;
+  skipped: number;
+}
+
+export interface StudyPlan {
+  study_name: string;
+  study_hash: string;
+  /** Absolute path of the study file. */
+  source_path: string;
+  /** Valid, distinct configs (lazy plans: grid size, an upper bound). */
+  config_count: number;
+  cycles: number;
+  run_count: number;
+  skipped: SkippedConfig[];
+  warnings: string[];
+  needs_confirmation: boolean;
+  estimate: Estimate;
+  execution: ExecutionConfig;
+  /** Seed of the shuffled order (recorded even when derived from the study hash). */
+  cycle_seed: number;
+  expansion: PlanExpansion;
+  /** Configs before skips and merging (grid + explicit entries). */
+  expanded_count: number;
+  by_backend: BackendBreakdown[];
+  created_at: string;
+  /** The i-th valid config, 0 ≤ i < config_count (generated on demand). */
+  configAt(i: number): PlannedConfig;
+  /** The k-th run in execution order, 0 ≤ k < run_count. */
+  runAt(k: number): PlannedRun;
+  /** The plan.json shape; throws above PLAN_FILE_MAX_RUNS runs or for a lazy plan. */
+  toPlanFile(): PlanFile;
+}
+
+export interface PlanOptions {
+  now?: Date;
+  history?: EstimateHistory;
+  /** Free GPU memory in bytes; null = unknown; undefined = ask gpuFreeMemoryBytes() in src/study/gpu.ts. */
+  gpuFreeMemoryBytes?: number | null;
+}
+
+/** Whether running this plan needs an explicit confirmation (or `--yes`). */
+export function confirmationNeeded(plan: Pick<StudyPlan, 'run_count' | 'execution'>): boolean {
+  return plan.run_count > plan.execution.max_runs_without_confirmation;
+}
+
+function modelBytesResolver(): (model: string) => number | null {
+  const cache = new Map<string, number | null>();
+  return (model) => {
+    if (cache.has(model)) return cache.get(model)!;
+    let bytes: number | null = null;
+    if (model === 'builtin:tiny-random') bytes = TINY_RANDOM_MODEL_BYTES;
+    else if (isAbsolute(model)) {
+      try {
+        const st = statSync(model);
+        if (st.isFile()) bytes = st.size;
+        else if (st.isDirectory()) {
+          // A checkpoint folder: sum its weight files.
+          let sum = 0;
+          for (const f of readdirSync(model)) {
+            if (/\.(safetensors|bin|gguf|pt)$/.test(f)) sum += statSync(join(model, f)).size;
+          }
+          bytes = sum > 0 ? sum : null;
+        }
+      } catch {
+        bytes = null;
+      }
+    }
+    cache.set(model, bytes);
+    return bytes;
+  };
+}
+
+function listWithLimit(items: string[]): string[] {
+  return items.length <= LIST_LIMIT ? items : [...items.slice(0, LIST_LIMIT), `… and ${items.length - LIST_LIMIT} more`];
+}
+
+/** Plans a study file: loads, validates, expands, hashes, orders and estimates. Throws StudyInputError (exit 2). */
+export async function planStudy(studyPath: string, opts: PlanOptions = {}): Promise<StudyPlan> {
+  const now = opts.now ?? new Date();
+  const model = buildStudyModel(loadStudy(studyPath), studyPath);
+  const exec = model.execution;
+  const warnings: string[] = [];
+  const skipped: SkippedConfig[] = [];
+  const byBackend = new Map<string, BackendBreakdown>();
+  const breakdown = (b: string) => {
+    let e = byBackend.get(b);
+    if (!e) byBackend.set(b, (e = { backend: b, configs: 0, skipped: 0 }));
+    return e;
+  };
+
+  let expansion: PlanExpansion;
+  let configCount: number;
+  let hash: string;
+  let configAt: (i: number) => PlannedConfig;
+  let hashAt: (i: number) => string;
+
+  if (model.totalCount <= FULL_EXPANSION_LIMIT) {
+    expansion = 'full';
+    const sourceIndex: number[] = [];
+    const hashes: string[] = [];
+    const firstLabelOf = new Map<string, string>();
+    const duplicates: string[] = [];
+    for (let i = 0; i < model.totalCount; i++) {
+      const e = expandConfig(model, i);
+      if (e.reasons.length) {
+        skipped.push({ label: e.label, config: e.config as unknown as Record<string, unknown>, reasons: e.reasons });
+        breakdown(e.config.backend).skipped++;
+        continue;
+      }
+      const h = sha256Hex16(canonicalJson(e.config));
+      const first = firstLabelOf.get(h);
+      if (first !== undefined) {
+        duplicates.push(`"${e.label}" is identical to "${first}" (config ${h}); merged into one config`);
+        continue;
+      }
+      firstLabelOf.set(h, e.label);
+      sourceIndex.push(i);
+      hashes.push(h);
+      breakdown(e.config.backend).configs++;
+    }
+    if (duplicates.length) warnings.push(...listWithLimit(duplicates));
+    configCount = hashes.length;
+    if (configCount === 0) {
+      const lines = skipped.map((s) => `${s.label}: ${s.reasons.join('; ')}`);
+      throw new StudyInputError({
+        file: model.sourcePath, line: null, col: null, path: '',
+        message: `every config is invalid, nothing to run:\n  ${listWithLimit(lines).join('\n  ')}`,
+      });
+    }
+    if (skipped.length * 2 > model.totalCount) {
+      warnings.push(`${skipped.length} of ${model.totalCount} configs are skipped as invalid (more than half): check the sweep`);
+    }
+    hash = studyHash(hashes);
+    configAt = (i) => {
+      const idx = sourceIndex[i];
+      if (idx === undefined) throw new RangeError(`config ${i} out of range 0..${configCount - 1}`);
+      const e = expandConfig(model, idx);
+      return { config_hash: hashes[i]!, label: e.label, config: e.config };
+    };
+    hashAt = (i) => hashes[i]!;
+  } else {
+    expansion = 'lazy';
+    configCount = model.totalCount;
+    for (const g of model.grids) breakdown(g.backend).configs += g.count;
+    for (const e of model.explicit) breakdown(e.backend).configs++;
+    // Without hashing every config, identify the study by its definition instead (documented).
+    hash = sha256Hex16(`lazy:${canonicalJson({ fixed: model.fixed, grids: model.grids.map((g) => ({ b: g.backend, dims: g.dims })), explicit: model.explicit })}`);
+    warnings.push(
+      `${configCount} configs exceed the ${FULL_EXPANSION_LIMIT} that are checked up front: counts are upper bounds, invalid and duplicate configs are not detected, the estimate is sampled, and the study hash identifies the definition; this plan can be shown but not run`,
+    );
+    configAt = (i) => {
+      if (!Number.isInteger(i) || i < 0 || i >= configCount) throw new RangeError(`config ${i} out of range 0..${configCount - 1}`);
+      const e = expandConfig(model, i);
+      return { config_hash: sha256Hex16(canonicalJson(e.config)), label: e.label, config: e.config };
+    };
+    hashAt = (i) => configAt(i).config_hash;
+  }
+
+  const cycles = exec.n_cycles;
+  const runCount = configCount * cycles;
+  const cycleSeed = exec.shuffle_seed ?? parseInt(hash.slice(0, 8), 16);
+  const runAt = (k: number): PlannedRun => {
+    const { configIndex, cycle } = runPosition(k, configCount, cycles, exec.cycle_order, cycleSeed);
+    return { index: k, config_hash: hashAt(configIndex), cycle };
+  };
+
+  const free = opts.gpuFreeMemoryBytes !== undefined
+    ? { bytes: opts.gpuFreeMemoryBytes, reason: opts.gpuFreeMemoryBytes === null ? 'GPU free memory unknown' : '' }
+    : readGpuFreeMemory();
+  const estimate = estimatePlan({ config_count: configCount, cycles, execution: exec, configAt }, opts.history, {
+    now,
+    gpuFreeMemoryBytes: free.bytes,
+    gpuFreeMemoryReason: free.reason,
+    modelBytes: modelBytesResolver(),
+  });
+  const wontFit = estimate.per_config.filter((c) => c.memory_fit === 'wont_fit').length;
+  if (wontFit) warnings.push(`${wontFit} config(s) will likely not fit in free GPU memory`);
+
+  const plan: StudyPlan = {
+    study_name: model.name,
+    study_hash: hash,
+    source_path: model.sourcePath,
+    config_count: configCount,
+    cycles,
+    run_count: runCount,
+    skipped,
+    warnings,
+    needs_confirmation: runCount > exec.max_runs_without_confirmation,
+    estimate,
+    execution: exec,
+    cycle_seed: cycleSeed,
+    expansion,
+    expanded_count: model.totalCount,
+    by_backend: [...byBackend.values()],
+    created_at: now.toISOString(),
+    configAt,
+    runAt,
+    toPlanFile(): PlanFile {
+      if (expansion === 'lazy') {
+        throw new StudyInputError({
+          file: model.sourcePath, line: null, col: null, path: '',
+          message: `expected at most ${FULL_EXPANSION_LIMIT} configs to run a study, got ${configCount}: split the sweep`,
+        });
+      }
+      if (runCount > PLAN_FILE_MAX_RUNS) {
+        throw new StudyInputError({
+          file: model.sourcePath, line: null, col: null, path: '',
+          message: `expected at most ${PLAN_FILE_MAX_RUNS} runs to write plan.json, got ${runCount}: reduce the sweep or execution.n_cycles`,
+        });
+      }
+      const configs: PlannedConfig[] = [];
+      for (let i = 0; i < configCount; i++) configs.push(configAt(i));
+      const order: PlannedRun[] = [];
+      for (let k = 0; k < runCount; k++) order.push(runAt(k));
+      return {
+        schema_version: 1,
+        study_name: model.name,
+        study_hash: hash,
+        source_path: model.sourcePath,
+        created_at: now.toISOString(),
+        execution: exec,
+        cycle_seed: cycleSeed,
+        configs,
+        skipped,
+        order,
+        warnings,
+        estimate,
+      };
+    },
+  };
+  return plan;
+}

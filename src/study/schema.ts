@@ -1,0 +1,260 @@
+// zod schemas of the study YAML, field defaults, and zod-issue → positioned message conversion.
+// Backend sections come from the registry, so adding a backend touches nothing here.
+import { z } from 'zod';
+import { backendNames, backendSpecs, getBackendSpec } from '../backends/registry.ts';
+import type { BaselineConfig, EnergyConfig, ExecutionConfig, WarmupConfig } from './types.ts';
+import { didYouMean } from './errors.ts';
+
+/** Universal experiment fields that are not backend sections. */
+export const UNIVERSAL_FIELDS = [
+  'model', 'backend', 'precision', 'n', 'max_new_tokens', 'batch_size', 'dataset', 'seed', 'warmup', 'baseline', 'energy',
+] as const;
+export const STUDY_FIELDS = ['name', 'description', 'base', 'sweep', 'experiments', 'execution'] as const;
+
+// Defaults. MEASUREMENT.md fixes warmup cv_threshold 0.05 and the 10 Hz sampler.
+export const DEFAULT_PRECISION = 'auto';
+export const DEFAULT_N = 100;
+export const DEFAULT_MAX_NEW_TOKENS = 128;
+export const DEFAULT_BATCH_SIZE = 1;
+export const DEFAULT_SEED = 42;
+export const DEFAULT_WARMUP: WarmupConfig = { cv_threshold: 0.05, window: 5, min_prompts: 3, max_prompts: 30 };
+export const DEFAULT_BASELINE: BaselineConfig = { enabled: true, duration_seconds: 30, reuse_seconds: 300 };
+export const DEFAULT_ENERGY: EnergyConfig = { sample_interval_ms: 100, live_interval_ms: 500, rapl: true };
+export const DEFAULT_EXECUTION: ExecutionConfig = {
+  n_cycles: 3,
+  cycle_order: 'shuffled',
+  shuffle_seed: null,
+  config_gap_seconds: 5,
+  cycle_gap_seconds: 30,
+  cooldown: null,
+  experiment_timeout_seconds: null,
+  stall_timeout_seconds: 120,
+  max_runs_without_confirmation: 100,
+  parallel: 'off',
+};
+
+const int = () => z.number().int();
+
+export const warmupSchema = z
+  .object({
+    cv_threshold: z.number().gt(0).max(1),
+    window: int().min(2),
+    min_prompts: int().min(0),
+    max_prompts: int().min(0),
+  })
+  .partial()
+  .strict();
+
+export const baselineSchema = z
+  .object({ enabled: z.boolean(), duration_seconds: z.number().min(0), reuse_seconds: z.number().min(0) })
+  .partial()
+  .strict();
+
+export const energySchema = z
+  .object({ sample_interval_ms: int().min(10), live_interval_ms: int().min(50), rapl: z.boolean() })
+  .partial()
+  .strict();
+
+const DATASET_EXPECTED =
+  'expected "builtin", "builtin:<name>", "synthetic:<input_tokens>", a .jsonl path, or {kind: builtin|jsonl|synthetic, …}';
+
+export const datasetSchema = z.unknown().superRefine((value, ctx) => {
+  if (typeof value === 'string') {
+    if (value === 'builtin' || /^builtin:[\w.-]+$/.test(value) || /^synthetic:\d+$/.test(value) || value.endsWith('.jsonl')) return;
+    ctx.addIssue({ code: 'custom', message: `${DATASET_EXPECTED}, got "${value}"` });
+    return;
+  }
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const v = value as Record<string, unknown>;
+    const ok =
+      (v.kind === 'builtin' && typeof v.name === 'string' && Object.keys(v).length === 2) ||
+      (v.kind === 'jsonl' && typeof v.path === 'string' && Object.keys(v).length === 2) ||
+      (v.kind === 'synthetic' && Number.isInteger(v.input_tokens) && (v.input_tokens as number) >= 1 && Object.keys(v).length === 2);
+    if (ok) return;
+  }
+  ctx.addIssue({ code: 'custom', message: DATASET_EXPECTED });
+});
+
+function checkBackendName(name: unknown, ctx: z.RefinementCtx, path: (string | number)[]): void {
+  if (typeof name !== 'string') {
+    ctx.addIssue({ code: 'custom', path, message: `expected a backend name (one of ${backendNames().join(', ')})` });
+  } else if (!getBackendSpec(name)) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `expected one of ${backendNames().join(', ')}, got "${name}"${didYouMean(name, backendNames())}`,
+    });
+  }
+}
+
+export const backendFieldSchema = z.unknown().superRefine((value, ctx) => {
+  if (Array.isArray(value)) {
+    if (value.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one backend, got an empty list' });
+    value.forEach((v, i) => checkBackendName(v, ctx, [i]));
+  } else checkBackendName(value, ctx, []);
+});
+
+/** A ZodObject's keys with their value schemas made optional and defaults not injected. */
+export function partialParams(schema: z.ZodTypeAny): z.ZodTypeAny {
+  return schema instanceof z.ZodObject ? schema.partial() : z.record(z.unknown());
+}
+
+/** Universal fields + one optional section per registered backend; every field optional. */
+export function experimentPartialSchema() {
+  const shape: Record<string, z.ZodTypeAny> = {
+    model: z.string().min(1),
+    backend: backendFieldSchema,
+    precision: z.string().min(1),
+    n: int().min(1),
+    max_new_tokens: int().min(1),
+    batch_size: int().min(1),
+    dataset: datasetSchema,
+    seed: int().min(0),
+    warmup: warmupSchema,
+    baseline: baselineSchema,
+    energy: energySchema,
+  };
+  for (const spec of backendSpecs()) shape[spec.name] = partialParams(spec.params);
+  return z.object(shape).partial().strict();
+}
+
+export const executionSchema = z
+  .object({
+    n_cycles: int().min(1),
+    cycle_order: z.enum(['sequential', 'interleaved', 'shuffled']),
+    shuffle_seed: int().min(0).max(0xffffffff).nullable(),
+    config_gap_seconds: z.number().min(0),
+    cycle_gap_seconds: z.number().min(0),
+    cooldown: z
+      .object({ target_temp_c: z.number().min(15).max(110), max_wait_seconds: z.number().min(0).default(300) })
+      .strict()
+      .nullable(),
+    experiment_timeout_seconds: z.number().positive().nullable(),
+    stall_timeout_seconds: z.number().positive(),
+    max_runs_without_confirmation: int().min(0),
+    parallel: z.enum(['off', 'per_gpu']),
+  })
+  .partial()
+  .strict();
+
+export function studyFileSchema() {
+  const experiment = experimentPartialSchema();
+  return experiment
+    .extend({
+      name: z.string().min(1).regex(/^[\w.-]+$/, 'expected letters, digits, "_", "." or "-"'),
+      description: z.string(),
+      base: z.string().min(1),
+      sweep: z.record(z.unknown()),
+      experiments: z.array(experiment).min(1),
+      execution: executionSchema,
+    })
+    .partial()
+    .strict();
+}
+
+/** Follows a schema down a path (objects, arrays, optional/default/nullable wrappers) to list known keys. */
+export function knownKeysAt(schema: z.ZodTypeAny, path: ReadonlyArray<string | number>): string[] {
+  let s: z.ZodTypeAny | undefined = schema;
+  const unwrap = (t: z.ZodTypeAny): z.ZodTypeAny => {
+    for (;;) {
+      if (t instanceof z.ZodOptional || t instanceof z.ZodNullable) t = t.unwrap();
+      else if (t instanceof z.ZodDefault) t = t._def.innerType;
+      else if (t instanceof z.ZodEffects) t = t.innerType();
+      else return t;
+    }
+  };
+  for (const seg of path) {
+    if (!s) return [];
+    s = unwrap(s);
+    if (s instanceof z.ZodObject && typeof seg === 'string') s = s.shape[seg] as z.ZodTypeAny | undefined;
+    else if (s instanceof z.ZodArray) s = s.element;
+    else if (s instanceof z.ZodRecord) s = s.valueSchema;
+    else return [];
+  }
+  if (!s) return [];
+  s = unwrap(s);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function describeReceived(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `"${v.length > 40 ? v.slice(0, 40) + '…' : v}"`;
+  return String(v);
+}
+
+export interface PathMessage {
+  path: (string | number)[];
+  message: string;
+  /** true when the position should be the key, not the value (unknown keys). */
+  atKey: boolean;
+}
+
+/** zod issues → one message per problem, with did-you-mean for unknown keys and enum values. */
+export function zodIssuesToMessages(error: z.ZodError, schema: z.ZodTypeAny, input: unknown): PathMessage[] {
+  const out: PathMessage[] = [];
+  const valueAt = (path: (string | number)[]): unknown => {
+    let v: unknown = input;
+    for (const seg of path) v = v && typeof v === 'object' ? (v as Record<string | number, unknown>)[seg] : undefined;
+    return v;
+  };
+  for (const issue of error.issues) {
+    const path = issue.path;
+    switch (issue.code) {
+      case 'unrecognized_keys': {
+        const known = knownKeysAt(schema, path);
+        for (const key of issue.keys) {
+          out.push({
+            path: [...path, key],
+            message: `unknown field "${key}"${didYouMean(key, known)}${known.length && known.length <= 16 ? ` (expected one of ${known.join(', ')})` : ''}`,
+            atKey: true,
+          });
+        }
+        break;
+      }
+      case 'invalid_type':
+        out.push({
+          path,
+          message: issue.received === 'undefined' ? `required field is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeReceived(valueAt(path))}`,
+          atKey: issue.received === 'undefined',
+        });
+        break;
+      case 'invalid_enum_value': {
+        const options = issue.options.map(String);
+        const got = String(issue.received);
+        out.push({ path, message: `expected one of ${options.join(', ')}, got "${got}"${didYouMean(got, options)}`, atKey: false });
+        break;
+      }
+      case 'invalid_union': {
+        const alternatives = new Set<string>();
+        for (const e of issue.unionErrors) {
+          const first = e.issues[0];
+          if (!first) continue;
+          if (first.code === 'invalid_type') alternatives.add(first.expected);
+          else if (first.code === 'invalid_enum_value') alternatives.add(`one of ${first.options.join(', ')}`);
+          else if (first.code === 'invalid_literal') alternatives.add(JSON.stringify(first.expected));
+          else alternatives.add(first.message.replace(/^Number must be /, 'a number '));
+        }
+        out.push({ path, message: `expected ${[...alternatives].join(' or ')}, got ${describeReceived(valueAt(path))}`, atKey: false });
+        break;
+      }
+      case 'too_small':
+        out.push({
+          path,
+          message:
+            issue.type === 'array'
+              ? `expected at least ${issue.minimum} item(s), got ${(valueAt(path) as unknown[] | undefined)?.length ?? 0}`
+              : `expected ${issue.type === 'string' ? 'a non-empty string' : `a number ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`}, got ${describeReceived(valueAt(path))}`,
+          atKey: false,
+        });
+        break;
+      case 'too_big':
+        out.push({ path, message: `expected a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}, got ${describeReceived(valueAt(path))}`, atKey: false });
+        break;
+      default:
+        out.push({ path, message: issue.message.startsWith('expected') ? issue.message : `expected ${issue.message.charAt(0).toLowerCase()}${issue.message.slice(1)}`, atKey: false });
+    }
+  }
+  return out;
+}
