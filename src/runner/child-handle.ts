@@ -1,0 +1,390 @@
+// One run's child process, as an explicit state machine:
+//   spawning → ready (process exists) → running (first valid message) → stopping (kill sent) → exited
+// with a single transition method. The child runs in its own process group (detached), its stdout
+// and stderr stream into worker.log (the last 64 KiB stay in memory for the failure record), IPC
+// messages are zod-checked (bad ones are logged, never fatal), and every kill addresses the group.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { childMessageSchema, type ChildMessage, type ErrorType, type Phase } from './protocol.ts';
+import { runResultSchema, type RunResult } from '../results/schema.ts';
+
+export type ChildState = 'spawning' | 'ready' | 'running' | 'stopping' | 'exited';
+export type KillReason = 'timeout' | 'stall' | 'skip' | 'abort';
+export type OutcomeStatus = 'completed' | 'failed' | 'skipped' | 'interrupted';
+
+const ALLOWED: Record<ChildState, ChildState[]> = {
+  spawning: ['ready', 'stopping', 'exited'],
+  ready: ['running', 'stopping', 'exited'],
+  running: ['stopping', 'exited'],
+  stopping: ['exited'],
+  exited: [],
+};
+
+export const TAIL_BYTES = 64 * 1024;
+/** Stall allowance until the child's first message (module loading on a busy machine). */
+export const STARTUP_ALLOWANCE_MS = 60_000;
+
+export interface ChildOutcome {
+  status: OutcomeStatus;
+  error_type: ErrorType | null;
+  message: string | null;
+  phase_reached: Phase | null;
+  stderr_tail: string;
+  exit_code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Absolute path of a valid result.json (completed runs only). */
+  result_path: string | null;
+  result: RunResult | null;
+  malformed_messages: number;
+}
+
+export interface ChildHandleOptions {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  logPath: string;
+  /** Where a successful child leaves result.json (the `result` message may name it too). */
+  resultPath: string;
+  /** Total timeout; null = none. */
+  timeoutMs: number | null;
+  /** No message (heartbeat or other) for this long = stall; null = none. */
+  stallTimeoutMs: number | null;
+  /** Time between SIGTERM and SIGKILL to the group. */
+  killGraceMs?: number;
+  onMessage?: (msg: ChildMessage) => void;
+  onOutput?: (chunk: Buffer) => void;
+  onStateChange?: (from: ChildState, to: ChildState, why: string) => void;
+}
+
+/** Last `limit` bytes of a byte stream, without copying the whole stream. */
+class TailBuffer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly limit: number) {}
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - this.chunks[0]!.length >= this.limit) this.size -= this.chunks.shift()!.length;
+  }
+  toString(): string {
+    const all = Buffer.concat(this.chunks);
+    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+  }
+}
+
+export class ChildHandle {
+  state: ChildState = 'spawning';
+  pid: number | null = null;
+  readonly done: Promise<ChildOutcome>;
+  private resolveDone!: (o: ChildOutcome) => void;
+  private child: ChildProcess | null = null;
+  private log: WriteStream | null = null;
+  private readonly tail = new TailBuffer(TAIL_BYTES);
+  private phase: Phase | null = null;
+  private killReason: KillReason | null = null;
+  private escalatedToSigkill = false;
+  private lastSignOfLifeMs = Date.now();
+  private timers: NodeJS.Timeout[] = [];
+  private childError: { error_type: ErrorType; message: string; phase: Phase | null } | null = null;
+  private reportedResultPath: string | null = null;
+  private malformed = 0;
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private spawnError: Error | null = null;
+
+  constructor(private readonly opts: ChildHandleOptions) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get phaseReached(): Phase | null {
+    return this.phase;
+  }
+
+  /** The one place the state changes; an illegal transition is a bug and throws. */
+  private transition(to: ChildState, why: string): void {
+    const from = this.state;
+    if (from === to) return;
+    if (!ALLOWED[from].includes(to)) throw new Error(`child handle: illegal transition ${from} → ${to} (${why})`);
+    this.state = to;
+    this.opts.onStateChange?.(from, to, why);
+  }
+
+  start(): void {
+    if (this.child) throw new Error('child handle: start() called twice');
+    this.log = createWriteStream(this.opts.logPath, { flags: 'a' });
+    this.log.on('error', () => {});
+    let child: ChildProcess;
+    try {
+      child = spawn(this.opts.command, this.opts.args, {
+        cwd: this.opts.cwd,
+        env: this.opts.env ?? process.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        serialization: 'json',
+      });
+    } catch (err) {
+      this.spawnError = err as Error;
+      this.transition('exited', 'spawn threw');
+      this.finish();
+      return;
+    }
+    this.child = child;
+    this.pid = child.pid ?? null;
+    child.on('spawn', () => {
+      if (this.state === 'spawning') this.transition('ready', 'spawned');
+    });
+    child.on('error', (err) => {
+      // spawn failure (ENOENT …); after a successful spawn, errors are kill/send failures we tolerate
+      if (this.state === 'spawning') {
+        this.spawnError = err;
+        this.transition('exited', `spawn failed: ${err.message}`);
+        this.finish();
+      }
+    });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      stream.on('data', (chunk: Buffer) => {
+        this.tail.push(chunk);
+        this.opts.onOutput?.(chunk);
+      });
+      stream.pipe(this.log, { end: false });
+    }
+    child.on('message', (raw: unknown) => this.onRawMessage(raw));
+    child.on('exit', (code, signal) => {
+      this.exitInfo = { code, signal };
+      this.clearTimers();
+      // Grandchildren may outlive the leader: end the group whatever happened.
+      this.signalGroup(this.killReason ? 'SIGKILL' : 'SIGTERM');
+      if (!this.killReason) {
+        const t = setTimeout(() => this.signalGroup('SIGKILL'), this.opts.killGraceMs ?? 3000);
+        t.unref();
+      }
+      // Stdio can stay open if a grandchild holds it; do not wait for it forever.
+      const closeCap = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        this.onClosed();
+      }, 5000);
+      closeCap.unref();
+      this.timers.push(closeCap);
+    });
+    child.on('close', () => this.onClosed());
+
+    if (this.opts.timeoutMs !== null) {
+      this.timers.push(setTimeout(() => this.kill('timeout'), this.opts.timeoutMs));
+    }
+    if (this.opts.stallTimeoutMs !== null) {
+      const stallMs = this.opts.stallTimeoutMs;
+      const every = Math.max(50, Math.min(1000, Math.floor(stallMs / 4)));
+      this.timers.push(
+        setInterval(() => {
+          // Before its first message a child is still starting (loading modules): a longer allowance.
+          const limitMs = this.state === 'running' ? stallMs : Math.max(stallMs, STARTUP_ALLOWANCE_MS);
+          if (this.state !== 'stopping' && this.state !== 'exited' && Date.now() - this.lastSignOfLifeMs > limitMs) {
+            this.kill('stall');
+          }
+        }, every),
+      );
+    }
+  }
+
+  /** Send a parent message; false when the channel is gone. */
+  send(msg: { v: 1; type: 'result_ack' } | { v: 1; type: 'shutdown'; reason: string }): boolean {
+    if (!this.child?.connected) return false;
+    try {
+      this.child.send(msg, () => {});
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** SIGTERM to the group, SIGKILL after the grace. The first reason given is the one recorded. */
+  kill(reason: KillReason): void {
+    if (this.state === 'exited') return;
+    if (this.killReason === null) this.killReason = reason;
+    if (this.state === 'stopping') return;
+    this.transition('stopping', `kill: ${reason}`);
+    this.signalGroup('SIGTERM');
+    const t = setTimeout(() => this.forceKill(), this.opts.killGraceMs ?? 3000);
+    this.timers.push(t);
+  }
+
+  /** SIGKILL to the group now (second Ctrl+C, or grace expired). */
+  forceKill(): void {
+    if (this.state === 'exited') return;
+    if (this.killReason === null) this.killReason = 'abort';
+    if (this.state !== 'stopping') this.transition('stopping', 'force kill');
+    this.escalatedToSigkill = true;
+    this.signalGroup('SIGKILL');
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    if (this.pid === null) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // ESRCH: the group is already gone
+    }
+  }
+
+  private onRawMessage(raw: unknown): void {
+    this.lastSignOfLifeMs = Date.now();
+    const parsed = childMessageSchema.safeParse(clampLongFields(raw));
+    if (!parsed.success) {
+      this.malformed += 1;
+      const preview = safePreview(raw);
+      this.log?.write(`[llem runner] ignored malformed IPC message: ${preview}\n`);
+      return;
+    }
+    const msg = parsed.data;
+    if (this.state === 'ready') this.transition('running', `first message (${msg.type})`);
+    if (msg.type === 'phase') this.phase = msg.phase;
+    if (msg.type === 'progress') this.phase = msg.phase;
+    if (msg.type === 'error' && !this.childError) {
+      this.childError = { error_type: msg.error_type, message: msg.message, phase: msg.phase };
+      if (msg.phase) this.phase = msg.phase;
+    }
+    if (msg.type === 'result') {
+      this.reportedResultPath = msg.path;
+      // The parent reads the file at exit; acknowledging lets the child exit now.
+      this.send({ v: 1, type: 'result_ack' });
+    }
+    this.opts.onMessage?.(msg);
+  }
+
+  private closed = false;
+  private onClosed(): void {
+    if (this.closed || !this.exitInfo) return;
+    this.closed = true;
+    this.clearTimers();
+    this.finish();
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+
+  private finish(): void {
+    if (this.state !== 'exited') this.transition('exited', 'process exited');
+    const outcome = this.classify();
+    const log = this.log;
+    this.log = null;
+    if (log) log.end(() => this.resolveDone(outcome));
+    else this.resolveDone(outcome);
+  }
+
+  private classify(): ChildOutcome {
+    const base = {
+      phase_reached: this.phase,
+      stderr_tail: this.tail.toString(),
+      exit_code: this.exitInfo?.code ?? null,
+      signal: this.exitInfo?.signal ?? null,
+      result_path: null,
+      result: null,
+      malformed_messages: this.malformed,
+    };
+    const fail = (status: OutcomeStatus, error_type: ErrorType, message: string): ChildOutcome => ({
+      ...base,
+      status,
+      error_type,
+      message,
+    });
+    const inPhase = this.phase ? ` in phase ${this.phase}` : '';
+    if (this.spawnError) return fail('failed', 'ProcessCrash', `could not start the worker: ${this.spawnError.message}`);
+    switch (this.killReason) {
+      case 'skip':
+        return fail('skipped', 'UserSkipped', `skipped by the user${inPhase}`);
+      case 'abort':
+        return fail('interrupted', 'UserInterrupted', `interrupted by the user${inPhase}`);
+      case 'timeout':
+        return fail(
+          'failed',
+          'TimeoutError',
+          `exceeded the ${fmtSeconds(this.opts.timeoutMs!)} run timeout${inPhase}; process group killed (${this.escalatedToSigkill ? 'SIGTERM, then SIGKILL' : 'SIGTERM'})`,
+        );
+      case 'stall':
+        return fail(
+          'failed',
+          'StallTimeout',
+          `no heartbeat for ${fmtSeconds(this.opts.stallTimeoutMs!)}${inPhase}; process group killed (${this.escalatedToSigkill ? 'SIGTERM, then SIGKILL' : 'SIGTERM'})`,
+        );
+      default:
+        break;
+    }
+    if (this.childError) return fail('failed', this.childError.error_type, this.childError.message);
+    const { code, signal } = this.exitInfo ?? { code: null, signal: null };
+    if (signal === 'SIGKILL') {
+      return fail('failed', 'OutOfMemory', `killed by SIGKILL that llem did not send${inPhase} (suspected out of memory: check dmesg for the OOM killer)`);
+    }
+    if (signal) return fail('failed', 'ProcessCrash', `worker killed by ${signal}${inPhase}`);
+    if (code !== 0) {
+      const lastLine = lastNonEmptyLines(this.tail.toString(), 3);
+      return fail('failed', 'ProcessCrash', `worker exited with code ${code}${inPhase}${lastLine ? `: ${lastLine}` : ''}`);
+    }
+    const resultPath = this.reportedResultPath ?? this.opts.resultPath;
+    const checked = readResult(resultPath);
+    if (!checked.ok) return fail('failed', 'InvalidResult', `worker exited 0 but ${checked.reason}`);
+    return { ...base, status: 'completed', error_type: null, message: null, result_path: resultPath, result: checked.result };
+  }
+}
+
+export function readResult(resultPath: string): { ok: true; result: RunResult } | { ok: false; reason: string } {
+  let text: string;
+  try {
+    text = readFileSync(resultPath, 'utf8');
+  } catch {
+    return { ok: false, reason: `wrote no result file (${resultPath})` };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `${resultPath} is not valid JSON (${(err as Error).message})` };
+  }
+  const parsed = runResultSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { ok: false, reason: `${resultPath} fails its schema: field "${issue.path.join('.') || '(root)'}": ${issue.message}` };
+  }
+  return { ok: true, result: parsed.data };
+}
+
+/** Oversized error/log texts are cut rather than dropped: the start of a 20 MB message still explains the failure. */
+function clampLongFields(raw: unknown): unknown {
+  if (!raw || typeof raw !== 'object') return raw;
+  const m = raw as Record<string, unknown>;
+  const limits: Record<string, number> = { message: m.type === 'log' ? 4096 : 16384, stack: 8192 };
+  let copy: Record<string, unknown> | null = null;
+  for (const [field, limit] of Object.entries(limits)) {
+    const v = m[field];
+    if (typeof v === 'string' && v.length > limit) {
+      copy ??= { ...m };
+      const note = ` … [cut, ${v.length} chars in all]`;
+      copy[field] = v.slice(0, limit - note.length) + note;
+    }
+  }
+  return copy ?? raw;
+}
+
+function safePreview(raw: unknown): string {
+  try {
+    return (JSON.stringify(raw) ?? String(raw)).slice(0, 300);
+  } catch {
+    return String(raw).slice(0, 300);
+  }
+}
+
+/** The line that explains a crash: the last "…Error: …" line, else the last non-stack lines. */
+function lastNonEmptyLines(text: string, n: number): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('at ') && !/^Node\.js v\d/.test(l) && l !== '^');
+  const errorLine = [...lines].reverse().find((l) => /(^|\b)\w*Error\b.*:/.test(l));
+  return (errorLine ?? lines.slice(-n).join(' | ')).slice(0, 500);
+}
+
+function fmtSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,104 @@
+// `llem repair-manifest`: rebuild manifest.json from plan.json, the journal and the run dirs.
+// The journal's last run_status per run wins; a run dir holding a valid result.json makes its run
+// completed even if the journal never heard of it (the runner died between ack and checkpoint).
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { readResult } from './child-handle.ts';
+import type { RunnerEvent, RunSnapshot } from './events.ts';
+import { acquireStudyLock } from './lock.ts';
+import { JOURNAL_FILE, ManifestStore, MANIFEST_FILE, runRecordSchema, type RunRecord } from './manifest.ts';
+import { headlineOf } from './study-runner.ts';
+import { STUDY_YAML_FILE, initialManifest, readPlan, sha256File, RUNS_DIR } from './study-dir.ts';
+
+export interface RepairReport {
+  manifestPath: string;
+  runs: number;
+  fromJournal: number;
+  fromRunDirs: number;
+  badJournalLines: number;
+}
+
+export async function repairManifest(studyDir: string): Promise<RepairReport> {
+  const dir = path.resolve(studyDir);
+  const lock = await acquireStudyLock(dir, { onCompromised: () => {} });
+  try {
+    const plan = readPlan(dir);
+    const manifest = initialManifest(plan, sha256File(path.join(dir, STUDY_YAML_FILE)));
+    manifest.created_at = plan.created_at ?? manifest.created_at;
+    const runs: RunRecord[] = manifest.runs;
+    const byIndex = new Map(runs.map((r) => [r.index, r]));
+    let badJournalLines = 0;
+    let fromJournal = 0;
+    const journalPath = path.join(dir, JOURNAL_FILE);
+    const replace = (snap: RunSnapshot) => {
+      const parsed = runRecordSchema.safeParse(snap);
+      const old = byIndex.get(snap.index);
+      if (!parsed.success || !old || old.config_hash !== snap.config_hash) return false;
+      Object.assign(old, parsed.data);
+      return true;
+    };
+    if (existsSync(journalPath)) {
+      const touched = new Set<number>();
+      for (const line of readFileSync(journalPath, 'utf8').split('\n')) {
+        if (!line.trim()) continue;
+        let e: RunnerEvent;
+        try {
+          e = JSON.parse(line) as RunnerEvent;
+        } catch {
+          badJournalLines++;
+          continue;
+        }
+        if (e.type === 'run_status' && replace(e.run)) touched.add(e.run.index);
+        if (e.type === 'study_started') for (const r of e.snapshot.runs) if (replace(r)) touched.add(r.index);
+        if (e.type === 'study_started') manifest.started_at = e.at;
+      }
+      fromJournal = touched.size;
+    }
+    let fromRunDirs = 0;
+    const runsDir = path.join(dir, RUNS_DIR);
+    const dirNames = existsSync(runsDir) ? readdirSync(runsDir).sort() : [];
+    for (const name of dirNames) {
+      const m = /^(\d{4,})-([0-9a-f]+)-c(\d+)(?:-a(\d+))?$/.exec(name);
+      if (!m) continue;
+      const rec = byIndex.get(Number(m[1]));
+      if (!rec || !rec.config_hash.startsWith(m[2]!) || rec.cycle !== Number(m[3]) || rec.status === 'completed') continue;
+      const resultPath = path.join(runsDir, name, 'result.json');
+      const checked = readResult(resultPath);
+      if (!checked.ok) continue;
+      const attemptNo = m[4] ? Number(m[4]) : 1;
+      const relDir = path.join(RUNS_DIR, name);
+      let attempt = rec.attempts.find((a) => a.run_dir === relDir);
+      if (!attempt) {
+        attempt = {
+          attempt: attemptNo,
+          started_at: checked.result.started_at,
+          ended_at: checked.result.ended_at,
+          status: 'completed',
+          error_type: null,
+          message: null,
+          phase_reached: null,
+          stderr_tail: null,
+          pid: null,
+          run_dir: relDir,
+        };
+        rec.attempts.push(attempt);
+        rec.attempts.sort((a, b) => a.attempt - b.attempt);
+      }
+      Object.assign(attempt, { status: 'completed', error_type: null, message: null, ended_at: attempt.ended_at ?? checked.result.ended_at });
+      rec.status = 'completed';
+      rec.error_type = null;
+      rec.result = path.relative(dir, resultPath);
+      rec.headline = headlineOf(checked.result);
+      fromRunDirs++;
+    }
+    const allDone = runs.every((r) => r.status === 'completed');
+    const anyFailed = runs.some((r) => r.status === 'failed');
+    manifest.status = allDone ? 'completed' : anyFailed && runs.every((r) => r.status !== 'pending' && r.status !== 'running') ? 'failed' : 'interrupted';
+    const store = new ManifestStore(dir, manifest);
+    store.commit();
+    store.close();
+    return { manifestPath: path.join(dir, MANIFEST_FILE), runs: runs.length, fromJournal, fromRunDirs, badJournalLines };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,302 @@
+// The slurm launcher, parent side: submit the pending runs of a frozen study as one job array,
+// poll Slurm at a modest rate (one squeue per study per interval, never one per task) to record
+// tasks Slurm killed before their worker could, and cancel.
+//
+// Ordering: the array index is the run index, and Slurm starts array tasks in index order, so
+// with `--max-concurrent 1` the cycle order of the plan is kept exactly. With K > 1 up to K runs
+// overlap (and on several nodes they run on different GPUs), so only the start order is kept.
+import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { ManifestStore, readManifest, runSnapshotOf, writeFileAtomicSync } from '../manifest.ts';
+import { readPlan } from '../study-dir.ts';
+import type { RunnerEvent } from '../events.ts';
+import { arraySpec, parseTimeOption, taskScript, timeLimitFromEstimate } from './array.ts';
+import { sbatch, scancel, scontrolShowJob, squeue, type JobRecord, type QueuedTask, type SlurmCommandOptions } from './commands.ts';
+import { readSlurmState, submissionOwning, writeSlurmState, SLURM_DIR, type SlurmSubmission } from './state-file.ts';
+import { verdictForSlurmState } from './states.ts';
+import { recordSlurmVerdicts, type SlurmVerdictForRun } from './transitions.ts';
+import { withStudyLock } from './study-lock.ts';
+import { srcPath, nodeArgsFor } from '../../node-entry.ts';
+
+/** One squeue per study per 30 s at most (polling storms hurt shared controllers). */
+export const DEFAULT_POLL_INTERVAL_MS = 30_000;
+
+export interface SlurmSubmitOptions extends SlurmCommandOptions {
+  partition?: string | null;
+  gpusPerRun?: number | null;
+  /** `auto` (from the pre-flight estimate) or a Slurm time. */
+  time?: string;
+  /** `%K` of the array: at most K runs at once. */
+  maxConcurrent?: number | null;
+  sbatchArgs?: string[];
+  /** Run indices to submit; default every run that is pending or interrupted. */
+  indices?: number[];
+  /** Worker entry the tasks' `llem worker` spawns (tests use fixture workers). */
+  workerEntry?: string | null;
+}
+
+export interface SubmitResult {
+  jobId: string;
+  indices: number[];
+  array: string;
+  timeLimit: string;
+  scriptPath: string;
+}
+
+/** How `llem worker` is started on the node: this same node binary and llem entry (shared filesystem). */
+function llemNodeArgs(): string[] {
+  return nodeArgsFor(srcPath('cli/main.ts'));
+}
+
+/**
+ * Submits one job array over the runs still to do. Holds the study lock across sbatch, so that
+ * no task can look for its submission before slurm.json names it.
+ * Errors: nothing to submit; an owning submission still active (cancel it first); sbatch failure.
+ */
+export async function submitStudy(studyDir: string, options: SlurmSubmitOptions = {}): Promise<SubmitResult> {
+  const dir = path.resolve(studyDir);
+  const plan = readPlan(dir);
+  return withStudyLock(dir, async () => {
+    const manifest = readManifest(dir);
+    const indices =
+      options.indices ?? manifest.runs.filter((r) => r.status === 'pending' || r.status === 'interrupted').map((r) => r.index);
+    if (indices.length === 0) throw new Error(`${dir}: no pending or interrupted runs to submit`);
+    const byIndex = new Map(manifest.runs.map((r) => [r.index, r]));
+    for (const i of indices) if (!byIndex.has(i)) throw new Error(`${dir}/manifest.json: no run with index ${i}`);
+    const state = readSlurmState(dir);
+    const array = arraySpec(indices, options.maxConcurrent ?? null);
+    const timeLimit =
+      !options.time || options.time === 'auto'
+        ? timeLimitFromEstimate(plan.estimate, indices.map((i) => byIndex.get(i)!.config_hash))
+        : parseTimeOption(options.time);
+    const slurmDir = path.join(dir, SLURM_DIR);
+    mkdirSync(slurmDir, { recursive: true });
+    const scriptPath = path.join(slurmDir, `array-${state.submissions.length + 1}.sh`);
+    writeFileSync(
+      scriptPath,
+      taskScript({ nodePath: process.execPath, llemArgs: llemNodeArgs(), studyDir: dir, workerEntry: options.workerEntry ?? null }),
+    );
+    chmodSync(scriptPath, 0o755);
+    const args = [
+      `--array=${array}`,
+      `--job-name=llem-${plan.study_name}`.slice(0, 100),
+      `--output=${path.join(slurmDir, '%A_%a.out')}`,
+      `--chdir=${dir}`,
+      `--time=${timeLimit}`,
+      '--ntasks=1',
+      ...(options.partition ? [`--partition=${options.partition}`] : []),
+      ...(options.gpusPerRun ? [`--gpus=${options.gpusPerRun}`] : []),
+      ...(options.sbatchArgs ?? []),
+    ];
+    const jobId = await sbatch(scriptPath, args, options);
+    const submission: SlurmSubmission = {
+      job_id: jobId,
+      submitted_at: new Date().toISOString(),
+      indices: [...indices].sort((a, b) => a - b),
+      array,
+      time_limit: timeLimit,
+      partition: options.partition ?? null,
+      gpus_per_run: options.gpusPerRun ?? null,
+      sbatch_args: options.sbatchArgs ?? [],
+      worker_entry: options.workerEntry ?? null,
+      script: path.relative(dir, scriptPath),
+      cancelled_at: null,
+    };
+    writeSlurmState(dir, { ...state, submissions: [...state.submissions, submission] });
+    // Runs submitted again (interrupted ones) go back to pending: they are queued now.
+    const store = ManifestStore.open(dir);
+    try {
+      const events: RunnerEvent[] = [];
+      for (const i of indices) {
+        const r = store.run(i);
+        if (r.status === 'interrupted' || r.status === 'failed') {
+          store.updateRun(i, (run) => {
+            run.status = 'pending';
+            run.error_type = null;
+          });
+          events.push({ type: 'run_status', at: new Date().toISOString(), run: runSnapshotOf(store.run(i)) });
+        }
+      }
+      store.setStatus('running');
+      store.commit(events);
+    } finally {
+      store.close();
+    }
+    return { jobId, indices: submission.indices, array, timeLimit, scriptPath };
+  });
+}
+
+// ---------------------------------------------------------------- polling
+
+const POLL_CACHE_FILE = 'slurm-poll.json';
+
+interface PollCache {
+  at_ms: number;
+  job_ids: string[];
+  tasks: QueuedTask[];
+}
+
+/**
+ * squeue for the study's jobs, at most once per `minIntervalMs` per study whichever process asks
+ * (`llem run`, `llem watch`, `llem status` share `<study>/slurm-poll.json`).
+ */
+export async function pollQueue(studyDir: string, jobIds: string[], options: SlurmCommandOptions & { minIntervalMs?: number } = {}): Promise<QueuedTask[]> {
+  const minIntervalMs = options.minIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const cacheFile = path.join(studyDir, POLL_CACHE_FILE);
+  try {
+    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as PollCache;
+    const sameJobs = jobIds.every((j) => cache.job_ids.includes(j));
+    if (sameJobs && Date.now() - cache.at_ms < minIntervalMs) return cache.tasks;
+  } catch {
+    // no cache yet
+  }
+  const tasks = await squeue(jobIds, options);
+  try {
+    writeFileAtomicSync(cacheFile, JSON.stringify({ at_ms: Date.now(), job_ids: jobIds, tasks } satisfies PollCache), { fsync: false });
+  } catch {
+    // a read-only view of the study dir still polls, just without sharing
+  }
+  return tasks;
+}
+
+export interface ReconcileResult {
+  /** Runs whose task Slurm still has queued or running. */
+  active: number[];
+  /** Runs recorded now from Slurm's account (killed, cancelled, forgotten). */
+  recorded: number[];
+}
+
+/**
+ * Compares the manifest with Slurm: every run still pending or running whose owning task Slurm
+ * has ended gets the verdict of that task's state (TIMEOUT → failed/TimeoutError, CANCELLED →
+ * interrupted, PREEMPTED/NODE_FAIL → interrupted with the reason, …). One squeue for the study
+ * (rate-limited), then one `scontrol show job` per array that has ended tasks.
+ */
+export async function reconcileStudy(studyDir: string, options: SlurmCommandOptions & { minIntervalMs?: number } = {}): Promise<ReconcileResult> {
+  const dir = path.resolve(studyDir);
+  const state = readSlurmState(dir);
+  const manifest = readManifest(dir);
+  const open = manifest.runs.filter((r) => r.status === 'pending' || r.status === 'running');
+  const owners = new Map<number, SlurmSubmission>();
+  for (const r of open) {
+    const s = submissionOwning(state, r.index);
+    if (s) owners.set(r.index, s);
+  }
+  if (owners.size === 0) return { active: [], recorded: [] };
+  const jobIds = [...new Set([...owners.values()].map((s) => s.job_id))];
+  const queued = await pollQueue(dir, jobIds, options);
+  const inQueue = new Map<string, QueuedTask>();
+  for (const t of queued) inQueue.set(`${t.jobId}_${t.taskId}`, t);
+
+  const active: number[] = [];
+  const gone: Array<{ index: number; jobId: string }> = [];
+  for (const [index, s] of owners) {
+    const t = inQueue.get(`${s.job_id}_${index}`);
+    if (t && verdictForSlurmState({ state: t.state }).kind === 'active') active.push(index);
+    else gone.push({ index, jobId: s.job_id });
+  }
+  const records = new Map<string, JobRecord[]>();
+  for (const jobId of new Set(gone.map((g) => g.jobId))) records.set(jobId, await scontrolShowJob(jobId, options));
+
+  const verdicts: SlurmVerdictForRun[] = [];
+  for (const g of gone) {
+    const recs = records.get(g.jobId)!;
+    const rec = recs.find((r) => r.arrayTaskId === g.index);
+    if (!rec) {
+      const pendingMeta = recs.find((r) => r.arrayTaskId === null && r.arrayTaskIdRaw !== null && taskRangeIncludes(r.arrayTaskIdRaw, g.index));
+      if (pendingMeta) {
+        active.push(g.index);
+        continue;
+      }
+      verdicts.push({
+        index: g.index,
+        status: 'interrupted',
+        error_type: null,
+        message:
+          recs.length > 0
+            ? `Slurm task ${g.jobId}_${g.index} disappeared without starting (cancelled while pending?)`
+            : `Slurm no longer knows job ${g.jobId} (older than MinJobAge, or the controller lost it); the run's outcome was never recorded`,
+      });
+      continue;
+    }
+    const v = verdictForSlurmState({ state: rec.state, reason: rec.reason, exitCode: rec.exitCode, exitSignal: rec.exitSignal, timeLimit: rec.timeLimit });
+    if (v.kind === 'active') {
+      active.push(g.index);
+    } else if (v.kind === 'completed') {
+      verdicts.push({
+        index: g.index,
+        status: 'failed',
+        error_type: 'ProcessCrash',
+        message: `Slurm task ${g.jobId}_${g.index} ended (COMPLETED) without recording its run`,
+      });
+    } else {
+      verdicts.push({ index: g.index, status: v.status, error_type: v.errorType, message: `${v.message} [task ${g.jobId}_${g.index}]` });
+    }
+  }
+  const recorded = await recordSlurmVerdicts(dir, verdicts);
+  return { active, recorded };
+}
+
+/** `3-5%2`, `1,4,7-9` style task ranges. */
+export function taskRangeIncludes(raw: string, index: number): boolean {
+  const body = raw.split('%')[0]!;
+  for (const part of body.split(',')) {
+    const [a, b] = part.split('-');
+    const lo = Number(a);
+    const hi = b === undefined ? lo : Number(b);
+    if (Number.isFinite(lo) && Number.isFinite(hi) && index >= lo && index <= hi) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- cancel
+
+export interface CancelResult {
+  jobIds: string[];
+  interrupted: number[];
+}
+
+/**
+ * `llem cancel <dir>`: marks every submission cancelled (so no task starts another run), scancels
+ * the arrays, waits for the workers to record their runs (bounded), then marks whatever is still
+ * pending or running as interrupted/UserInterrupted. Errors: the study was never submitted.
+ */
+export async function cancelStudy(studyDir: string, options: SlurmCommandOptions & { waitMs?: number; pollMs?: number } = {}): Promise<CancelResult> {
+  const dir = path.resolve(studyDir);
+  const jobIds = await withStudyLock(dir, () => {
+    const state = readSlurmState(dir);
+    if (state.submissions.length === 0) throw new Error(`${dir}: this study was never submitted to Slurm (no slurm.json)`);
+    const at = new Date().toISOString();
+    const ids: string[] = [];
+    for (const s of state.submissions) {
+      if (!s.cancelled_at) s.cancelled_at = at;
+      ids.push(s.job_id);
+    }
+    writeSlurmState(dir, state);
+    return ids;
+  });
+  await scancel(jobIds, options);
+  // Workers catch Slurm's SIGTERM and record their runs themselves; give them a moment.
+  const deadline = Date.now() + (options.waitMs ?? 30_000);
+  while (Date.now() < deadline) {
+    const left = await squeue(jobIds, options);
+    if (left.length === 0) break;
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
+  }
+  const manifest = readManifest(dir);
+  const state = readSlurmState(dir);
+  const verdicts: SlurmVerdictForRun[] = manifest.runs
+    .filter((r) => (r.status === 'pending' || r.status === 'running') && submissionOwning(state, r.index))
+    .map((r) => ({ index: r.index, status: 'interrupted' as const, error_type: 'UserInterrupted' as const, message: `cancelled by llem cancel (scancel ${submissionOwning(state, r.index)!.job_id})` }));
+  const interrupted = await recordSlurmVerdicts(dir, verdicts);
+  return { jobIds, interrupted };
+}
+
+/** Active (not cancelled) submissions whose tasks Slurm may still run; resume must not start locally while any exists. */
+export async function activeJobIds(studyDir: string, options: SlurmCommandOptions = {}): Promise<string[]> {
+  const state = readSlurmState(studyDir);
+  const ids = state.submissions.map((s) => s.job_id);
+  if (ids.length === 0) return [];
+  const queued = await squeue(ids, options);
+  return [...new Set(queued.filter((t) => verdictForSlurmState({ state: t.state }).kind === 'active').map((t) => t.jobId))];
+}
