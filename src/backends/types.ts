@@ -58,6 +58,11 @@ export interface Workload {
 }
 
 export interface BackendSession {
+  /**
+   * true when the backend warms up on its own (a `command` program runs its whole loop per call):
+   * the worker then skips its warmup phase and records warmup as not run by llem.
+   */
+  handlesWarmup?: boolean;
   /** Run the workload; onRequest fires as each request completes (for progress/heartbeats). */
   run(workload: Workload, onRequest?: (r: RequestRecord) => void, signal?: AbortSignal): Promise<RequestRecord[]>;
   dispose(): Promise<void>;

@@ -187,8 +187,9 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     const wc = config.warmup;
     const warmupLatencies: number[] = [];
     let warmupCv: number | null = null;
-    let warmupConverged = wc.max_prompts === 0;
-    for (let i = 0; i < prompts.warmup.length; i++) {
+    let warmupConverged = wc.max_prompts === 0 || session.handlesWarmup === true;
+    if (session.handlesWarmup) log('info', `${config.backend} warms up on its own: the worker runs no warmup prompts`);
+    for (let i = 0; i < (session.handlesWarmup ? 0 : prompts.warmup.length); i++) {
       checkAbort();
       const recs = await session.run(
         { prompts: [prompts.warmup[i]!], max_new_tokens: config.max_new_tokens, concurrency: 1, seed: config.seed, greedy: true },
