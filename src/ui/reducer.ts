@@ -88,7 +88,7 @@ function applyRunnerEvent(state: UiState, event: RunnerEvent): UiState {
     }
     case 'log': {
       // Child output may contain control sequences; they must never reach our terminal.
-      const line = event.line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]|\u001b\[[0-9;?]*[ -/]*[@-~]/g, '');
+      const line = event.line.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]|[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
       return { ...state, log: appendCapped(state.log, [line], LOG_CAPACITY) };
     }
     case 'gap':
@@ -136,11 +136,11 @@ export function reducer(state: UiState, action: UiAction): UiState {
     case 'tick':
       return action.nowMs === state.nowMs ? state : { ...state, nowMs: action.nowMs };
     case 'move':
-      return withSelection({ ...state, notice: null }, state.selected + action.by);
+      return withSelection(state, state.selected + action.by);
     case 'move_page':
-      return withSelection({ ...state, notice: null }, state.selected + action.pages * Math.max(1, selectTableRows(state) - 1));
+      return withSelection(state, state.selected + action.pages * Math.max(1, selectTableRows(state) - 1));
     case 'move_to':
-      return withSelection({ ...state, notice: null }, action.where === 'first' ? 0 : Number.MAX_SAFE_INTEGER);
+      return withSelection(state, action.where === 'first' ? 0 : Number.MAX_SAFE_INTEGER);
     case 'open_detail':
       return selectFilteredRows(state).length === 0 ? state : { ...state, view: 'detail', helpOpen: false };
     case 'back':

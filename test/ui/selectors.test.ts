@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { reducer } from '../../src/ui/reducer.ts';
+import { rowMatches, selectFilteredRows, selectHeader, selectPreflight, selectRows, type ConfigRow } from '../../src/ui/selectors.ts';
+import { initialState, type UiAction, type UiState } from '../../src/ui/state.ts';
+import { at, makePlan, makeSnapshot, withStatus } from './fixtures.ts';
+
+const plan = makePlan({ configs: 3, cycles: 2 });
+const snap = makeSnapshot(plan);
+
+function study(actions: UiAction[] = [], nowMs = Date.parse(at)): UiState {
+  const s = reducer(initialState({ plan, columns: 100, rows: 30, nowMs }), { type: 'snapshot', snapshot: snap });
+  return actions.reduce(reducer, s);
+}
+const status = (index: number, run = snap.runs[index], st: 'running' | 'completed' | 'failed' = 'completed'): UiAction => ({
+  type: 'runner',
+  event: { type: 'run_status', at, run: withStatus(run, st) },
+});
+
+describe('selectRows', () => {
+  test('one row per config with one status per cycle, means over completed cycles', () => {
+    // config 0 runs are 0 (cycle 1) and 3 (cycle 2)
+    const rows = selectRows(study([status(0), status(3, snap.runs[3], 'failed')]));
+    assert.equal(rows.length, 3);
+    assert.deepEqual(rows[0].statuses, ['completed', 'failed']);
+    assert.deepEqual(rows[0].runIndices, [0, 3]);
+    assert.equal(rows[0].energyJ, 123.4);
+    assert.deepEqual(rows[0].flags, ['short_window']);
+    assert.deepEqual(rows[0].retryable, [3]);
+    assert.deepEqual(rows[1].statuses, ['pending', 'pending']);
+    assert.equal(rows[1].energyJ, null);
+  });
+
+  test('a row whose runs did not change keeps its identity (memoised table rows do not re-render)', () => {
+    const before = study([status(0)]);
+    const after = reducer(before, status(1));
+    const a = selectRows(before);
+    const b = selectRows(after);
+    assert.equal(a[0], b[0]);
+    assert.equal(a[2], b[2]);
+    assert.notEqual(a[1], b[1]);
+  });
+});
+
+describe('filter', () => {
+  const row: ConfigRow = {
+    configHash: 'h000000000000001', label: 'vllm bs=4 tok=32', statuses: ['completed', 'failed'], runIndices: [1, 4],
+    energyJ: null, jPerToken: null, tokensPerS: null, durationS: null, flags: [], retryable: [4],
+  };
+  const cases = [
+    ['', true], ['vllm', true], ['VLLM', true], ['bs=4', true], ['bs=8', false],
+    ['failed', true], ['completed', true], ['skipped', false], ['pending', false], ['h0000', true],
+  ] as const;
+  for (const [text, matches] of cases) test(`"${text}" ${matches ? 'matches' : 'does not match'}`, () => assert.equal(rowMatches(row, text), matches));
+
+  test('selectFilteredRows applies it', () => {
+    const s = { ...study([status(3, snap.runs[3], 'failed')]), filterText: 'failed' };
+    assert.deepEqual(selectFilteredRows(s).map((r) => r.configHash), [plan.configs[0].config_hash]);
+  });
+});
+
+describe('header', () => {
+  test('ETA from the plan estimate before any run finished, then from the pace', () => {
+    const startMs = Date.parse(snap.started_at);
+    const early = selectHeader(study([], startMs + 100_000));
+    assert.equal(early.elapsedS, 100);
+    assert.equal(early.etaS, plan.estimate.total_seconds - 100);
+    // 2 of 6 runs finished in 100 s → 4 remaining × 50 s
+    const later = selectHeader(study([status(0), status(1)], startMs + 100_000));
+    assert.equal(later.etaS, 200);
+  });
+
+  const states: Array<[string, UiAction[], string]> = [
+    ['running', [status(0, snap.runs[0], 'running')], 'running'],
+    ['paused with a run still going', [status(0, snap.runs[0], 'running'), { type: 'runner', event: { type: 'paused', at, paused: true } }], 'pausing after this run'],
+    ['paused', [{ type: 'runner', event: { type: 'paused', at, paused: true } }], 'PAUSED'],
+    ['quitting', [{ type: 'runner', event: { type: 'quit_requested', at, requested: true } }], 'quitting after this run'],
+    ['finished', [{ type: 'runner', event: { type: 'study_finished', at, status: 'completed', counts: snap.counts } }], 'finished: completed'],
+  ];
+  for (const [name, actions, word] of states) test(`status word: ${name}`, () => assert.equal(selectHeader(study(actions)).statusWord, word));
+
+  test('cycle k/N follows the running run', () => {
+    assert.equal(selectHeader(study([status(4, snap.runs[4], 'running')])).cycle, 2);
+  });
+});
+
+describe('pre-flight model', () => {
+  test('counts, backends, skipped, memory worst first, finish time from now', () => {
+    const nowMs = Date.parse('2026-11-28T10:00:00Z');
+    const m = selectPreflight(initialState({ plan, columns: 80, rows: 24, nowMs }));
+    assert.deepEqual([m.nConfigs, m.nCycles, m.nRuns], [3, 2, 6]);
+    assert.deepEqual(m.byBackend, [{ backend: 'llamacpp', configs: 2 }, { backend: 'vllm', configs: 1 }]);
+    assert.equal(m.skipped.length, 1);
+    assert.equal(m.memory[0].fit, 'wont_fit');
+    assert.equal(m.memoryCounts.wont_fit, 1);
+    assert.equal(m.finishAtMs, nowMs + plan.estimate.total_seconds * 1000);
+  });
+});
