@@ -1,14 +1,98 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { InputError } from './errors.ts';
+import { loadStudy, type LoadedStudy } from '../results/summary.ts';
+import { readSummaryFile, StudyDirError, summaryPath, writeFileAtomic } from '../results/study-dir.ts';
+import {
+  configTable,
+  filterRows,
+  OUTPUT_FORMATS,
+  parseWhere,
+  render,
+  runTable,
+  sortRows,
+  type OutputFormat,
+  type TableData,
+} from '../results/table.ts';
+import type { StudySummary } from '../results/summary-schema.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
+export interface ResultsOptions {
+  format: string;
+  sort?: string;
+  where: string[];
+  runs?: boolean;
+  recompute?: boolean;
+}
+
+/** Loads a study for the results commands; bad directories and files are input errors (exit 2). */
+export async function loadStudyForCli(studyDir: string): Promise<LoadedStudy> {
+  if (!existsSync(studyDir)) throw new InputError(`${studyDir}: no such study directory`);
+  try {
+    return await loadStudy(studyDir);
+  } catch (err) {
+    if (err instanceof StudyDirError || (err instanceof Error && err.name === 'ManifestError')) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The summary to show: summary.json as written when it is current; recomputed (and written) with
+ * --recompute; computed fresh in memory, with a note, when the run files moved on since it was
+ * written or it does not exist yet (unfinished study).
+ */
+export async function summaryForCli(study: LoadedStudy, recompute: boolean): Promise<{ summary: StudySummary; notes: string[] }> {
+  const file = summaryPath(study.studyDir);
+  if (recompute) {
+    await writeFileAtomic(file, JSON.stringify(study.summary, null, 2) + '\n');
+    return { summary: study.summary, notes: [`recomputed ${file}`] };
+  }
+  if (!existsSync(file)) return { summary: study.summary, notes: [] };
+  let stored: StudySummary;
+  try {
+    stored = await readSummaryFile(file);
+  } catch (err) {
+    return { summary: study.summary, notes: [`${(err as Error).message}; showing statistics computed from the run files`] };
+  }
+  const fresh = study.summary.study.counts;
+  const same = (Object.keys(fresh) as Array<keyof typeof fresh>).every((k) => stored.study.counts[k] === fresh[k]);
+  if (!same) {
+    return { summary: study.summary, notes: [`${file} is older than the run files; showing fresh statistics (write them with --recompute)`] };
+  }
+  return { summary: stored, notes: [] };
+}
+
+/** stdout and stderr of `llem results`: notes (partial study, warnings) go above a table or
+ * Markdown, and to stderr for CSV/JSON so that stdout stays parseable. */
+export async function resultsText(studyDir: string, opts: ResultsOptions, termColumns = 120): Promise<{ stdout: string; stderr: string }> {
+  const format = opts.format as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(format)) throw new InputError(`--format ${opts.format}: expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  const study = await loadStudyForCli(studyDir);
+  const { summary, notes } = await summaryForCli(study, !!opts.recompute);
+  let data: TableData = opts.runs ? runTable(study.plan, study.snapshot, study.results, summary) : configTable(summary);
+  try {
+    data = filterRows(data, opts.where.map(parseWhere));
+    if (opts.sort) data = sortRows(data, opts.sort);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+  data = { ...data, notes: [...notes, ...data.notes] };
+  const machine = format === 'csv' || format === 'json';
+  return { stdout: render(data, format, termColumns), stderr: machine && data.notes.length ? data.notes.join('\n') + '\n' : '' };
+}
+
 export function register(program: Command): void {
   program
     .command('results')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem results is not built yet in this version.', 1);
+    .description('Cross-cycle statistics of a study: one row per config (mean ± 95 % CI), or one per run')
+    .argument('<dir>', 'study directory')
+    .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join('|')}`, 'table')
+    .option('-s, --sort <column>', 'sort by a column (prefix with - for descending), e.g. -tokens_per_s')
+    .option('-w, --where <expr>', 'keep rows where FIELD=VALUE (also !=, <, <=, >, >=); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--runs', 'one row per run instead of per config (for pandas: use with --format csv or json)')
+    .option('--recompute', 'recompute summary.json from the run files and write it')
+    .action(async (dir: string, opts: ResultsOptions) => {
+      const { stdout, stderr } = await resultsText(dir, opts, process.stdout.columns ?? 120);
+      if (stderr) process.stderr.write(stderr);
+      process.stdout.write(stdout);
     });
 }

@@ -104,9 +104,12 @@ export function sweptFields(flatConfigs: Array<Record<string, Scalar>>): string[
   const keys = new Set<string>();
   for (const f of flatConfigs) for (const k of Object.keys(f)) keys.add(k);
   const swept: string[] = [];
+  // Swept = two or more distinct values. A field set for one backend only (null elsewhere) is
+  // explained by the backend column and is not swept on its own.
   for (const k of keys) {
-    const first = flatConfigs[0]![k] ?? null;
-    if (flatConfigs.some((f) => (f[k] ?? null) !== first)) swept.push(k);
+    const distinct = new Set<Scalar>();
+    for (const f of flatConfigs) if ((f[k] ?? null) !== null) distinct.add(f[k]!);
+    if (distinct.size >= 2) swept.push(k);
   }
   const rank = (k: string): number => {
     const i = FIELD_ORDER.indexOf(k);
