@@ -1,0 +1,110 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { startSseServer, type SseScript } from './fixtures/sse-server.ts';
+import { arrivalOffsetsMs, runOpenAiWorkload, streamRequest, type OpenAiClientOptions } from '../../src/backends/openai/client.ts';
+import { promptFromText } from '../../src/worker/workload.ts';
+import { latencySamples } from '../../src/worker/metrics.ts';
+
+const servers: Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+});
+
+async function serve(script: SseScript, onRequest?: (b: unknown) => void): Promise<string> {
+  const { server, port } = await startSseServer(script, 0, onRequest);
+  servers.push(server);
+  return `http://127.0.0.1:${port}/v1`;
+}
+
+const opts = (baseUrl: string, endpoint: 'chat' | 'completions' = 'chat'): OpenAiClientOptions => ({
+  baseUrl,
+  endpoint,
+  model: 'fixture',
+  apiKey: null,
+  requestTimeoutMs: 30_000,
+});
+const wl = { max_new_tokens: 16, greedy: true, seed: 1 };
+
+// Timers never fire early, so every measured gap is at least the scripted one; the upper bound is
+// generous because the machine is shared.
+const SLACK_MS = 3000;
+
+test('TTFT, ITL and TPOT follow the scripted timings (chat)', async () => {
+  const base = await serve({ ttftMs: 120, itlMs: 40, tokens: 6 });
+  const r = await streamRequest(promptFromText(0, 'hello'), wl, opts(base));
+  assert.equal(r.error, null);
+  assert.equal(r.output_tokens, 6);
+  assert.equal(r.token_times_ms.length, 5);
+  const s = latencySamples([r]);
+  assert.ok(s.ttft_ms[0]! >= 119 && s.ttft_ms[0]! < 120 + SLACK_MS, `ttft ${s.ttft_ms[0]}`);
+  // One chunk delivered late makes the next gap short, so single gaps are not bounded below; their
+  // sum (last token − first token) is.
+  for (const gap of s.itl_ms) assert.ok(gap >= 0 && gap < 40 + SLACK_MS, `itl ${gap}`);
+  const itlSum = s.itl_ms.reduce((a, b) => a + b, 0);
+  assert.ok(itlSum >= 5 * 40 - 2 && itlSum < 5 * 40 + SLACK_MS, `itl sum ${itlSum}`);
+  assert.ok(s.tpot_ms[0]! >= 39, `tpot ${s.tpot_ms[0]}`);
+  const times = [r.start_ms, r.first_token_ms!, ...r.token_times_ms, r.end_ms];
+  for (let i = 1; i < times.length; i++) assert.ok(times[i]! >= times[i - 1]!, 'timestamps are monotonic');
+});
+
+test('completions endpoint and server usage counts', async () => {
+  let body: Record<string, unknown> | null = null;
+  const base = await serve({ ttftMs: 5, itlMs: 5, tokens: 3, usage: true }, (b) => (body = b as Record<string, unknown>));
+  const r = await streamRequest(promptFromText(4, 'complete me'), wl, opts(base, 'completions'));
+  assert.equal(r.error, null);
+  assert.equal(r.output_tokens, 3);
+  assert.equal(r.input_tokens, 11);
+  assert.equal(body!.prompt, 'complete me');
+  assert.equal(body!.temperature, 0);
+  assert.equal(body!.max_tokens, 16);
+  assert.equal(body!.stream, true);
+});
+
+test('reasoning tokens count for TTFT; first content token recorded separately', async () => {
+  const base = await serve({ ttftMs: 20, itlMs: 60, tokens: 2, reasoningTokens: 3 });
+  const r = await streamRequest(promptFromText(0, 'think'), wl, opts(base));
+  assert.equal(r.error, null);
+  assert.equal(r.output_tokens, 5);
+  assert.ok(r.first_content_token_ms! - r.first_token_ms! >= 3 * 60 - 3, 'content starts after three reasoning gaps');
+});
+
+test('a server error mid-stream becomes the record error, tokens so far kept', async () => {
+  const base = await serve({ ttftMs: 5, itlMs: 5, tokens: 6, errorAfter: 2 });
+  const r = await streamRequest(promptFromText(0, 'x'), wl, opts(base));
+  assert.match(r.error ?? '', /scripted failure/);
+  assert.equal(r.output_tokens, 2);
+  assert.equal(latencySamples([r]).ttft_ms.length, 0, 'failed requests are excluded from latency');
+});
+
+test('HTTP errors and unreachable servers are recorded, not thrown', async () => {
+  const r = await streamRequest(promptFromText(0, 'x'), wl, opts('http://127.0.0.1:1/v1'));
+  assert.notEqual(r.error, null);
+});
+
+test('fixed concurrency never exceeds the limit and serves every prompt once', async () => {
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const base = await serve({ ttftMs: 30, itlMs: 10, tokens: 3 }, () => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    setTimeout(() => inFlight--, 45);
+  });
+  const prompts = Array.from({ length: 9 }, (_, i) => promptFromText(i, `p${i}`));
+  const done: number[] = [];
+  const recs = await runOpenAiWorkload({ prompts, max_new_tokens: 4, concurrency: 3, seed: 1, greedy: true }, opts(base), (r) => done.push(r.prompt_index));
+  assert.equal(recs.length, 9);
+  assert.deepEqual([...done].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.ok(maxInFlight <= 3 && maxInFlight >= 2, `max in flight ${maxInFlight}`);
+});
+
+test('seeded arrivals: constant gaps exact, Poisson reproducible with the right mean', () => {
+  assert.deepEqual(arrivalOffsetsMs(4, { kind: 'constant', rate_per_s: 4 }, 1), [0, 250, 500, 750]);
+  const a = arrivalOffsetsMs(2000, { kind: 'poisson', rate_per_s: 10 }, 42);
+  const b = arrivalOffsetsMs(2000, { kind: 'poisson', rate_per_s: 10 }, 42);
+  const c = arrivalOffsetsMs(2000, { kind: 'poisson', rate_per_s: 10 }, 43);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  const meanGap = a[a.length - 1]! / (a.length - 1);
+  assert.ok(meanGap > 90 && meanGap < 110, `mean gap ${meanGap}`);
+});
