@@ -1,14 +1,22 @@
+// `llem cancel <dir>`: scancel a study's Slurm job arrays and mark its unfinished runs interrupted.
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import path from 'node:path';
+import { cancelStudy } from '../runner/slurm/launcher.ts';
+import { isSlurmStudy } from '../runner/slurm/state-file.ts';
+import { InputError } from './errors.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
 export function register(program: Command): void {
   program
     .command('cancel')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem cancel is not built yet in this version.', 1);
+    .description('Cancel the Slurm jobs of a study (scancel) and mark its unfinished runs interrupted')
+    .argument('<dir>', 'study directory')
+    .action(async (dir: string) => {
+      if (!isSlurmStudy(path.resolve(dir))) {
+        throw new InputError(`${dir}: this study was never submitted to Slurm (no slurm.json); stop a local run with Ctrl+C or q`);
+      }
+      const r = await cancelStudy(path.resolve(dir));
+      process.stdout.write(
+        `cancelled Slurm job${r.jobIds.length === 1 ? '' : 's'} ${r.jobIds.join(', ')}; ${r.interrupted.length} run(s) marked interrupted; resume with: llem resume ${dir} --launcher slurm\n`,
+      );
     });
 }

@@ -5,9 +5,10 @@
 import path from 'node:path';
 import { ManifestStore, runSnapshotOf, type RunRecord } from '../manifest.ts';
 import { runIdFor, RUNS_DIR } from '../study-dir.ts';
-import type { RunHeadline, RunnerEvent, StudyStatus } from '../events.ts';
+import type { RunnerEvent, StudyStatus } from '../events.ts';
 import type { ErrorType, Phase } from '../protocol.ts';
 import type { RunResult } from '../../results/schema.ts';
+import { headlineOf } from '../study-runner.ts';
 import { withStudyLock } from './study-lock.ts';
 import { readSlurmState, submissionOwning } from './state-file.ts';
 
@@ -96,19 +97,6 @@ export interface RunEnd {
   /** Absolute path of the valid result.json (completed only). */
   result_path: string | null;
   result: RunResult | null;
-}
-
-export function headlineOf(result: RunResult): RunHeadline {
-  const m = result.metrics;
-  const durationMs = Date.parse(result.ended_at) - Date.parse(result.started_at);
-  return {
-    energy_j: m.energy_j,
-    energy_per_output_token_j: m.energy_per_output_token_j,
-    output_tokens_per_s: m.output_tokens_per_s,
-    window_s: m.window_s,
-    duration_s: Number.isFinite(durationMs) ? durationMs / 1000 : null,
-    flags: result.flags.map((f) => f.code),
-  };
 }
 
 /**
