@@ -1,5 +1,17 @@
 // Contract between the energy meters (src/measure, built on src/native) and the worker.
-import type { FlagCode } from '../results/schema.ts';
+import type { z } from 'zod';
+import type { FlagCode, gpuSnapshotSchema } from '../results/schema.ts';
+
+/** One GPU as recorded in result.json's environment (results/schema.ts gpuSnapshotSchema). */
+export type GpuSnapshot = z.infer<typeof gpuSnapshotSchema>;
+
+/** The NVML part of a run's environment snapshot. */
+export interface GpuEnvironment {
+  driver_version: string | null;
+  /** e.g. "12.4". */
+  cuda_driver_version: string | null;
+  gpus: GpuSnapshot[];
+}
 
 export interface LivePowerSample {
   /** ms since the meter started. */
@@ -48,6 +60,10 @@ export interface EnergyMeter {
   /** End the window: read counters, stop sampling, write power.csv if a path was given. */
   stop(): Promise<EnergyWindow>;
   close(): void;
+  /** Notes on the device selection (MIG, index order …), for the run log. Added by the meter issue. */
+  readonly notes?: string[];
+  /** Driver versions and a snapshot of each measured GPU (power limit, persistence, MIG, foreign processes). */
+  environment?(): Promise<GpuEnvironment>;
 }
 
 export interface OpenMeterOptions {

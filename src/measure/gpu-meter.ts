@@ -1,0 +1,335 @@
+// The GPU energy meter: NVML through src/native. Counter read at the window edges (off the JS
+// thread), everything else polled by the addon's sampler thread and drained here on demand.
+import { writeFile } from 'node:fs/promises';
+import {
+  openNvml,
+  resolveVisibleDevices,
+  type AddonReading,
+  type AddonSampleBatch,
+  type AddonSampler,
+  type GpuDeviceRef,
+  type NvmlSession,
+} from '../native/index.ts';
+import type { GpuSnapshot, GpuEnvironment, EnergyMeter, EnergyWindow, LivePowerSample, OpenMeterOptions } from './types.ts';
+import { computeWindow, counterDeltaMj, type DevicePoint, type DeviceSeries } from './window.ts';
+
+const LIVE_KEEP = 2000;
+
+export function unavailableWindow(reason: string, windowS: number): EnergyWindow {
+  return {
+    window_s: windowS,
+    energy_j: null,
+    energy_method: null,
+    energy_polled_j: null,
+    energy_divergence: null,
+    unavailable_reason: reason,
+    power_mean_w: null,
+    power_peak_w: null,
+    temperature_start_c: null,
+    temperature_end_c: null,
+    temperature_max_c: null,
+    memory_peak_bytes: null,
+    throttle_s: { thermal: null, power_cap: null, power_brake: null },
+    samples: 0,
+    counter_reset: false,
+    flags: [{ code: 'energy_unavailable', message: reason }],
+    per_device: [],
+  };
+}
+
+/** A meter that measures nothing and says why (no NVML, no GPU, addon not built …). */
+export function unavailableMeter(reason: string): EnergyMeter {
+  let startedAtMs: number | null = null;
+  return {
+    devices: [],
+    unavailableReason: reason,
+    notes: [],
+    async start() {
+      startedAtMs = performance.now();
+    },
+    drainLive: () => [],
+    energySoFarJ: () => null,
+    async stop() {
+      const windowS = startedAtMs === null ? 0 : (performance.now() - startedAtMs) / 1000;
+      startedAtMs = null;
+      return unavailableWindow(reason, windowS);
+    },
+    async environment() {
+      return { driver_version: null, cuda_driver_version: null, gpus: [] };
+    },
+    close() {},
+  };
+}
+
+const pointOf = (r: AddonReading): DevicePoint => ({
+  tNs: r.t_ns,
+  energyMj: r.energy_mj,
+  powerMw: r.power_mw,
+  tempC: r.temp_c,
+  memUsedBytes: r.mem_used_bytes,
+  throttleReasons: r.throttle_reasons,
+});
+
+const nanToNull = (x: number) => (Number.isNaN(x) ? null : x);
+
+interface Column {
+  tNs: bigint[];
+  energyMj: Array<number | null>;
+  powerMw: Array<number | null>;
+  tempC: Array<number | null>;
+  smClockMhz: Array<number | null>;
+  memClockMhz: Array<number | null>;
+  utilGpuPct: Array<number | null>;
+  utilMemPct: Array<number | null>;
+  memUsedBytes: Array<number | null>;
+  throttleReasons: Array<number | null>;
+}
+const emptyColumn = (): Column => ({
+  tNs: [],
+  energyMj: [],
+  powerMw: [],
+  tempC: [],
+  smClockMhz: [],
+  memClockMhz: [],
+  utilGpuPct: [],
+  utilMemPct: [],
+  memUsedBytes: [],
+  throttleReasons: [],
+});
+
+class GpuMeter implements EnergyMeter {
+  readonly devices: string[];
+  readonly unavailableReason = null;
+  private sampler: AddonSampler | null = null;
+  private startReadings: AddonReading[] | null = null;
+  private windowT0Ns = 0n;
+  private columns: Column[] = [];
+  private ticks = 0;
+  private sampleErrors: string[] = [];
+  private live: LivePowerSample[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly session: NvmlSession,
+    private readonly refs: GpuDeviceRef[],
+    private readonly opts: OpenMeterOptions,
+    readonly notes: string[],
+  ) {
+    this.devices = refs.map((d) => d.uuid);
+  }
+
+  private get indices(): number[] {
+    return this.refs.map((d) => d.index);
+  }
+
+  async start(): Promise<void> {
+    if (this.closed) throw new Error('energy meter is closed');
+    if (this.sampler) await this.stopSampler();
+    this.columns = this.refs.map(() => emptyColumn());
+    this.ticks = 0;
+    this.sampleErrors = [];
+    this.live = [];
+    this.startReadings = await this.session.read(this.indices);
+    this.windowT0Ns = this.startReadings[0].t_ns;
+    this.sampler = this.session.sampler(this.indices, this.opts.intervalMs);
+    this.sampler.start();
+  }
+
+  /** Moves what the sampler thread gathered into this window's columns; returns new live points. */
+  private pull(): LivePowerSample[] {
+    if (!this.sampler) return [];
+    const batch: AddonSampleBatch = this.sampler.drain();
+    const fresh: LivePowerSample[] = [];
+    let tick: { tNs: bigint; power: number | null; temp: number | null; seen: number } | null = null;
+    let lastDevice = Infinity;
+    const flush = () => {
+      if (tick && tick.seen === this.refs.length) {
+        this.ticks++;
+        fresh.push({ t_ms: Number(tick.tNs - this.windowT0Ns) / 1e6, power_w: tick.power === null ? null : tick.power / 1000, temp_c: tick.temp });
+      }
+    };
+    for (let i = 0; i < batch.count; i++) {
+      const dev = batch.device[i];
+      // A tick is one sample per device, in device order.
+      if (dev <= lastDevice) {
+        flush();
+        tick = { tNs: batch.t_ns[i], power: 0, temp: null, seen: 0 };
+      }
+      lastDevice = dev;
+      const c = this.columns[dev];
+      c.tNs.push(batch.t_ns[i]);
+      c.energyMj.push(nanToNull(batch.energy_mj[i]));
+      c.powerMw.push(nanToNull(batch.power_mw[i]));
+      c.tempC.push(nanToNull(batch.temp_c[i]));
+      c.smClockMhz.push(nanToNull(batch.sm_clock_mhz[i]));
+      c.memClockMhz.push(nanToNull(batch.mem_clock_mhz[i]));
+      c.utilGpuPct.push(nanToNull(batch.util_gpu_pct[i]));
+      c.utilMemPct.push(nanToNull(batch.util_mem_pct[i]));
+      c.memUsedBytes.push(nanToNull(batch.mem_used_bytes[i]));
+      c.throttleReasons.push(nanToNull(batch.throttle_reasons[i]));
+      if (tick) {
+        tick.seen++;
+        const p = nanToNull(batch.power_mw[i]);
+        tick.power = tick.power === null || p === null ? null : tick.power + p;
+        const t = nanToNull(batch.temp_c[i]);
+        if (t !== null) tick.temp = tick.temp === null ? t : Math.max(tick.temp, t);
+      }
+    }
+    flush();
+    for (const e of batch.errors) this.sampleErrors.push(`${this.refs[e.device]?.uuid ?? e.device}: ${e.message}`);
+    if (batch.dropped > 0) this.sampleErrors.push(`${batch.dropped} samples dropped (ring buffer full between drains)`);
+    this.live.push(...fresh);
+    if (this.live.length > LIVE_KEEP) this.live.splice(0, this.live.length - LIVE_KEEP);
+    return fresh;
+  }
+
+  drainLive(): LivePowerSample[] {
+    return this.pull();
+  }
+
+  energySoFarJ(): number | null {
+    if (!this.startReadings) return null;
+    this.pull();
+    let total = 0;
+    for (let d = 0; d < this.refs.length; d++) {
+      const start = this.startReadings[d].energy_mj;
+      const values = this.columns[d].energyMj;
+      if (start === null || values.length === 0 || values.some((v) => v === null)) return null;
+      total += counterDeltaMj([start, ...(values as number[])]).deltaMj;
+    }
+    return total / 1000;
+  }
+
+  private async stopSampler(): Promise<void> {
+    const s = this.sampler;
+    if (!s) return;
+    await s.stop();
+    this.pull();
+    this.sampler = null;
+  }
+
+  async stop(): Promise<EnergyWindow> {
+    if (!this.startReadings || !this.sampler) throw new Error('energy meter: stop() without start()');
+    let stopReadings: AddonReading[] | null = null;
+    let stopError: string | null = null;
+    try {
+      stopReadings = await this.session.read(this.indices);
+    } catch (err) {
+      stopError = (err as Error).message;
+    }
+    await this.stopSampler();
+    const startReadings = this.startReadings;
+    this.startReadings = null;
+
+    const series: DeviceSeries[] = this.refs.map((ref, d) => {
+      const c = this.columns[d];
+      const stop = stopReadings?.[d] ?? null;
+      const t1 = stop?.t_ns ?? null;
+      const samples: DevicePoint[] = [];
+      for (let k = 0; k < c.tNs.length; k++) {
+        if (c.tNs[k] <= startReadings[d].t_ns || (t1 !== null && c.tNs[k] >= t1)) continue;
+        samples.push({ tNs: c.tNs[k], energyMj: c.energyMj[k], powerMw: c.powerMw[k], tempC: c.tempC[k], memUsedBytes: c.memUsedBytes[k], throttleReasons: c.throttleReasons[k] });
+      }
+      const errors = [startReadings[d].error, stop?.error].filter((e) => e && e.code === 'NVML_ERROR_GPU_IS_LOST');
+      const lostInSampler = this.sampleErrors.find((e) => e.startsWith(`${ref.uuid}:`) && e.includes('GPU_IS_LOST'));
+      const error = errors.length > 0 ? `GPU lost during the window (${errors[0]!.message})` : lostInSampler ? `GPU lost during the window (${lostInSampler.slice(ref.uuid.length + 2)})` : stopError;
+      // A stop read with a lost GPU has no values; other per-metric failures leave the rest usable.
+      const stopPoint = stop && stop.error?.code !== 'NVML_ERROR_GPU_IS_LOST' ? pointOf(stop) : null;
+      return { uuid: ref.uuid, start: pointOf(startReadings[d]), stop: stopPoint, samples, error };
+    });
+    const window = computeWindow({ devices: series, ticks: this.ticks, intervalMs: this.opts.intervalMs });
+    if (this.opts.powerCsvPath) await this.writePowerCsv(this.opts.powerCsvPath);
+    return window;
+  }
+
+  private async writePowerCsv(path: string): Promise<void> {
+    const header = 't_s,device_index,device_uuid,power_w,energy_j,temp_c,sm_clock_mhz,mem_clock_mhz,util_gpu_pct,util_mem_pct,mem_used_bytes,throttle_reasons';
+    const rows: string[] = [header];
+    const v = (x: number | null, scale = 1, digits?: number) => (x === null ? '' : digits === undefined ? String(x * scale) : (x * scale).toFixed(digits));
+    this.refs.forEach((ref, d) => {
+      const c = this.columns[d];
+      const e0 = c.energyMj.find((x) => x !== null) ?? null;
+      for (let k = 0; k < c.tNs.length; k++) {
+        const e = c.energyMj[k];
+        rows.push(
+          [
+            (Number(c.tNs[k] - this.windowT0Ns) / 1e9).toFixed(6),
+            ref.index,
+            ref.uuid,
+            v(c.powerMw[k], 1 / 1000, 3),
+            e === null || e0 === null ? '' : ((e - e0) / 1000).toFixed(3),
+            v(c.tempC[k]),
+            v(c.smClockMhz[k]),
+            v(c.memClockMhz[k]),
+            v(c.utilGpuPct[k]),
+            v(c.utilMemPct[k]),
+            v(c.memUsedBytes[k]),
+            c.throttleReasons[k] === null ? '' : `0x${c.throttleReasons[k]!.toString(16)}`,
+          ].join(','),
+        );
+      }
+    });
+    await writeFile(path, rows.join('\n') + '\n');
+  }
+
+  async environment(): Promise<GpuEnvironment> {
+    const gpus: GpuSnapshot[] = this.refs.map((ref) => {
+      const info = this.session.deviceInfo(ref.index);
+      const own = new Set([process.pid]);
+      return {
+        index: ref.index,
+        uuid: ref.uuid,
+        name: ref.name,
+        pci_bus_id: info.pciBusId,
+        memory_total_bytes: info.memoryTotalBytes,
+        memory_used_bytes: info.memoryUsedBytes,
+        power_limit_w: info.powerLimitMw === null ? null : info.powerLimitMw / 1000,
+        power_limit_default_w: info.powerLimitDefaultMw === null ? null : info.powerLimitDefaultMw / 1000,
+        persistence_mode: info.persistenceMode,
+        mig_mode: info.migMode,
+        sm_clock_mhz: info.reading.sm_clock_mhz,
+        mem_clock_mhz: info.reading.mem_clock_mhz,
+        temperature_c: info.reading.temp_c,
+        foreign_processes: (info.processes ?? []).filter((p) => !own.has(p.pid)).map((p) => ({ pid: p.pid, memory_bytes: p.usedMemoryBytes })),
+      };
+    });
+    const cuda = this.session.info.cudaDriverVersion;
+    return {
+      driver_version: this.session.info.driverVersion,
+      cuda_driver_version: cuda === null ? null : `${Math.floor(cuda / 1000)}.${Math.floor((cuda % 1000) / 10)}`,
+      gpus,
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sampler) {
+      this.sampler.stopSync();
+      this.sampler = null;
+    }
+    this.session.close();
+  }
+}
+
+/**
+ * A meter over the GPUs that `cudaVisibleDevices` selects (null = all), mapped to NVML by UUID.
+ * Never rejects for expected absences: the meter then has `unavailableReason` and its windows
+ * have `energy_j: null`. stop() rejects only when called without start().
+ */
+export async function openGpuMeter(opts: OpenMeterOptions): Promise<EnergyMeter> {
+  const opened = openNvml();
+  if (opened.status === 'unavailable') return unavailableMeter(opened.reason);
+  const { session } = opened;
+  try {
+    const resolved = resolveVisibleDevices(session, opts.cudaVisibleDevices);
+    if (resolved.status === 'unavailable') {
+      session.close();
+      return unavailableMeter(resolved.reason);
+    }
+    return new GpuMeter(session, resolved.devices, opts, resolved.notes);
+  } catch (err) {
+    session.close();
+    return unavailableMeter(`NVML failed while listing GPUs: ${(err as Error).message}`);
+  }
+}

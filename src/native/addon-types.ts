@@ -1,0 +1,97 @@
+// The shape of addon/build/Release/llem_native.node (addon/src/addon.cc). Only src/native/index.ts
+// loads the addon; everything else goes through its typed functions.
+
+/** Metric columns, in the addon's order (kMetricNames). NaN in sampler columns, null in readings. */
+export const METRIC_NAMES = [
+  'energy_mj',
+  'power_mw',
+  'temp_c',
+  'sm_clock_mhz',
+  'mem_clock_mhz',
+  'util_gpu_pct',
+  'util_mem_pct',
+  'mem_used_bytes',
+  'throttle_reasons',
+] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+/** A thrown addon error: `code` is LIB_NOT_FOUND, SYMBOL_MISSING, NOT_OPEN, INVALID_ARGUMENT, NVML_ERROR_*, CUDA_ERROR_*. */
+export interface AddonError extends Error {
+  code: string;
+  fn: string;
+  pathsTried?: string[];
+}
+
+export interface AddonNvmlOpenInfo {
+  libraryPath: string;
+  driverVersion: string | null;
+  /** e.g. 12040 for CUDA 12.4. */
+  cudaDriverVersion: number | null;
+  deviceCount: number;
+  /** Entry point → the symbol it was bound to (nvmlInit → nvmlInit_v2). */
+  bound: Record<string, string>;
+  /** Optional entry points this library lacks. */
+  missing: string[];
+}
+
+export type AddonReading = { index: number; t_ns: bigint; error: AddonError | null } & Record<MetricName, number | null>;
+
+export interface AddonDeviceInfo {
+  index: number;
+  uuid: string | null;
+  name: string | null;
+  pciBusId: string | null;
+  memoryTotalBytes: number | null;
+  memoryUsedBytes: number | null;
+  memoryFreeBytes: number | null;
+  powerLimitMw: number | null;
+  powerLimitDefaultMw: number | null;
+  persistenceMode: boolean | null;
+  migMode: boolean | null;
+  processes: Array<{ pid: number; usedMemoryBytes: number | null }> | null;
+  supported: Record<MetricName, boolean>;
+  reading: AddonReading;
+}
+
+export type AddonSampleBatch = {
+  count: number;
+  /** CLOCK_MONOTONIC ns, the clock of process.hrtime.bigint(). */
+  t_ns: BigInt64Array;
+  /** Position in the sampler's device list. */
+  device: Int32Array;
+  errors: Array<AddonError & { device: number; t_ns: bigint }>;
+  /** Samples lost because the ring buffer filled before a drain. */
+  dropped: number;
+} & Record<MetricName, Float64Array>;
+
+export interface AddonSampler {
+  start(): void;
+  drain(): AddonSampleBatch;
+  /** Resolves when the thread has exited (never blocks the JS thread on an NVML call). */
+  stop(): Promise<void>;
+  /** Stops and joins on the JS thread: for exit paths only. */
+  stopSync(): void;
+  readonly running: boolean;
+  readonly ticks: number;
+}
+
+export interface AddonCudaInfo {
+  libraryPath: string;
+  driverVersion: number | null;
+  devices: Array<{ ordinal: number; uuid: string | null; name: string | null; totalMemBytes: number | null }>;
+  missing: string[];
+}
+
+export interface NativeAddon {
+  nvmlOpen(): AddonNvmlOpenInfo;
+  nvmlClose(): void;
+  nvmlRefCount(): number;
+  nvmlDeviceInfo(index: number): AddonDeviceInfo;
+  nvmlResolveUuid(uuid: string): { index: number; viaMig: boolean } | null;
+  nvmlRead(indices: number[]): AddonReading[];
+  nvmlReadAsync(indices: number[]): Promise<AddonReading[]>;
+  cudaProbe(): AddonCudaInfo;
+  monotonicNs(): bigint;
+  Sampler: new (indices: number[], intervalMs: number, capacity?: number) => AddonSampler;
+  napiVersion: number;
+}

@@ -1,0 +1,465 @@
+// A deterministic fake libnvidia-ml.so.1 for tests, loaded through the addon's real dlopen path
+// (LLEM_NVML_LIB). Same signatures as nvml.h. Scripted by the file named in LLEM_FAKE_GPU_SCRIPT
+// (re-read at every nvmlInit that takes the init count from 0 to 1). Format, one item per line,
+// '#' comments; times in seconds since the script's epoch (epoch_ms, unix ms; default: first init):
+//
+//   epoch_ms 1732800000000.5        driver_version 550.54.15       cuda_version 12040
+//   slow <nvml function name> <ms>  (every call of that function sleeps that long)
+//   device <i> uuid GPU-…           device <i> name <rest of line>  device <i> bus_id 00000000:01:00.0
+//   device <i> mem_total|mem_used|power_limit_mw|power_limit_default_mw|persistence|mig|sm_clock|
+//              mem_clock|util_gpu|util_mem|energy_offset_mj <number>
+//   device <i> power <t:mW> <t:mW> …  (piecewise constant; the energy counter is its exact integral)
+//   device <i> temp <t:C> …           device <i> throttle <t:bits> …
+//   device <i> energy_scale <factor>  (counter = factor × integral: makes counter and power disagree)
+//   device <i> energy_unsupported 1   device <i> lost_after_s <t>   device <i> counter_reset_at_s <t>
+//   device <i> proc <pid> <bytes>     device <i> mig_uuid MIG-…
+//
+// LLEM_FAKE_GPU_LOG, when set, gets one line per energy/power call: "fn tid t_s dev value", t_s
+// in seconds since the epoch, the exact time the value was computed for.
+// Build with -DOMIT_<function> to leave one entry point out of the library.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_DEV 16
+#define MAX_SEG 64
+#define MAX_PROC 16
+#define MAX_SLOW 32
+
+typedef int nvmlReturn_t;
+typedef struct fake_handle* nvmlDevice_t;
+typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
+typedef struct { unsigned int gpu, memory; } nvmlUtilization_t;
+typedef struct {
+  char busIdLegacy[16];
+  unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
+  char busId[32];
+} nvmlPciInfo_t;
+typedef struct {
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+  unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_t;
+
+enum {
+  OK = 0, ERR_UNINIT = 1, ERR_ARG = 2, ERR_UNSUPPORTED = 3, ERR_NOT_FOUND = 6, ERR_SIZE = 7, ERR_LOST = 15,
+};
+
+typedef struct { double t; double v; } seg_t;
+typedef struct { int n; seg_t s[MAX_SEG]; } trace_t;
+
+typedef struct {
+  char uuid[96], name[96], bus_id[32], mig_uuid[96];
+  double mem_total, mem_used, power_limit_mw, power_limit_default_mw, persistence, mig, sm_clock, mem_clock,
+      util_gpu, util_mem, energy_offset_mj, energy_scale, lost_after_s, counter_reset_at_s;
+  int energy_unsupported;
+  trace_t power, temp, throttle;
+  int nproc;
+  unsigned int proc_pid[MAX_PROC];
+  unsigned long long proc_bytes[MAX_PROC];
+} device_t;
+
+static struct {
+  int ndev;
+  device_t dev[MAX_DEV];
+  double epoch_s;
+  char driver_version[64];
+  int cuda_version;
+  int nslow;
+  char slow_fn[MAX_SLOW][96];
+  int slow_ms[MAX_SLOW];
+} S;
+
+static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int g_init_count = 0;
+static FILE* g_log = NULL;
+// Handles are pointers into these arrays: GPU handle i, MIG handle i (child of GPU i).
+static char g_gpu_handles[MAX_DEV];
+static char g_mig_handles[MAX_DEV];
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void parse_trace(trace_t* tr, char* rest) {
+  tr->n = 0;
+  for (char* tok = strtok(rest, " \t\n"); tok != NULL && tr->n < MAX_SEG; tok = strtok(NULL, " \t\n")) {
+    char* colon = strchr(tok, ':');
+    if (colon == NULL) continue;
+    *colon = '\0';
+    tr->s[tr->n].t = strtod(tok, NULL);
+    tr->s[tr->n].v = strtod(colon + 1, NULL);  // strtod takes 0x… too (throttle bits)
+    tr->n++;
+  }
+}
+
+static double trace_at(const trace_t* tr, double t) {
+  if (tr->n == 0) return 0;
+  double v = tr->s[0].v;
+  for (int i = 0; i < tr->n && tr->s[i].t <= t; i++) v = tr->s[i].v;
+  return v;
+}
+
+// ∫ from a to b of the piecewise-constant trace (value held before the first and after the last point).
+static double trace_integral(const trace_t* tr, double a, double b) {
+  if (tr->n == 0 || b <= a) return 0;
+  double total = 0;
+  for (int i = 0; i < tr->n; i++) {
+    double lo = i == 0 ? -1e300 : tr->s[i].t;
+    double hi = i + 1 < tr->n ? tr->s[i + 1].t : 1e300;
+    double x = a > lo ? a : lo;
+    double y = b < hi ? b : hi;
+    if (y > x) total += tr->s[i].v * (y - x);
+  }
+  return total;
+}
+
+static void load_script(void) {
+  memset(&S, 0, sizeof S);
+  S.epoch_s = now_s();
+  strcpy(S.driver_version, "550.54.15");
+  S.cuda_version = 12040;
+  const char* path = getenv("LLEM_FAKE_GPU_SCRIPT");
+  if (path == NULL) return;
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return;
+  char line[4096];
+  while (fgets(line, sizeof line, f) != NULL) {
+    char* hash = strchr(line, '#');
+    if (hash != NULL) *hash = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    char key[64] = {0};
+    int off = 0;
+    if (sscanf(line, "%63s %n", key, &off) < 1) continue;
+    char* rest = line + off;
+    if (strcmp(key, "epoch_ms") == 0) {
+      S.epoch_s = strtod(rest, NULL) / 1000.0;
+    } else if (strcmp(key, "driver_version") == 0) {
+      snprintf(S.driver_version, sizeof S.driver_version, "%s", rest);
+    } else if (strcmp(key, "cuda_version") == 0) {
+      S.cuda_version = atoi(rest);
+    } else if (strcmp(key, "slow") == 0 && S.nslow < MAX_SLOW) {
+      int ms = 0;
+      if (sscanf(rest, "%95s %d", S.slow_fn[S.nslow], &ms) == 2) S.slow_ms[S.nslow++] = ms;
+    } else if (strcmp(key, "device") == 0) {
+      int i = -1, off2 = 0;
+      char field[64] = {0};
+      if (sscanf(rest, "%d %63s %n", &i, field, &off2) < 2 || i < 0 || i >= MAX_DEV) continue;
+      char* val = rest + off2;
+      device_t* d = &S.dev[i];
+      if (i + 1 > S.ndev) {
+        for (int k = S.ndev; k <= i; k++) {
+          S.dev[k].energy_scale = 1;
+          S.dev[k].lost_after_s = -1;
+          S.dev[k].counter_reset_at_s = -1;
+          S.dev[k].persistence = 1;
+          snprintf(S.dev[k].uuid, sizeof S.dev[k].uuid, "GPU-00000000-0000-0000-0000-%012d", k);
+          snprintf(S.dev[k].name, sizeof S.dev[k].name, "Fake GPU %d", k);
+          snprintf(S.dev[k].bus_id, sizeof S.dev[k].bus_id, "00000000:%02X:00.0", k + 1);
+        }
+        S.ndev = i + 1;
+      }
+      double num = strtod(val, NULL);
+      if (strcmp(field, "uuid") == 0) snprintf(d->uuid, sizeof d->uuid, "%s", val);
+      else if (strcmp(field, "name") == 0) snprintf(d->name, sizeof d->name, "%s", val);
+      else if (strcmp(field, "bus_id") == 0) snprintf(d->bus_id, sizeof d->bus_id, "%s", val);
+      else if (strcmp(field, "mig_uuid") == 0) snprintf(d->mig_uuid, sizeof d->mig_uuid, "%s", val);
+      else if (strcmp(field, "mem_total") == 0) d->mem_total = num;
+      else if (strcmp(field, "mem_used") == 0) d->mem_used = num;
+      else if (strcmp(field, "power_limit_mw") == 0) d->power_limit_mw = num;
+      else if (strcmp(field, "power_limit_default_mw") == 0) d->power_limit_default_mw = num;
+      else if (strcmp(field, "persistence") == 0) d->persistence = num;
+      else if (strcmp(field, "mig") == 0) d->mig = num;
+      else if (strcmp(field, "sm_clock") == 0) d->sm_clock = num;
+      else if (strcmp(field, "mem_clock") == 0) d->mem_clock = num;
+      else if (strcmp(field, "util_gpu") == 0) d->util_gpu = num;
+      else if (strcmp(field, "util_mem") == 0) d->util_mem = num;
+      else if (strcmp(field, "energy_offset_mj") == 0) d->energy_offset_mj = num;
+      else if (strcmp(field, "energy_scale") == 0) d->energy_scale = num;
+      else if (strcmp(field, "energy_unsupported") == 0) d->energy_unsupported = (int)num;
+      else if (strcmp(field, "lost_after_s") == 0) d->lost_after_s = num;
+      else if (strcmp(field, "counter_reset_at_s") == 0) d->counter_reset_at_s = num;
+      else if (strcmp(field, "power") == 0) parse_trace(&d->power, val);
+      else if (strcmp(field, "temp") == 0) parse_trace(&d->temp, val);
+      else if (strcmp(field, "throttle") == 0) parse_trace(&d->throttle, val);
+      else if (strcmp(field, "proc") == 0 && d->nproc < MAX_PROC) {
+        unsigned int pid = 0;
+        unsigned long long bytes = 0;
+        if (sscanf(val, "%u %llu", &pid, &bytes) == 2) {
+          d->proc_pid[d->nproc] = pid;
+          d->proc_bytes[d->nproc++] = bytes;
+        }
+      }
+    }
+  }
+  fclose(f);
+}
+
+static void maybe_slow(const char* fn) {
+  for (int i = 0; i < S.nslow; i++) {
+    if (strcmp(S.slow_fn[i], fn) == 0) usleep((useconds_t)S.slow_ms[i] * 1000);
+  }
+}
+
+// t_s: seconds since the script's epoch, exactly the t the value was computed for.
+static void log_call(const char* fn, int dev, double t_s, double value) {
+  if (g_log == NULL) return;
+  pthread_mutex_lock(&g_mutex);
+  fprintf(g_log, "%s %ld %.9f %d %.3f\n", fn, (long)syscall(SYS_gettid), t_s, dev, value);
+  fflush(g_log);
+  pthread_mutex_unlock(&g_mutex);
+}
+
+// Resolves a handle; fails for unknown handles and for GPUs scripted as lost by now.
+static nvmlReturn_t dev_of(nvmlDevice_t h, int* out) {
+  if (g_init_count == 0) return ERR_UNINIT;
+  char* p = (char*)h;
+  if (p < g_gpu_handles || p >= g_gpu_handles + S.ndev) return ERR_ARG;
+  int i = (int)(p - g_gpu_handles);
+  const device_t* d = &S.dev[i];
+  if (d->lost_after_s >= 0 && now_s() - S.epoch_s >= d->lost_after_s) return ERR_LOST;
+  *out = i;
+  return OK;
+}
+
+#define DEV_OR_RETURN(h, i)          \
+  int i = 0;                         \
+  {                                  \
+    nvmlReturn_t r_ = dev_of(h, &i); \
+    if (r_ != OK) return r_;         \
+  }
+
+EXPORT nvmlReturn_t nvmlInit_v2(void) {
+  pthread_mutex_lock(&g_mutex);
+  if (g_init_count++ == 0) {
+    load_script();
+    const char* log_path = getenv("LLEM_FAKE_GPU_LOG");
+    if (g_log != NULL) fclose(g_log);
+    g_log = log_path != NULL ? fopen(log_path, "a") : NULL;
+  }
+  pthread_mutex_unlock(&g_mutex);
+  maybe_slow("nvmlInit_v2");
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlInit(void) { return nvmlInit_v2(); }
+
+EXPORT nvmlReturn_t nvmlShutdown(void) {
+  pthread_mutex_lock(&g_mutex);
+  if (g_init_count == 0) {
+    pthread_mutex_unlock(&g_mutex);
+    return ERR_UNINIT;
+  }
+  g_init_count--;
+  pthread_mutex_unlock(&g_mutex);
+  return OK;
+}
+
+EXPORT const char* nvmlErrorString(nvmlReturn_t r) {
+  switch (r) {
+    case OK: return "Success";
+    case ERR_UNINIT: return "Uninitialized";
+    case ERR_ARG: return "Invalid Argument";
+    case ERR_UNSUPPORTED: return "Not Supported";
+    case ERR_NOT_FOUND: return "Not Found";
+    case ERR_SIZE: return "Insufficient Size";
+    case ERR_LOST: return "GPU is lost";
+    default: return "Unknown Error";
+  }
+}
+
+EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char* buf, unsigned int len) {
+  snprintf(buf, len, "%s", S.driver_version);
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int* v) {
+  *v = S.cuda_version;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* n) {
+  if (g_init_count == 0) return ERR_UNINIT;
+  maybe_slow("nvmlDeviceGetCount_v2");
+  *n = (unsigned int)S.ndev;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t* h) {
+  if (g_init_count == 0) return ERR_UNINIT;
+  if (i >= (unsigned int)S.ndev) return ERR_ARG;
+  *h = (nvmlDevice_t)&g_gpu_handles[i];
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* h) {
+  if (g_init_count == 0) return ERR_UNINIT;
+  for (int i = 0; i < S.ndev; i++) {
+    if (strcmp(S.dev[i].uuid, uuid) == 0) {
+      *h = (nvmlDevice_t)&g_gpu_handles[i];
+      return OK;
+    }
+    if (S.dev[i].mig_uuid[0] != '\0' && strcmp(S.dev[i].mig_uuid, uuid) == 0) {
+      *h = (nvmlDevice_t)&g_mig_handles[i];
+      return OK;
+    }
+  }
+  return ERR_NOT_FOUND;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig, nvmlDevice_t* parent) {
+  char* p = (char*)mig;
+  if (p < g_mig_handles || p >= g_mig_handles + S.ndev) return ERR_ARG;
+  *parent = (nvmlDevice_t)&g_gpu_handles[p - g_mig_handles];
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t h, unsigned int* index) {
+  DEV_OR_RETURN(h, i);
+  *index = (unsigned int)i;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t h, char* buf, unsigned int len) {
+  DEV_OR_RETURN(h, i);
+  snprintf(buf, len, "%s", S.dev[i].uuid);
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t h, char* buf, unsigned int len) {
+  DEV_OR_RETURN(h, i);
+  snprintf(buf, len, "%s", S.dev[i].name);
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t h, nvmlPciInfo_t* pci) {
+  DEV_OR_RETURN(h, i);
+  memset(pci, 0, sizeof *pci);
+  snprintf(pci->busId, sizeof pci->busId, "%s", S.dev[i].bus_id);
+  pci->bus = (unsigned int)i + 1;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t h, nvmlMemory_t* m) {
+  DEV_OR_RETURN(h, i);
+  m->total = (unsigned long long)S.dev[i].mem_total;
+  m->used = (unsigned long long)S.dev[i].mem_used;
+  m->free = m->total > m->used ? m->total - m->used : 0;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t h, unsigned int* mw) {
+  DEV_OR_RETURN(h, i);
+  if (S.dev[i].power_limit_mw <= 0) return ERR_UNSUPPORTED;
+  *mw = (unsigned int)S.dev[i].power_limit_mw;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t h, unsigned int* mw) {
+  DEV_OR_RETURN(h, i);
+  if (S.dev[i].power_limit_default_mw <= 0) return ERR_UNSUPPORTED;
+  *mw = (unsigned int)S.dev[i].power_limit_default_mw;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t h, int* mode) {
+  DEV_OR_RETURN(h, i);
+  *mode = S.dev[i].persistence != 0 ? 1 : 0;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t h, unsigned int* current, unsigned int* pending) {
+  DEV_OR_RETURN(h, i);
+  *current = *pending = S.dev[i].mig != 0 ? 1 : 0;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t h, unsigned int* count,
+                                                            nvmlProcessInfo_t* infos) {
+  DEV_OR_RETURN(h, i);
+  const device_t* d = &S.dev[i];
+  if (*count < (unsigned int)d->nproc) {
+    *count = (unsigned int)d->nproc;
+    return ERR_SIZE;
+  }
+  for (int k = 0; k < d->nproc; k++) {
+    infos[k].pid = d->proc_pid[k];
+    infos[k].usedGpuMemory = d->proc_bytes[k];
+    infos[k].gpuInstanceId = 0xFFFFFFFF;
+    infos[k].computeInstanceId = 0xFFFFFFFF;
+  }
+  *count = (unsigned int)d->nproc;
+  return OK;
+}
+
+#ifndef OMIT_nvmlDeviceGetTotalEnergyConsumption
+EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t h, unsigned long long* mj) {
+  DEV_OR_RETURN(h, i);
+  maybe_slow("nvmlDeviceGetTotalEnergyConsumption");
+  const device_t* d = &S.dev[i];
+  if (d->energy_unsupported) return ERR_UNSUPPORTED;
+  double now = now_s();
+  double t = now - S.epoch_s;
+  // mW × s = mJ. After a scripted reset the counter restarts from 0 at that instant.
+  double from = 0;
+  double offset = d->energy_offset_mj;
+  if (d->counter_reset_at_s >= 0 && t >= d->counter_reset_at_s) {
+    from = d->counter_reset_at_s;
+    offset = 0;
+  }
+  double value = offset + d->energy_scale * trace_integral(&d->power, from, t > from ? t : from);
+  *mj = (unsigned long long)value;
+  log_call("nvmlDeviceGetTotalEnergyConsumption", i, t, (double)*mj);
+  return OK;
+}
+#endif
+
+#ifndef OMIT_nvmlDeviceGetPowerUsage
+EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t h, unsigned int* mw) {
+  DEV_OR_RETURN(h, i);
+  maybe_slow("nvmlDeviceGetPowerUsage");
+  double now = now_s();
+  *mw = (unsigned int)trace_at(&S.dev[i].power, now - S.epoch_s);
+  log_call("nvmlDeviceGetPowerUsage", i, now - S.epoch_s, *mw);
+  return OK;
+}
+#endif
+
+EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t h, unsigned int sensor, unsigned int* c) {
+  DEV_OR_RETURN(h, i);
+  if (sensor != 0) return ERR_ARG;
+  if (S.dev[i].temp.n == 0) return ERR_UNSUPPORTED;
+  *c = (unsigned int)trace_at(&S.dev[i].temp, now_s() - S.epoch_s);
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t h, unsigned int type, unsigned int* mhz) {
+  DEV_OR_RETURN(h, i);
+  if (type == 1) *mhz = (unsigned int)S.dev[i].sm_clock;
+  else if (type == 2) *mhz = (unsigned int)S.dev[i].mem_clock;
+  else return ERR_UNSUPPORTED;
+  return OK;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t h, nvmlUtilization_t* u) {
+  DEV_OR_RETURN(h, i);
+  u->gpu = (unsigned int)S.dev[i].util_gpu;
+  u->memory = (unsigned int)S.dev[i].util_mem;
+  return OK;
+}
+
+#ifndef OMIT_nvmlDeviceGetCurrentClocksThrottleReasons
+EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t h, unsigned long long* bits) {
+  DEV_OR_RETURN(h, i);
+  *bits = (unsigned long long)trace_at(&S.dev[i].throttle, now_s() - S.epoch_s);
+  return OK;
+}
+#endif
