@@ -1,14 +1,18 @@
+// `llem repair-manifest <dir>`: rebuild manifest.json from plan.json, events.jsonl and the run dirs.
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { repairManifest } from '../runner/index.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
 export function register(program: Command): void {
   program
     .command('repair-manifest')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem repair-manifest is not built yet in this version.', 1);
+    .description('rebuild a damaged manifest.json from plan.json, the journal and the run dirs')
+    .argument('<dir>', 'study directory')
+    .action(async (dir: string) => {
+      const r = await repairManifest(dir);
+      process.stdout.write(
+        `rebuilt ${r.manifestPath}: ${r.runs} runs, ${r.fromJournal} from the journal, ${r.fromRunDirs} completed from run dirs` +
+          (r.badJournalLines > 0 ? `, ${r.badJournalLines} unreadable journal lines skipped` : '') +
+          '\n',
+      );
     });
 }

@@ -1,14 +1,30 @@
+// `llem resume <dir> [--retry-failed] [--cycles N] [--force] [--no-tui] [--json]`
+// Completed runs never rerun; running and interrupted ones do; failed ones with --retry-failed;
+// a changed study YAML is refused unless --force; --cycles tops the study up to N cycles.
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { InputError } from './errors.ts';
+import { executeStudy } from './run.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
 export function register(program: Command): void {
   program
     .command('resume')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem resume is not built yet in this version.', 1);
+    .description('continue a study dir where it stopped (completed runs are never rerun)')
+    .argument('<dir>', 'study directory')
+    .option('--retry-failed', 'also rerun failed and skipped runs (new attempt, history kept)')
+    .option('--cycles <n>', 'top the study up to this many cycles')
+    .option('--force', 'resume even though the study YAML changed since the study started')
+    .option('--no-tui', 'plain progress lines even on a terminal')
+    .option('--json', 'print the final status as JSON on stdout')
+    .action(async (dir: string, opts: { retryFailed?: boolean; cycles?: string; force?: boolean; tui: boolean; json?: boolean }) => {
+      let cycles: number | undefined;
+      if (opts.cycles !== undefined) {
+        cycles = Number(opts.cycles);
+        if (!Number.isInteger(cycles) || cycles < 1) throw new InputError(`--cycles: expected a whole number ≥ 1, got "${opts.cycles}"`);
+      }
+      await executeStudy(dir, {
+        json: opts.json === true,
+        tui: opts.tui !== false,
+        resume: { retryFailed: opts.retryFailed === true, cycles, force: opts.force === true },
+      });
     });
 }

@@ -1,14 +1,34 @@
+// `llem status <dir> [--json]`. The JSON form is a stable interface:
+// {status, counts: {pending, running, completed, failed, skipped, interrupted},
+//  runs: [{index, config_hash, cycle, status, error_type, attempts, result}]}
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { readLockOwner, readManifest, statusJson } from '../runner/index.ts';
+import { pidAlive } from '../runner/lock.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
 export function register(program: Command): void {
   program
     .command('status')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem status is not built yet in this version.', 1);
+    .description("a study dir's progress from its manifest")
+    .argument('<dir>', 'study directory')
+    .option('--json', 'machine-readable (stable fields)')
+    .action((dir: string, opts: { json?: boolean }) => {
+      const m = readManifest(dir);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(statusJson(m), null, 2) + '\n');
+        return;
+      }
+      const c = m.counts;
+      const owner = readLockOwner(dir);
+      const lines = [
+        `${m.study_name}: ${m.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.running} running, ${c.pending} pending`,
+      ];
+      if (owner && pidAlive(owner.pid)) lines.push(`being run by pid ${owner.pid} since ${owner.started_at}`);
+      for (const r of m.runs) {
+        const a = r.attempts.at(-1);
+        const detail = r.error_type ? `  ${r.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : '';
+        const tries = r.attempts.length > 1 ? `  (${r.attempts.length} attempts)` : '';
+        lines.push(`  ${a?.run_dir.split('/').pop() ?? r.run_id}  ${r.status}${tries}${detail}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -1,0 +1,104 @@
+// The line reporter used without a TTY (or with --no-tui): progress to stderr, the final summary
+// to stdout (or `status --json` with --json). Never throws into the runner.
+import type { RunnerEvent, StudySnapshot } from '../runner/events.ts';
+import { readManifest, statusJson, type StudyRunner } from '../runner/index.ts';
+import { writeErr, writeOut } from './lifecycle.ts';
+
+export interface PlainReporter {
+  /** Prints the final summary; call once run() resolved. */
+  finish(exitCode: number): void;
+  detach(): void;
+}
+
+export function attachPlainReporter(runner: StudyRunner, options: { json: boolean }): PlainReporter {
+  let total = 0;
+  const unsubscribe = runner.subscribe((e) => onEvent(e));
+  function onEvent(e: RunnerEvent): void {
+    switch (e.type) {
+      case 'study_started':
+        total = e.snapshot.runs.length;
+        writeErr(`study ${e.snapshot.study_name}: ${e.snapshot.counts.pending} of ${total} runs to go → ${e.snapshot.study_dir}\n`);
+        break;
+      case 'run_status': {
+        const r = e.run;
+        const a = r.attempts.at(-1);
+        const tag = `[${String(r.index + 1).padStart(String(total).length)}/${total}] ${a?.run_dir.split('/').pop() ?? r.run_id}`;
+        if (r.status === 'running') writeErr(`${tag} running${a && a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}\n`);
+        else if (r.status === 'completed') {
+          const h = r.headline;
+          const parts = [
+            h?.duration_s != null ? `${h.duration_s.toFixed(1)} s` : null,
+            h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : 'energy n/a',
+            h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
+            h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
+          ].filter(Boolean);
+          writeErr(`${tag} completed  ${parts.join('  ')}\n`);
+        } else if (r.status !== 'pending') {
+          writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}\n`);
+        }
+        break;
+      }
+      case 'phase':
+        writeErr(`        phase ${e.phase}\n`);
+        break;
+      case 'gap':
+        // countdown ticks are for the TUI; the plain reporter names the gap once
+        if (e.seconds_left === e.total_seconds) {
+          writeErr(
+            e.kind === 'cooldown'
+              ? `        cooldown: GPU at ${e.temp_c ?? '?'} °C, waiting up to ${e.total_seconds} s\n`
+              : `        ${e.kind} gap ${e.total_seconds} s\n`,
+          );
+        }
+        break;
+      case 'gap_end':
+        if (e.cut_short) writeErr(`        ${e.kind} gap cut short\n`);
+        break;
+      case 'paused':
+        writeErr(e.paused ? 'paused: no new run will start\n' : 'resumed\n');
+        break;
+      case 'quit_requested':
+        writeErr(e.requested ? 'quitting after the current run\n' : 'quit cancelled\n');
+        break;
+      case 'warning':
+        writeErr(`warning: ${e.message}\n`);
+        break;
+      default:
+        break;
+    }
+  }
+  return {
+    finish(exitCode) {
+      unsubscribe();
+      let snap: StudySnapshot;
+      try {
+        snap = runner.snapshot();
+      } catch (err) {
+        writeErr(`llem: ${(err as Error).message}\n`);
+        return;
+      }
+      if (options.json) {
+        writeOut(JSON.stringify(statusJson(readManifest(snap.study_dir)), null, 2) + '\n');
+        return;
+      }
+      writeOut(summaryText(snap, exitCode));
+    },
+    detach: unsubscribe,
+  };
+}
+
+export function summaryText(snap: StudySnapshot, exitCode: number): string {
+  const c = snap.counts;
+  const lines = [
+    `study ${snap.study_name}: ${snap.status} — ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending`,
+  ];
+  for (const r of snap.runs) {
+    if (r.status !== 'failed') continue;
+    const a = r.attempts.at(-1);
+    lines.push(`  failed ${a?.run_dir ?? r.run_id}: ${r.error_type}${a?.message ? ` — ${a.message.slice(0, 200)}` : ''}`);
+  }
+  lines.push(`  study dir: ${snap.study_dir}`);
+  if (exitCode === 130 || c.pending > 0 || c.interrupted > 0) lines.push(`  resume with: llem resume ${snap.study_dir}`);
+  else if (c.failed > 0) lines.push(`  retry the failed runs with: llem resume ${snap.study_dir} --retry-failed`);
+  return lines.join('\n') + '\n';
+}
