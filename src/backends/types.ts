@@ -39,6 +39,8 @@ export interface RequestRecord {
   token_times_ms: number[];
   end_ms: number;
   error: string | null;
+  /** Generated text, when the backend has it (determinism checks, audits). */
+  output_text?: string;
 }
 
 export interface Prompt {

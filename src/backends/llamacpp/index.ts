@@ -121,7 +121,7 @@ export const llamacppBackend: Backend = {
               error: null,
             };
             try {
-              await slot.completion.generateCompletion(prompt.text, {
+              record.output_text = await slot.completion.generateCompletion(prompt.text, {
                 maxTokens: workload.max_new_tokens,
                 temperature: workload.greedy ? 0 : 0.8,
                 seed: workload.seed + prompt.index,
