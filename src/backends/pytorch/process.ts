@@ -99,7 +99,7 @@ export class PythonWorker {
         this.exitInfo = { code, signal };
         resolve(this.exitInfo);
         // stdout may still hold the last lines: let them be read before failing what is pending.
-        setTimeout(() => this.onExit(), 50).unref();
+        setTimeout(() => this.onExit(), 50);
       });
     });
     this.proc.once('error', (err: NodeJS.ErrnoException) => {
