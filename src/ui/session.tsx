@@ -20,6 +20,11 @@ export interface TerminalIo {
   forceExit?: (code: number) => void;
   /** Clock tick for elapsed/ETA (default 1000 ms). */
   tickMs?: number;
+  /**
+   * Tests: Ink's debug mode, which writes every frame whole. Without it, Ink draws no live frames
+   * at all when CI is set, so tests over fake streams could see nothing.
+   */
+  debugFrames?: boolean;
 }
 
 export interface SessionHooks {
@@ -138,6 +143,7 @@ export function mountSession(
         patchConsole: false,
         maxFps: 10,
         incrementalRendering: false,
+        debug: io.debugFrames ?? false,
       },
     );
     ink.waitUntilExit().catch((error: unknown) => session.fail(error));

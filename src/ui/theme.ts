@@ -28,6 +28,7 @@ export interface Glyphs {
   ellipsis: string;
   border: 'round' | 'classic';
   separator: string;
+  dot: string;
 }
 
 const unicodeGlyphs: Glyphs = {
@@ -40,6 +41,7 @@ const unicodeGlyphs: Glyphs = {
   ellipsis: '…',
   border: 'round',
   separator: '─',
+  dot: '·',
 };
 
 const asciiGlyphs: Glyphs = {
@@ -52,8 +54,16 @@ const asciiGlyphs: Glyphs = {
   ellipsis: '~',
   border: 'classic',
   separator: '-',
+  dot: '-',
 };
 
 export function glyphsFor(theme: Theme): Glyphs {
   return theme.ascii ? asciiGlyphs : unicodeGlyphs;
+}
+
+const ASCII_REPLACEMENTS: Record<string, string> = { '–': '-', '—': '-', '·': '.', '×': 'x', '…': '~', '°': ' ', '›': '>', '↑': '^', '↓': 'v' };
+
+/** Text for an ASCII-only terminal: the few non-ASCII characters our own strings use, replaced. */
+export function toAscii(text: string): string {
+  return text.replace(/[–—·×…°›↑↓]/g, (ch) => ASCII_REPLACEMENTS[ch] ?? '?');
 }

@@ -110,8 +110,9 @@ export function makeSnapshot(plan: PlanFile, studyDir = '/tmp/study-dir'): Study
 }
 
 export function withStatus(run: RunSnapshot, status: RunSnapshot['status'], extra: Partial<RunSnapshot> = {}): RunSnapshot {
+  const last = run.attempts[run.attempts.length - 1];
   const attempt = {
-    attempt: run.attempts.length + 1,
+    attempt: status !== 'running' && last?.status === 'running' ? last.attempt : run.attempts.length + 1,
     started_at: '2026-11-28T12:00:00.000Z',
     ended_at: status === 'running' ? null : '2026-11-28T12:00:10.000Z',
     status,
@@ -125,7 +126,7 @@ export function withStatus(run: RunSnapshot, status: RunSnapshot['status'], extr
   return {
     ...run,
     status,
-    attempts: status === 'running' ? [...run.attempts, attempt] : [...run.attempts.slice(0, -1), attempt],
+    attempts: status !== 'running' && last?.status === 'running' ? [...run.attempts.slice(0, -1), attempt] : [...run.attempts, attempt],
     error_type: attempt.error_type,
     headline:
       status === 'completed'

@@ -96,7 +96,6 @@ export function App(props: { store: UiStore; controller: AppController; stdout: 
         <>
           <Table
             rows={rows}
-            total={state.plan.configs.length}
             selected={state.selected}
             offset={state.offset}
             height={layout.tableRows}

@@ -1,7 +1,7 @@
 import { Box } from 'ink';
 import { formatDuration, truncate } from '../format.ts';
 import { countRender } from '../render-count.ts';
-import { selectHeader } from '../selectors.ts';
+import { selectFilteredRows, selectHeader } from '../selectors.ts';
 import type { UiState } from '../state.ts';
 import { Line } from './line.tsx';
 import { tint, useUiEnv } from './ui-env.tsx';
@@ -13,8 +13,11 @@ export function Header(props: { state: UiState; columns: number }) {
   const c = h.counts;
   const stateColor = h.state === 'running' ? 'green' : h.state === 'finished' ? 'blue' : 'yellow';
   const readOnly = props.state.readOnly ? ' [watching]' : '';
-  const first = `llem · ${h.name}${readOnly}  cycle ${h.cycle}/${h.nCycles}  elapsed ${formatDuration(h.elapsedS)}  ETA ${formatDuration(h.etaS)}  ${h.statusWord}`;
-  const second = `${c.completed} done  ${c.failed} failed  ${c.skipped} skipped  ${c.interrupted} interrupted  ${c.running} running  ${c.pending} pending`;
+  const first = `llem ${env.glyphs.dot} ${h.name}${readOnly}  cycle ${h.cycle}/${h.nCycles}  elapsed ${formatDuration(h.elapsedS)}  ETA ${formatDuration(h.etaS)}  ${h.statusWord}`;
+  const shown = selectFilteredRows(props.state).length;
+  const total = props.state.plan.configs.length;
+  const position = `row ${shown === 0 ? 0 : props.state.selected + 1}/${shown}${shown === total ? '' : ` (of ${total})`}`;
+  const second = `${c.completed} done  ${c.failed} failed  ${c.skipped} skipped  ${c.interrupted} interrupted  ${c.running} running  ${c.pending} pending  ${position}`;
   return (
     <Box flexDirection="column" width={props.columns} height={2}>
       <Line bold color={tint(env, stateColor)}>

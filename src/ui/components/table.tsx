@@ -4,6 +4,7 @@ import { formatDuration, formatNumber, padEnd, padStart } from '../format.ts';
 import type { TableColumn } from '../layout.ts';
 import { countRender } from '../render-count.ts';
 import type { ConfigRow } from '../selectors.ts';
+import { toAscii } from '../theme.ts';
 import { STATUS_COLORS, tint, useUiEnv, type UiEnv } from './ui-env.tsx';
 
 function cell(row: ConfigRow, col: TableColumn, ellipsis: string): string {
@@ -55,7 +56,13 @@ export const TableRow = memo(function TableRow(props: { row: ConfigRow; selected
       {props.columns.map((col, i) => (
         <Text key={col.id}>
           {i > 0 ? ' ' : ''}
-          {col.id === 'cycles' ? <CycleCells statuses={row.statuses} width={col.width} env={env} /> : cell(row, col, env.glyphs.ellipsis)}
+          {col.id === 'cycles' ? (
+            <CycleCells statuses={row.statuses} width={col.width} env={env} />
+          ) : env.theme.ascii ? (
+            toAscii(cell(row, col, env.glyphs.ellipsis))
+          ) : (
+            cell(row, col, env.glyphs.ellipsis)
+          )}
         </Text>
       ))}
     </Text>
@@ -63,20 +70,18 @@ export const TableRow = memo(function TableRow(props: { row: ConfigRow; selected
 });
 
 /** Only the visible slice of rows is rendered: 10,000 configs cost what 20 do. */
-export function Table(props: { rows: ConfigRow[]; selected: number; offset: number; height: number; columns: TableColumn[]; width: number; total: number }) {
+export function Table(props: { rows: ConfigRow[]; selected: number; offset: number; height: number; columns: TableColumn[]; width: number }) {
   countRender('Table');
   const env = useUiEnv();
   const visible = props.rows.slice(props.offset, props.offset + props.height);
   const header = props.columns
     .map((c) => (c.align === 'right' ? padStart(c.title, c.width) : padEnd(c.title, c.width)))
     .join(' ');
-  const position = props.rows.length === 0 ? '0/0' : `${props.selected + 1}/${props.rows.length}`;
-  const shownOf = props.rows.length === props.total ? position : `${position} (of ${props.total})`;
   return (
     <Box flexDirection="column" width={props.width} height={props.height + 1} overflow="hidden">
       <Text wrap="truncate-end" bold color={tint(env, 'blue')}>
         {'  '}
-        {padEnd(header, Math.max(0, props.width - 3 - shownOf.length))} {shownOf}
+        {header}
       </Text>
       {visible.length === 0 ? <Text dimColor>  no rows match the filter</Text> : null}
       {visible.map((row, i) => (
