@@ -237,6 +237,24 @@ Napi::Value NvmlDeviceInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// { index, uuid, name } only: no metric reads (those belong off the JS thread).
+Napi::Value NvmlDeviceIdentity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireOpen(env);
+  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  const NvmlApi& api = Nvml();
+  nvmlDevice_t h = HandleAt(env, index);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", index);
+  char buf[128] = {};
+  if (api.deviceGetUUID != nullptr && api.deviceGetUUID(h, buf, sizeof buf) == NVML_SUCCESS) o.Set("uuid", std::string(buf));
+  else o.Set("uuid", env.Null());
+  buf[0] = '\0';
+  if (api.deviceGetName != nullptr && api.deviceGetName(h, buf, sizeof buf) == NVML_SUCCESS) o.Set("name", std::string(buf));
+  else o.Set("name", env.Null());
+  return o;
+}
+
 // uuid (GPU-… or MIG-…) → { index, viaMig } of the physical GPU, or null when no device has it.
 Napi::Value NvmlResolveUuid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -569,6 +587,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nvmlClose", Napi::Function::New(env, NvmlClose, "nvmlClose"));
   exports.Set("nvmlRefCount", Napi::Function::New(env, NvmlRefCountJs, "nvmlRefCount"));
   exports.Set("nvmlDeviceInfo", Napi::Function::New(env, NvmlDeviceInfo, "nvmlDeviceInfo"));
+  exports.Set("nvmlDeviceIdentity", Napi::Function::New(env, NvmlDeviceIdentity, "nvmlDeviceIdentity"));
   exports.Set("nvmlResolveUuid", Napi::Function::New(env, NvmlResolveUuid, "nvmlResolveUuid"));
   exports.Set("nvmlRead", Napi::Function::New(env, NvmlRead, "nvmlRead"));
   exports.Set("nvmlReadAsync", Napi::Function::New(env, NvmlReadAsync, "nvmlReadAsync"));

@@ -3,3 +3,5 @@ export type { EnergyMeter, EnergyWindow, GpuEnvironment, GpuSnapshot, LivePowerS
 export { openGpuMeter, unavailableMeter, unavailableWindow } from './gpu-meter.ts';
 export { computeWindow, counterDeltaMj, trapezoidMj, THROTTLE_BITS } from './window.ts';
 export { readGpuTemperatures, gpuFreeMemoryBytes } from '../native/index.ts';
+export { openRaplMeter, discoverRaplZones, raplDeltaUj } from './rapl.ts';
+export type { RaplMeter, RaplWindow, RaplZone, OpenRaplOptions } from './rapl.ts';

@@ -87,6 +87,7 @@ export interface NativeAddon {
   nvmlClose(): void;
   nvmlRefCount(): number;
   nvmlDeviceInfo(index: number): AddonDeviceInfo;
+  nvmlDeviceIdentity(index: number): { index: number; uuid: string | null; name: string | null };
   nvmlResolveUuid(uuid: string): { index: number; viaMig: boolean } | null;
   nvmlRead(indices: number[]): AddonReading[];
   nvmlReadAsync(indices: number[]): Promise<AddonReading[]>;

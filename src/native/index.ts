@@ -112,11 +112,11 @@ export class NvmlSession {
     return this.addon.nvmlDeviceInfo(index);
   }
 
-  /** All devices (index, uuid, name). */
+  /** All devices (index, uuid, name); reads no metric. */
   devices(): GpuDeviceRef[] {
     const out: GpuDeviceRef[] = [];
     for (let i = 0; i < this.info.deviceCount; i++) {
-      const d = this.addon.nvmlDeviceInfo(i);
+      const d = this.addon.nvmlDeviceIdentity(i);
       out.push({ index: i, uuid: d.uuid ?? `index-${i}`, name: d.name ?? 'unknown GPU', viaMig: false });
     }
     return out;

@@ -10,7 +10,7 @@
 // script is re-read when NVML is next initialised (after every meter/open has been closed).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -196,4 +196,37 @@ export function traceIntegral(t: Trace, a: number, b: number): number {
     if (y > x) total += t[i][1] * (y - x);
   }
   return total;
+}
+
+const repoRoot = join(here, '..', '..');
+export const ADDON_BINARY = join(repoRoot, 'addon', 'build', 'Release', 'llem_native.node');
+
+/**
+ * Builds the addon if this checkout has not (npm install normally does). Serialised across
+ * parallel test processes by a lock directory. Throws when the build fails: tests of the native
+ * path need it.
+ */
+export async function ensureAddonBuilt(): Promise<string> {
+  if (existsSync(ADDON_BINARY)) return ADDON_BINARY;
+  const lock = join(repoRoot, 'addon', '.build-lock');
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (existsSync(ADDON_BINARY)) return ADDON_BINARY;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    if (!existsSync(ADDON_BINARY)) {
+      await execFileAsync(process.execPath, [join(repoRoot, 'scripts', 'build-addon.mjs'), '--quiet'], { cwd: repoRoot, maxBuffer: 16 << 20 });
+    }
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  if (!existsSync(ADDON_BINARY)) throw new Error(`the addon did not build (${ADDON_BINARY}); run npm run build:addon to see why`);
+  return ADDON_BINARY;
 }
