@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PROTOCOL_VERSION, type ChildMessage, type ErrorType, type Phase, type RunSpec } from '../runner/protocol.ts';
 import type { Backend, BackendSession, LoadInfo, RequestRecord, Workload } from '../backends/types.ts';
-import type { EnergyMeter, EnergyWindow, OpenMeterOptions } from '../measure/types.ts';
+import type { EnergyMeter, EnergyWindow, GpuEnvironment, OpenMeterOptions } from '../measure/types.ts';
+import type { RaplMeter } from '../measure/rapl.ts';
 import {
   RESULT_SCHEMA_VERSION, runResultSchema, type EnvironmentSnapshot, type RunResult,
 } from '../results/schema.ts';
@@ -27,6 +28,8 @@ export interface ChildDeps {
   link: ChildLink;
   openMeter(opts: OpenMeterOptions): Promise<EnergyMeter>;
   loadBackend(name: string): Promise<Backend>;
+  /** CPU package energy (RAPL), used when config.energy.rapl is set. */
+  openRapl?: () => Promise<RaplMeter>;
   /** Aborted when the parent asks for a shutdown. */
   signal?: AbortSignal;
   /** For tests: environment used for snapshots (defaults to process.env). */
@@ -76,7 +79,12 @@ interface BaselineRecord {
 }
 
 /** The environment as this child sees it (the GPU list comes from the meter's devices). */
-export function environmentSnapshot(spec: RunSpec, meter: EnergyMeter, extra: Record<string, string | null>): EnvironmentSnapshot {
+export function environmentSnapshot(
+  spec: RunSpec,
+  meter: EnergyMeter,
+  gpuEnv: GpuEnvironment | null,
+  extra: Record<string, string | null>,
+): EnvironmentSnapshot {
   return {
     hostname: hostname(),
     platform: `${platform()} ${release()}`,
@@ -84,8 +92,13 @@ export function environmentSnapshot(spec: RunSpec, meter: EnergyMeter, extra: Re
     llem_version: llemVersion(),
     cpu_model: cpus()[0]?.model ?? null,
     cuda_visible_devices: spec.cuda_visible_devices,
-    nvml: { available: meter.unavailableReason === null, reason: meter.unavailableReason, driver_version: null, cuda_driver_version: null },
-    gpus: [],
+    nvml: {
+      available: meter.unavailableReason === null,
+      reason: meter.unavailableReason,
+      driver_version: gpuEnv?.driver_version ?? null,
+      cuda_driver_version: gpuEnv?.cuda_driver_version ?? null,
+    },
+    gpus: gpuEnv?.gpus ?? [],
     extra,
   };
 }
@@ -121,6 +134,19 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     const auxMeter = await deps.openMeter({ cudaVisibleDevices: spec.cuda_visible_devices, intervalMs: config.energy.sample_interval_ms });
     meters.push(auxMeter);
     if (auxMeter.unavailableReason !== null) log('warn', `energy unavailable: ${auxMeter.unavailableReason}`);
+    for (const note of auxMeter.notes ?? []) log('info', note);
+    // Environment snapshot per run: driver, power limits, persistence, MIG, foreign processes.
+    let gpuEnv: GpuEnvironment | null = null;
+    if (auxMeter.unavailableReason === null && auxMeter.environment) {
+      try {
+        gpuEnv = await auxMeter.environment();
+      } catch (err) {
+        log('warn', `GPU environment snapshot failed: ${(err as Error).message}`);
+      }
+    }
+    const foreignProcesses = (gpuEnv?.gpus ?? []).flatMap((g) => g.foreign_processes);
+    const persistenceModeOff = (gpuEnv?.gpus ?? []).filter((g) => g.persistence_mode === false).map((g) => `GPU ${g.index} (${g.uuid})`);
+    if (foreignProcesses.length > 0) log('warn', `${foreignProcesses.length} foreign process(es) on the measured GPUs; the result will be flagged`);
     checkAbort();
 
     // ── baseline ─────────────────────────────────────────────────────────────────────────────
@@ -226,14 +252,26 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     let done = 0;
     const requestsPath = join(spec.run_dir, 'requests.jsonl');
     const pendingLines: string[] = [];
+    let rapl: RaplMeter | null = null;
+    if (config.energy.rapl && deps.openRapl) {
+      try {
+        rapl = await deps.openRapl();
+        if (rapl.unavailableReason === null) await rapl.start();
+      } catch (err) {
+        log('warn', `RAPL unavailable: ${(err as Error).message}`);
+        rapl = null;
+      }
+    }
     await meter.start();
     const live = setInterval(() => {
       const samples = meter.drainLive().slice(-1000);
+      const soFar = meter.energySoFarJ();
+      if (samples.length === 0 && soFar === null) return; // nothing to show (no NVML)
       void send({
         v: PROTOCOL_VERSION,
         type: 'power',
         samples: samples.map((s) => ({ t_ms: s.t_ms, power_w: s.power_w, temp_c: s.temp_c })),
-        energy_so_far_j: meter.energySoFarJ(),
+        energy_so_far_j: soFar,
       });
     }, Math.max(100, config.energy.live_interval_ms));
     let records: RequestRecord[];
@@ -251,6 +289,16 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     } finally {
       clearInterval(live);
       window = await meter.stop();
+    }
+    let cpuEnergyJ: number | null = null;
+    let cpuReason: string | null = config.energy.rapl ? 'RAPL could not be opened' : 'CPU energy not requested (energy.rapl: false)';
+    if (rapl) {
+      if (rapl.unavailableReason === null) {
+        const rw = await rapl.stop();
+        cpuEnergyJ = rw.cpu_energy_j;
+        cpuReason = rw.unavailable_reason;
+      } else cpuReason = rapl.unavailableReason;
+      rapl.close();
     }
     await appendFile(requestsPath, pendingLines.join('\n') + (pendingLines.length ? '\n' : ''));
     checkAbort();
@@ -272,8 +320,8 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       window,
       baselinePowerW,
       baselineReused,
-      cpuEnergyJ: null,
-      cpuEnergyUnavailableReason: 'CPU (RAPL) energy is not measured by this version of the worker',
+      cpuEnergyJ,
+      cpuEnergyUnavailableReason: cpuReason,
       loadS,
       loadEnergyJ,
       warmupPrompts,
@@ -285,8 +333,8 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       warmupConverged,
       warmupCv,
       cvThreshold: wc.cv_threshold,
-      foreignProcesses: [],
-      persistenceModeOff: [],
+      foreignProcesses,
+      persistenceModeOff,
       builtinModel: info.model_builtin ? config.model : null,
       baselineStaleReason,
       failedRequests: failed.length,
@@ -309,7 +357,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       started_at: startedAt,
       ended_at: new Date().toISOString(),
       phases,
-      environment: environmentSnapshot(spec, meter, info.extra_versions ?? {}),
+      environment: environmentSnapshot(spec, meter, gpuEnv, info.extra_versions ?? {}),
       metrics,
       flags,
       definitions: METRIC_DEFINITIONS,

@@ -3,7 +3,7 @@
 // parent acknowledged result.json. Never process.exit() right after a send: exitCode + close.
 import { PROTOCOL_VERSION } from '../runner/protocol.ts';
 import { connectToParent, readRunSpec } from '../runner/child-side.ts';
-import { openGpuMeter } from '../measure/index.ts';
+import { openGpuMeter, openRaplMeter } from '../measure/index.ts';
 import { loadBackend } from '../backends/load.ts';
 import { runChild } from './child.ts';
 
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     link: { send: (m) => link.send(m), reportResult: (p) => link.reportResult(p, 30_000) },
     openMeter: openGpuMeter,
     loadBackend,
+    openRapl: () => openRaplMeter(),
     signal: shutdown.signal,
   });
   process.exitCode = outcome.exitCode;
