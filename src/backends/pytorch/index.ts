@@ -209,7 +209,17 @@ export class PytorchSession implements BackendSession {
 export interface PytorchLoadOptions {
   /** Test hooks: substitute the script, shorten timeouts. */
   worker?: Omit<PythonWorkerOptions, 'python' | 'log'>;
+  /**
+   * Where Python's stderr lines go. Default: this child's stderr, which the runner streams into
+   * the run's worker.log (tracebacks and transformers' warnings can be long and many: they stay
+   * out of the IPC log messages; the last few KiB are quoted in any error).
+   */
+  stderrLine?: (line: string) => void;
 }
+
+const toChildStderr = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
 
 /** Loads with explicit options (tests); the registered backend calls this with none. */
 export async function loadPytorch(
@@ -218,7 +228,7 @@ export async function loadPytorch(
   options: PytorchLoadOptions = {},
 ): Promise<{ session: PytorchSession; info: LoadInfo }> {
   const params: PytorchParams = { ...DEFAULT_PYTORCH_PARAMS, ...(config.params as Partial<PytorchParams>) };
-  const { worker, passedOver } = await startPython(params, config, { ...options.worker, log: ctx.log });
+  const { worker, passedOver } = await startPython(params, config, { ...options.worker, log: options.stderrLine ?? toChildStderr });
   const receivedAt = process.hrtime.bigint();
   const hello = worker.hello;
   for (const line of passedOver) ctx.log(`pytorch: passed over ${line}`);

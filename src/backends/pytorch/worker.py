@@ -304,6 +304,8 @@ def load_builtin(msg):
         options["use_sdpa"] = True
     elif attn != "eager":
         raise preflight_error("builtin:tiny-torch supports attn_implementation eager or sdpa, not %s" % attn)
+    if precision == "auto":
+        precision = "fp32"
     if precision not in DTYPES:
         raise preflight_error("builtin:tiny-torch runs in fp32, fp16 or bf16, not %s" % precision)
     device = resolve_device(params.get("device_map"))
@@ -381,7 +383,9 @@ def load_transformers(msg):
         )
 
     kwargs = {"local_files_only": not allow_download}
-    if precision in DTYPES:
+    if precision == "auto":
+        kwargs["torch_dtype"] = "auto"
+    elif precision in DTYPES:
         kwargs["torch_dtype"] = getattr(torch, DTYPES[precision])
     elif precision in ("int8", "int4"):
         try:

@@ -15,7 +15,8 @@ import type { BackendSpec } from '../types.ts';
 import type { ExperimentConfig } from '../../study/types.ts';
 import { isBuiltinModel } from './common.ts';
 
-export const PYTORCH_PRECISIONS = ['fp32', 'fp16', 'bf16', 'int8', 'int4'] as const;
+/** `auto` = the checkpoint's own dtype (from_pretrained(torch_dtype="auto")); fp32 for builtin:tiny-torch. */
+export const PYTORCH_PRECISIONS = ['auto', 'fp32', 'fp16', 'bf16', 'int8', 'int4'] as const;
 
 const DEVICE_MAP = /^(auto|cpu|cuda|cuda:\d+|balanced|balanced_low_0|sequential)$/;
 
