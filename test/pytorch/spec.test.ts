@@ -29,7 +29,7 @@ describe('pytorch spec', () => {
       device_map: 'auto',
     });
     for (const bad of [{ threads: 2 }, { device_map: 'gpu0' }, { attn_implementation: 'flash' }, { batch_size: 0 }, { num_threads: 1.5 }]) {
-      assert.throws(() => pytorchSpec.params.parse(bad), undefined, JSON.stringify(bad));
+      assert.throws(() => pytorchSpec.params.parse(bad), Error, JSON.stringify(bad));
     }
     assert.equal(pytorchSpec.params.parse({ device_map: 'cuda:1' }).device_map, 'cuda:1');
   });
