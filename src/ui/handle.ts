@@ -9,4 +9,6 @@ export interface RunnerHandle extends RunnerControls {
   snapshot(): StudySnapshot;
   /** Resolves with the study's exit code (0 all completed, 1 some failed, 130 interrupted). */
   run(): Promise<number>;
+  /** SIGKILL the current child group (second Ctrl+C). Optional: handles without children lack it. */
+  forceKill?(): void;
 }

@@ -19,6 +19,30 @@ export interface RunTuiOptions extends TerminalIo {
   /** Over the plan's confirmation limit: Enter asks again before starting. */
   needsConfirmation: boolean;
   createRunner: () => Promise<RunnerHandle>;
+  /** Printed after an interruption ("resume with: llem resume <dir>"). */
+  resumeHint?: string;
+}
+
+/** The shape src/cli/run.ts calls with: a runner over an existing study dir (already confirmed). */
+export interface RunTuiForRunnerOptions extends TerminalIo {
+  runner: RunnerHandle;
+  studyDir: string;
+  resumeHint?: string;
+}
+
+async function readPlanFile(studyDir: string): Promise<PlanFile> {
+  const planPath = join(studyDir, 'plan.json');
+  let plan: PlanFile;
+  try {
+    plan = JSON.parse(await readFile(planPath, 'utf8')) as PlanFile;
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message;
+    throw new Error(`${planPath}: ${reason} (is ${studyDir} a study directory?)`);
+  }
+  if (!plan || !Array.isArray(plan.configs) || !Array.isArray(plan.order) || !plan.execution || !plan.estimate) {
+    throw new Error(`${planPath}: not a plan file (fields configs, order, execution, estimate expected)`);
+  }
+  return plan;
 }
 
 function summaryLine(store: UiStore, verb: string): string {
@@ -35,11 +59,16 @@ function summaryLine(store: UiStore, verb: string): string {
  * cancelled on the pre-flight screen with Ctrl+C); `q` on the pre-flight screen resolves 0 and
  * runs nothing. Rejects (terminal restored) if `createRunner` or the runner throws.
  */
-export function runTui(opts: RunTuiOptions): Promise<number> {
+export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Promise<number> {
+  const opts: RunTuiOptions =
+    'runner' in input
+      ? { ...input, plan: await readPlanFile(input.studyDir), needsConfirmation: false, createRunner: async () => input.runner }
+      : input;
   let handle: RunnerHandle | null = null;
   let unsubscribe: (() => void) | null = null;
   let aborted = false;
   let started = false;
+  let runPromise: Promise<number> | null = null;
   return mountSession(
     { plan: opts.plan, readOnly: false, needsConfirmation: opts.needsConfirmation, stage: 'preflight' },
     opts,
@@ -55,7 +84,8 @@ export function runTui(opts: RunTuiOptions): Promise<number> {
             unsubscribe = h.subscribe((event) => session.store.dispatch({ type: 'runner', event }));
             session.store.dispatch({ type: 'snapshot', snapshot: h.snapshot() });
             session.store.flush();
-            h.run().then(
+            runPromise = h.run();
+            runPromise.then(
               (code) => session.done(aborted ? 130 : code),
               (error: unknown) => session.fail(error),
             );
@@ -68,13 +98,18 @@ export function runTui(opts: RunTuiOptions): Promise<number> {
         aborted = true;
         handle?.abortNow().catch((error: unknown) => session.fail(error));
       },
+      forceKill() {
+        handle?.forceKill?.();
+        // The kill is sent; give the runner a moment to write the manifest, then leave anyway.
+        return runPromise ? Promise.race([runPromise.catch(() => 130), new Promise((r) => setTimeout(r, 1500).unref())]).then(() => undefined) : Promise.resolve();
+      },
       cleanup() {
         unsubscribe?.();
       },
       finalMessage(code, store) {
         if (!handle) return code === 130 ? 'llem: interrupted before the study started; nothing was run.' : 'llem: cancelled; nothing was run.';
         const verb = code === 130 ? 'interrupted' : code === 0 ? 'completed' : 'finished with failures';
-        return summaryLine(store, verb);
+        return summaryLine(store, verb) + (code === 130 && opts.resumeHint ? `\n${opts.resumeHint}` : '');
       },
     },
   );
@@ -86,17 +121,7 @@ export function runTui(opts: RunTuiOptions): Promise<number> {
  * study itself is never touched.
  */
 export async function watchStudy(studyDir: string, io: TerminalIo & { pollMs?: number } = {}): Promise<number> {
-  const planPath = join(studyDir, 'plan.json');
-  let plan: PlanFile;
-  try {
-    plan = JSON.parse(await readFile(planPath, 'utf8')) as PlanFile;
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message;
-    throw new Error(`${planPath}: ${reason} (is ${studyDir} a study directory?)`);
-  }
-  if (!plan || !Array.isArray(plan.configs) || !Array.isArray(plan.order) || !plan.execution) {
-    throw new Error(`${planPath}: not a plan file (fields configs, order, execution expected)`);
-  }
+  const plan = await readPlanFile(studyDir);
   let follower: JournalFollower | null = null;
   return mountSession({ plan, readOnly: true, needsConfirmation: false, stage: 'preflight' }, io, {
     onMount(store) {

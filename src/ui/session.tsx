@@ -35,6 +35,8 @@ export interface SessionHooks {
   /** Ctrl+C (first press) after the session has a runner. */
   abort?(session: SessionApi): void;
   controls?(): RunnerControls | null;
+  /** Second Ctrl+C: kill the child now; resolves when it is reasonable to exit. */
+  forceKill?(): Promise<void>;
   /** Called when the session ends, before the promise resolves (stop followers, unsubscribe). */
   cleanup?(): void;
   /** The line printed on the normal screen after the terminal is restored. */
@@ -72,11 +74,14 @@ export function mountSession(
   return new Promise<number>((resolve, reject) => {
     let finished = false;
     let hungUp = false;
+    let forcing = false;
     const signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
     const tick = setInterval(() => store.dispatch({ type: 'tick', nowMs: Date.now() }), io.tickMs ?? 1000);
 
+    const cleanups: Array<() => void> = [];
     const teardown = () => {
       clearInterval(tick);
+      for (const c of cleanups) c();
       for (const [signal, handler] of signalHandlers) process.off(signal, handler);
       try {
         hooks.cleanup?.();
@@ -89,6 +94,12 @@ export function mountSession(
         store.dispose();
         terminal.restoreTerminal();
       }
+    };
+
+    const teardownOnce = () => {
+      if (finished) return;
+      finished = true;
+      teardown();
     };
 
     const session: SessionApi = {
@@ -116,9 +127,16 @@ export function mountSession(
       abort: () => {
         const state = store.getState();
         if (state.aborting) {
-          // Second Ctrl+C: the runner did not stop in time; leave now with the terminal restored.
-          terminal.restoreTerminal();
-          (io.forceExit ?? ((code: number) => process.exit(code)))(130);
+          // Second Ctrl+C: the runner did not stop in time. Kill the child group, leave with the
+          // terminal restored, whatever the runner is still doing.
+          if (forcing) return;
+          forcing = true;
+          const leave = () => {
+            teardownOnce();
+            (io.forceExit ?? ((code: number) => process.exit(code)))(130);
+            resolve(130); // only reached when forceExit did not end the process (tests)
+          };
+          void (hooks.forceKill?.() ?? Promise.resolve()).then(leave, leave);
           return;
         }
         if (!hooks.abort || !hooks.controls?.()) {
@@ -149,6 +167,12 @@ export function mountSession(
     ink.waitUntilExit().catch((error: unknown) => session.fail(error));
 
     if (io.handleSignals ?? true) {
+      // A write to a terminal that hung up fails asynchronously (EIO); it must not kill the study.
+      const onStdoutError = () => {
+        hungUp = true;
+      };
+      stdout.on('error', onStdoutError);
+      cleanups.push(() => stdout.off('error', onStdoutError));
       const onTerm = () => controller.abort();
       const onHup = () => {
         // The terminal is gone: stop drawing, keep the study running headless to its end.
