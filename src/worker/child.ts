@@ -263,7 +263,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       }
     }
     await meter.start();
-    const live = setInterval(() => {
+    const flushLive = (): void => {
       const samples = meter.drainLive().slice(-1000);
       const soFar = meter.energySoFarJ();
       if (samples.length === 0 && soFar === null) return; // nothing to show (no NVML)
@@ -273,7 +273,8 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
         samples: samples.map((s) => ({ t_ms: s.t_ms, power_w: s.power_w, temp_c: s.temp_c })),
         energy_so_far_j: soFar,
       });
-    }, Math.max(100, config.energy.live_interval_ms));
+    };
+    const live = setInterval(flushLive, Math.max(100, config.energy.live_interval_ms));
     let records: RequestRecord[];
     let window: EnergyWindow;
     try {
@@ -288,6 +289,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       );
     } finally {
       clearInterval(live);
+      flushLive(); // the last partial second, so short windows still show up live
       window = await meter.stop();
     }
     let cpuEnergyJ: number | null = null;

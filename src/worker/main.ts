@@ -20,8 +20,8 @@ async function main(): Promise<void> {
     link.close();
     return;
   }
-  link.startHeartbeat(Math.min(spec.heartbeat_ms > 0 ? spec.heartbeat_ms : 500, 1000));
   await link.send({ v: PROTOCOL_VERSION, type: 'hello', pid: process.pid, run_id: spec.run_id }).catch(() => {});
+  link.startHeartbeat(Math.min(spec.heartbeat_ms > 0 ? spec.heartbeat_ms : 500, 1000));
   const shutdown = new AbortController();
   link.onMessage((msg) => {
     if (msg.type === 'shutdown') shutdown.abort(msg.reason);
