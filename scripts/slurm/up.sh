@@ -73,7 +73,8 @@ if [ ! -s "$dir/munge.key" ]; then
 fi
 chmod 0400 "$dir/munge.key"
 
-munged --force \
+# The daemons must not inherit fd 9 (the flock above), or they would hold the lock forever.
+munged --force 9>&- \
   --key-file="$dir/munge.key" \
   --socket="$dir/munge/munge.socket" \
   --pid-file="$dir/munged.pid" \
@@ -113,7 +114,7 @@ SelectTypeParameters=CR_CPU
 # tasks at once in tests.
 SlurmdParameters=config_overrides
 # Short waits so that tests see time limits and cancellations quickly.
-KillWait=5
+KillWait=10
 MinJobAge=600
 InactiveLimit=0
 SlurmctldTimeout=30
@@ -125,8 +126,8 @@ NodeName=$node CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 
-slurmctld -c -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF"
+slurmctld -c -f "$SLURM_CONF" 9>&-
+slurmd -f "$SLURM_CONF" 9>&-
 
 deadline=$(( $(date +%s) + wait_s ))
 until node_ready; do
