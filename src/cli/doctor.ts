@@ -1,14 +1,259 @@
+// `llem doctor [--json]`: what this machine offers for measurement (addon, NVML and each GPU's
+// metrics, CUDA, RAPL, backends) and what to do about each missing piece. Always exits 0: a
+// missing GPU is information, not a failure.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { discoverRaplZones } from '../measure/rapl.ts';
+import { addonPath, loadAddon, openNvml, probeCuda, resolveVisibleDevices, type MetricName } from '../native/index.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
+const execFileAsync = promisify(execFile);
+
+export type CheckStatus = 'ok' | 'warn' | 'missing';
+
+export interface DoctorGpu {
+  index: number;
+  uuid: string | null;
+  name: string | null;
+  pci_bus_id: string | null;
+  memory_total_bytes: number | null;
+  power_limit_w: number | null;
+  persistence_mode: boolean | null;
+  mig_mode: boolean | null;
+  supported: Record<MetricName, boolean>;
+  measured: boolean;
+}
+
+export interface DoctorReport {
+  addon: { status: CheckStatus; path: string; detail: string; fix: string | null };
+  nvml: {
+    status: CheckStatus;
+    detail: string;
+    library_path: string | null;
+    driver_version: string | null;
+    cuda_driver_version: string | null;
+    missing_symbols: string[];
+    gpus: DoctorGpu[];
+    cuda_visible_devices: string | null;
+    selection: string;
+    fix: string | null;
+  };
+  cuda: { status: CheckStatus; detail: string; library_path: string | null; driver_version: number | null; devices: number | null; fix: string | null };
+  rapl: { status: CheckStatus; detail: string; zones: Array<{ id: string; name: string }>; fix: string | null };
+  backends: Array<{ name: string; status: CheckStatus; detail: string }>;
+}
+
+function cudaVersionText(v: number | null): string | null {
+  return v === null ? null : `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+function onPath(cmd: string): string | null {
+  if (cmd.includes('/')) return existsSync(cmd) ? cmd : null;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
+  }
+  return null;
+}
+
+/** Which Python modules import-resolve, in one interpreter start (find_spec: nothing is imported). */
+async function pythonModules(python: string | null, modules: string[]): Promise<{ python: string | null; found: Record<string, boolean> }> {
+  if (!python) return { python: null, found: {} };
+  const code = `import importlib.util, json\nprint(json.dumps({m: importlib.util.find_spec(m) is not None for m in ${JSON.stringify(modules)}}))`;
+  try {
+    const { stdout } = await execFileAsync(python, ['-c', code], { timeout: 20_000 });
+    return { python, found: JSON.parse(stdout) as Record<string, boolean> };
+  } catch {
+    return { python, found: {} };
+  }
+}
+
+async function backendChecks(): Promise<DoctorReport['backends']> {
+  const modules = ['torch', 'transformers', 'vllm', 'sglang', 'tensorrt_llm'];
+  // The pytorch backend tries python3 on PATH, then the system Python (Debian's python3-torch).
+  const candidates = [...new Set([onPath('python3'), onPath('/usr/bin/python3')].filter((p): p is string => p !== null))];
+  const probes = await Promise.all(candidates.map((p) => pythonModules(p, modules)));
+  const pyCheck = (name: string, modules: string[], what: string): DoctorReport['backends'][number] => {
+    const py = probes.find((p) => modules.every((m) => p.found[m])) ?? probes[0] ?? { python: null, found: {} };
+    if (!py.python) return { name, status: 'missing', detail: `needs python3 with ${modules.join(', ')} (no python3 on PATH)` };
+    const absent = modules.filter((m) => !py.found[m]);
+    return absent.length === 0
+      ? { name, status: 'ok', detail: `${what} found by ${py.python}` }
+      : { name, status: 'missing', detail: `${py.python} lacks ${absent.join(', ')}: pip install ${absent.map((m) => m.replace('_', '-')).join(' ')}` };
+  };
+  let llamacpp: DoctorReport['backends'][number];
+  try {
+    createRequire(import.meta.url).resolve('node-llama-cpp');
+    llamacpp = { name: 'llamacpp', status: 'ok', detail: 'node-llama-cpp is installed (in process)' };
+  } catch {
+    llamacpp = { name: 'llamacpp', status: 'missing', detail: 'node-llama-cpp is not installed: npm install' };
+  }
+  const server = onPath('llama-server');
+  return [
+    llamacpp,
+    pyCheck('pytorch', ['torch', 'transformers'], 'torch and transformers'),
+    pyCheck('vllm', ['vllm'], 'vllm'),
+    pyCheck('sglang', ['sglang'], 'sglang'),
+    pyCheck('trtllm', ['tensorrt_llm'], 'tensorrt_llm'),
+    server
+      ? { name: 'llama-server', status: 'ok', detail: `llama-server at ${server}` }
+      : { name: 'llama-server', status: 'warn', detail: 'llama-server not on PATH (set llama-server.binary in the study)' },
+    { name: 'openai', status: 'ok', detail: 'needs an OpenAI-compatible endpoint (given per study)' },
+    { name: 'command', status: 'ok', detail: 'runs a command given per study' },
+  ];
+}
+
+export async function collectDoctorReport(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+  const loaded = loadAddon();
+  const addon: DoctorReport['addon'] =
+    loaded.status === 'available'
+      ? { status: 'ok', path: addonPath(), detail: `loaded (N-API ${loaded.addon.napiVersion})`, fix: null }
+      : {
+          status: 'missing',
+          path: addonPath(),
+          detail: loaded.reason,
+          fix: 'install a C++ compiler, make and python3, then run `npm run build:addon` in the llem directory; until then energy is reported as unavailable',
+        };
+
+  const cvd = env.CUDA_VISIBLE_DEVICES ?? null;
+  const nvml: DoctorReport['nvml'] = {
+    status: 'missing',
+    detail: '',
+    library_path: null,
+    driver_version: null,
+    cuda_driver_version: null,
+    missing_symbols: [],
+    gpus: [],
+    cuda_visible_devices: cvd,
+    selection: '',
+    fix: null,
+  };
+  const opened = openNvml();
+  if (opened.status === 'unavailable') {
+    nvml.detail = opened.reason;
+    nvml.fix =
+      opened.code === 'addon_missing'
+        ? 'build the addon first (see addon)'
+        : opened.code === 'library_missing'
+          ? 'install the NVIDIA driver (it ships libnvidia-ml.so.1), or point LLEM_NVML_LIB at the library'
+          : opened.code === 'no_permission'
+            ? 'run as a user allowed to use the GPU (video/render group)'
+            : opened.code === 'no_device'
+              ? 'no NVIDIA GPU is visible on this machine'
+              : 'check `nvidia-smi`: the driver reported an error';
+  } else {
+    const { session } = opened;
+    try {
+      nvml.library_path = session.info.libraryPath;
+      nvml.driver_version = session.info.driverVersion;
+      nvml.cuda_driver_version = cudaVersionText(session.info.cudaDriverVersion);
+      nvml.missing_symbols = session.info.missing;
+      const resolved = resolveVisibleDevices(session, cvd, env);
+      const measured = new Set(resolved.status === 'available' ? resolved.devices.map((d) => d.index) : []);
+      for (let i = 0; i < session.info.deviceCount; i++) {
+        const info = session.deviceInfo(i);
+        nvml.gpus.push({
+          index: i,
+          uuid: info.uuid,
+          name: info.name,
+          pci_bus_id: info.pciBusId,
+          memory_total_bytes: info.memoryTotalBytes,
+          power_limit_w: info.powerLimitMw === null ? null : info.powerLimitMw / 1000,
+          persistence_mode: info.persistenceMode,
+          mig_mode: info.migMode,
+          supported: info.supported,
+          measured: measured.has(i),
+        });
+      }
+      nvml.selection =
+        resolved.status === 'available'
+          ? `${cvd === null ? 'CUDA_VISIBLE_DEVICES unset: all GPUs' : `CUDA_VISIBLE_DEVICES=${cvd}`} → ${resolved.devices.map((d) => d.uuid).join(', ')}${resolved.notes.length ? ` (${resolved.notes.join('; ')})` : ''}`
+          : resolved.reason;
+      const noCounter = nvml.gpus.filter((g) => !g.supported.energy_mj);
+      const noPower = nvml.gpus.filter((g) => !g.supported.power_mw);
+      const persistenceOff = nvml.gpus.filter((g) => g.persistence_mode === false);
+      const problems: string[] = [];
+      if (noCounter.length) problems.push(`GPU ${noCounter.map((g) => g.index).join(', ')}: no energy counter (pre-Volta or unsupported): energy will be integrated from polled power`);
+      if (noPower.length) problems.push(`GPU ${noPower.map((g) => g.index).join(', ')}: no power readings`);
+      if (persistenceOff.length) problems.push(`GPU ${persistenceOff.map((g) => g.index).join(', ')}: persistence mode off (sudo nvidia-smi -pm 1 avoids driver reloads between runs)`);
+      if (resolved.status === 'unavailable') problems.push(resolved.reason);
+      nvml.status = problems.length ? 'warn' : 'ok';
+      nvml.detail = `${session.info.deviceCount} GPU(s), driver ${nvml.driver_version ?? '?'}, CUDA ${nvml.cuda_driver_version ?? '?'}`;
+      nvml.fix = problems.length ? problems.join('; ') : null;
+    } catch (err) {
+      nvml.status = 'warn';
+      nvml.detail = `NVML failed while listing GPUs: ${(err as Error).message}`;
+      nvml.fix = 'check `nvidia-smi`';
+    } finally {
+      session.close();
+    }
+  }
+
+  const cudaProbe = probeCuda();
+  const cuda: DoctorReport['cuda'] =
+    cudaProbe.status === 'available'
+      ? {
+          status: 'ok',
+          detail: `${cudaProbe.cuda.devices.length} device(s) visible to CUDA${cvd !== null ? ` (CUDA_VISIBLE_DEVICES=${cvd})` : ''}`,
+          library_path: cudaProbe.cuda.libraryPath,
+          driver_version: cudaProbe.cuda.driverVersion,
+          devices: cudaProbe.cuda.devices.length,
+          fix: null,
+        }
+      : {
+          status: 'missing',
+          detail: cudaProbe.reason,
+          library_path: null,
+          driver_version: null,
+          devices: null,
+          fix: cudaProbe.code === 'addon_missing' ? 'build the addon first (see addon)' : 'install the NVIDIA driver (libcuda.so.1), or point LLEM_CUDA_LIB at it; GPU backends need it',
+        };
+
+  const raplFound = await discoverRaplZones(env.LLEM_POWERCAP_ROOT || undefined);
+  const rapl: DoctorReport['rapl'] =
+    raplFound.reason === null
+      ? { status: 'ok', detail: `${raplFound.zones.length} zone(s)`, zones: raplFound.zones.map((z) => ({ id: z.id, name: z.name })), fix: null }
+      : { status: 'missing', detail: raplFound.reason, zones: [], fix: 'CPU energy will be null; GPU measurement is unaffected' };
+
+  return { addon, nvml, cuda, rapl, backends: await backendChecks() };
+}
+
+const mark = (s: CheckStatus) => (s === 'ok' ? 'ok  ' : s === 'warn' ? 'warn' : 'MISS');
+
+export function formatDoctor(r: DoctorReport): string {
+  const lines: string[] = [];
+  const section = (title: string, status: CheckStatus, detail: string, fix: string | null) => {
+    lines.push(`[${mark(status)}] ${title}: ${detail}`);
+    if (fix) lines.push(`       → ${fix}`);
+  };
+  section('native addon', r.addon.status, r.addon.detail, r.addon.fix);
+  section('NVML', r.nvml.status, r.nvml.detail, r.nvml.fix);
+  if (r.nvml.library_path) lines.push(`       library ${r.nvml.library_path}${r.nvml.missing_symbols.length ? `; absent entry points: ${r.nvml.missing_symbols.join(', ')}` : ''}`);
+  for (const g of r.nvml.gpus) {
+    const supported = Object.entries(g.supported).filter(([, v]) => v).map(([k]) => k);
+    const unsupported = Object.entries(g.supported).filter(([, v]) => !v).map(([k]) => k);
+    const mem = g.memory_total_bytes === null ? '?' : `${(g.memory_total_bytes / 2 ** 30).toFixed(0)} GiB`;
+    lines.push(`       ${g.measured ? '*' : ' '} GPU ${g.index} ${g.name ?? '?'} ${g.uuid ?? ''} ${mem}, limit ${g.power_limit_w ?? '?'} W, persistence ${g.persistence_mode ?? '?'}, MIG ${g.mig_mode ?? '?'}`);
+    lines.push(`           metrics: ${supported.join(' ')}${unsupported.length ? `; unsupported: ${unsupported.join(' ')}` : ''}`);
+  }
+  if (r.nvml.selection) lines.push(`       measured (*): ${r.nvml.selection}`);
+  section('CUDA', r.cuda.status, r.cuda.detail, r.cuda.fix);
+  section('RAPL (CPU energy)', r.rapl.status, r.rapl.detail, r.rapl.fix);
+  lines.push('backends:');
+  for (const b of r.backends) lines.push(`  [${mark(b.status)}] ${b.name}: ${b.detail}`);
+  return lines.join('\n') + '\n';
+}
+
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem doctor is not built yet in this version.', 1);
+    .description('Show what this machine offers for measurement (NVML, GPUs, CUDA, RAPL, addon, backends) and how to fix what is missing')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const report = await collectDoctorReport();
+      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
+      process.exitCode = 0;
     });
 }
