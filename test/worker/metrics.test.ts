@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { coefficientOfVariation, computeFlags, computeMetrics, latencySamples, percentile, percentiles } from '../../src/worker/metrics.ts';
+import type { RequestRecord } from '../../src/backends/types.ts';
+import type { EnergyWindow } from '../../src/measure/types.ts';
+
+test('percentiles: linear interpolation between closest ranks (numpy default)', () => {
+  const cases: Array<[number[], number, number]> = [
+    [[1, 2, 3, 4], 50, 2.5],
+    [[1, 2, 3, 4], 90, 3.7],
+    [[10], 99, 10],
+    [[0, 100], 95, 95],
+    [[5, 1, 3], 50, 3],
+  ];
+  for (const [values, p, expected] of cases) {
+    const sorted = [...values].sort((a, b) => a - b);
+    assert.ok(Math.abs(percentile(sorted, p)! - expected) < 1e-12, `p${p} of ${values}`);
+  }
+  assert.deepEqual(percentiles([]), { mean: null, p50: null, p90: null, p95: null, p99: null });
+  const pc = percentiles([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(pc.mean, 5.5);
+  assert.ok(Math.abs(pc.p99! - 9.91) < 1e-12);
+});
+
+const rec = (over: Partial<RequestRecord>): RequestRecord => ({
+  prompt_index: 0, input_tokens: 1, output_tokens: 4, start_ms: 0, first_token_ms: 50, first_content_token_ms: 80,
+  token_times_ms: [60, 80, 110], end_ms: 110, error: null, ...over,
+});
+
+test('latency samples: TTFT, content TTFT, ITL, TPOT, E2E as defined', () => {
+  const s = latencySamples([rec({}), rec({ error: 'x' }), rec({ output_tokens: 1, token_times_ms: [], first_token_ms: 20, first_content_token_ms: 20, end_ms: 20 })]);
+  assert.deepEqual(s.ttft_ms, [50, 20]);
+  assert.deepEqual(s.ttft_content_ms, [80, 20]);
+  assert.deepEqual(s.itl_ms, [10, 20, 30]);
+  assert.deepEqual(s.tpot_ms, [20], '(110 − 50) / 3; single-token requests have no TPOT');
+  assert.deepEqual(s.e2e_ms, [110, 20]);
+});
+
+test('coefficient of variation over the last window', () => {
+  assert.equal(coefficientOfVariation([5], 3), null);
+  assert.equal(coefficientOfVariation([100, 7, 7, 7], 3), 0);
+  assert.ok(Math.abs(coefficientOfVariation([1, 2, 3], 3)! - 0.5) < 1e-12);
+});
+
+const win = (over: Partial<EnergyWindow>): EnergyWindow => ({
+  window_s: 8, energy_j: 800, energy_method: 'counter', energy_polled_j: 790, energy_divergence: 0.0125, unavailable_reason: null,
+  power_mean_w: 100, power_peak_w: 120, temperature_start_c: 40, temperature_end_c: 45, temperature_max_c: 45, memory_peak_bytes: 1,
+  throttle_s: { thermal: 0, power_cap: 0, power_brake: 0 }, samples: 80, counter_reset: false, flags: [], per_device: [], ...over,
+});
+
+test('energy metrics: raw kept, adjusted = raw − baseline × window, null never 0', () => {
+  const base = { records: [rec({}), rec({})], baselinePowerW: 60, baselineReused: false, cpuEnergyJ: null, cpuEnergyUnavailableReason: 'no RAPL', loadS: 1, loadEnergyJ: 50, warmupPrompts: 3, warmupCv: 0.01, warmupConverged: true };
+  const m = computeMetrics({ ...base, window: win({}) });
+  assert.equal(m.energy_j, 800);
+  assert.equal(m.energy_adjusted_j, 800 - 60 * 8);
+  assert.equal(m.energy_per_output_token_j, 100);
+  assert.equal(m.energy_per_output_token_adjusted_j, 40);
+  assert.equal(m.output_tokens_per_s, 1);
+  const none = computeMetrics({ ...base, baselinePowerW: null, window: win({ energy_j: null, energy_polled_j: null, energy_method: null, energy_divergence: null, unavailable_reason: 'no NVML' }) });
+  assert.equal(none.energy_j, null);
+  assert.equal(none.energy_adjusted_j, null);
+  assert.equal(none.energy_per_output_token_j, null);
+  assert.equal(none.energy_unavailable_reason, 'no NVML');
+  assert.equal(none.cpu_energy_unavailable_reason, 'no RAPL');
+});
+
+test('validity flags: meter flags kept once, worker flags added from their inputs', () => {
+  const f = (over: Partial<Parameters<typeof computeFlags>[0]>) =>
+    computeFlags({ window: win({}), warmupConverged: true, warmupCv: 0.01, cvThreshold: 0.05, foreignProcesses: [], persistenceModeOff: [], builtinModel: null, baselineStaleReason: null, failedRequests: 0, ...over }).map((x) => x.code);
+  assert.deepEqual(f({}), []);
+  assert.deepEqual(f({ window: win({ window_s: 2 }) }), ['short_window']);
+  assert.deepEqual(f({ window: win({ energy_divergence: 0.2 }) }), ['energy_divergence']);
+  assert.deepEqual(f({ window: win({ flags: [{ code: 'energy_divergence', message: 'meter says' }], energy_divergence: 0.2 }) }), ['energy_divergence']);
+  assert.deepEqual(f({ window: win({ counter_reset: true }) }), ['counter_reset']);
+  assert.deepEqual(f({ warmupConverged: false }), ['warmup_not_converged']);
+  assert.deepEqual(f({ foreignProcesses: [{ pid: 1, memory_bytes: 10 }] }), ['foreign_gpu_process']);
+  assert.deepEqual(f({ persistenceModeOff: ['GPU 0'] }), ['persistence_mode_off']);
+  assert.deepEqual(f({ builtinModel: 'builtin:tiny-random' }), ['builtin_model']);
+  assert.deepEqual(f({ baselineStaleReason: 'old' }), ['baseline_stale']);
+  assert.deepEqual(f({ window: win({ energy_j: null, unavailable_reason: 'x' }) }), ['energy_unavailable']);
+});
