@@ -232,7 +232,7 @@ export async function loadPytorch(
   const receivedAt = process.hrtime.bigint();
   const hello = worker.hello;
   for (const line of passedOver) ctx.log(`pytorch: passed over ${line}`);
-  ctx.log(`pytorch: ${describeHello(hello)}`);
+  ctx.log(`pytorch: Python pid ${worker.pid}: ${describeHello(hello)}`);
   const offset = clockOffsetNs(hello, receivedAt);
   if (offset !== 0) ctx.log(`pytorch: Python's monotonic clock differs from ours by ${offset} ns; aligned on hello`);
   let loaded: LoadedMessage;
