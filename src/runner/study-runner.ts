@@ -1,7 +1,7 @@
 // The scheduler: runs every pending (config, cycle) of a study dir in order, one fresh child per
 // run, with gaps and cooldown in between, checkpointing every transition, steered through
 // RunnerControls. Used by `llem run`, `llem resume`, the TUI and the tests alike.
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { nodeArgsFor, srcPath } from '../node-entry.ts';
 import type { ExperimentConfig, PlanFile, PlannedRun } from '../study/types.ts';
@@ -452,7 +452,18 @@ export class StudyRunner implements RunnerControls {
     const store = this.store!;
     const plan = this.plan!;
     const planned = plan.configs.find((c) => c.config_hash === rec.config_hash);
-    const attempt = rec.attempts.length + 1;
+    let attempt = rec.attempts.length + 1;
+    // A dir for this attempt can exist when a runner died between spawning a child and recording
+    // it: keep a result that child left, otherwise never reuse its dir.
+    while (existsSync(runDirFor(this.studyDir, runIdFor(rec, attempt)))) {
+      const leftover = runDirFor(this.studyDir, runIdFor(rec, attempt));
+      const checked = readResult(path.join(leftover, 'result.json'));
+      if (checked.ok) {
+        this.adoptLeftover(rec.index, attempt, leftover, checked.result);
+        return;
+      }
+      attempt++;
+    }
     const runId = runIdFor(rec, attempt);
     const runDir = runDirFor(this.studyDir, runId);
     mkdirSync(runDir, { recursive: true });
@@ -518,6 +529,31 @@ export class StudyRunner implements RunnerControls {
     lines.flush();
     this.current = null;
     this.record(rec.index, outcome);
+  }
+
+  private adoptLeftover(index: number, attempt: number, runDir: string, result: RunResult): void {
+    const store = this.store!;
+    store.updateRun(index, (r) => {
+      r.status = 'completed';
+      r.error_type = null;
+      r.result = path.relative(this.studyDir, path.join(runDir, 'result.json'));
+      r.headline = headlineOf(result);
+      r.attempts.push({
+        attempt,
+        started_at: result.started_at,
+        ended_at: result.ended_at,
+        status: 'completed',
+        error_type: null,
+        message: 'result left by a worker whose runner died before recording it',
+        phase_reached: null,
+        stderr_tail: null,
+        pid: null,
+        run_dir: path.relative(this.studyDir, runDir),
+      });
+    });
+    const e: RunnerEvent = { type: 'run_status', at: now(), run: runSnapshotOf(store.run(index)) };
+    store.commit([e]);
+    this.emit(e);
   }
 
   private record(index: number, outcome: ChildOutcome): void {

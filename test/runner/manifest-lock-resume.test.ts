@@ -6,9 +6,10 @@ import { test } from 'node:test';
 import { ManifestError, StudyLockedError, StudyRunner, readManifest, repairManifest, RunnerInputError } from '../../src/runner/index.ts';
 import { LOCK_DIR, LOCK_OWNER_FILE } from '../../src/runner/lock.ts';
 import { ManifestStore } from '../../src/runner/manifest.ts';
+import type { ResumeOptions } from '../../src/runner/index.ts';
 import { fixtureWorker, makePlan, tempStudy } from './helpers.ts';
 
-const runnerFor = (dir: string, resume?: ConstructorParameters<typeof StudyRunner>[1]['resume']) =>
+const runnerFor = (dir: string, resume?: ResumeOptions) =>
   new StudyRunner(dir, { workerCommand: fixtureWorker, killGraceMs: 1000, resume });
 
 test('a fresh study dir holds the frozen yaml, plan, an all-pending manifest and runs/', () => {
