@@ -1,5 +1,7 @@
 #include "sampler.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -164,6 +166,8 @@ void Sampler::Loop() {
   auto next = Clock::now();
   const auto interval = std::chrono::nanoseconds(intervalNs_);
   std::vector<Reading> readings(devices_.size());
+  // Named so that top -H, perf and the benchmark (/proc/self/task/*/comm) can find it.
+  pthread_setname_np(pthread_self(), "llem-sampler");
   for (;;) {
     for (size_t i = 0; i < devices_.size(); i++) ReadDevice(&devices_[i], &readings[i]);
     ticks_++;
