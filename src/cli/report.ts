@@ -1,14 +1,83 @@
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { InputError } from './errors.ts';
+import { loadStudyForCli, summaryForCli } from './results.ts';
+import { buildReportHtml, type PowerRunInput } from '../results/report.ts';
+import type { LoadedStudy } from '../results/summary.ts';
+import { writeFileAtomic } from '../results/study-dir.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
+/** Default number of power timelines: the first completed run of each config, up to this many. */
+export const DEFAULT_POWER_RUNS = 12;
+
+export interface ReportOptions {
+  out?: string;
+  powerRuns?: string;
+}
+
+/** Which runs get a power timeline: 'all', 'none', a comma list of run ids, or the default. */
+export function choosePowerRuns(study: LoadedStudy, spec: string | undefined): { runIds: string[]; omitted: number } {
+  const completed = study.results.slice().sort((a, b) => a.run_id.localeCompare(b.run_id));
+  const inSummary = new Set(study.summary.configs.flatMap((c) => c.runs));
+  const usable = completed.filter((r) => inSummary.has(r.run_id));
+  if (spec === 'none') return { runIds: [], omitted: 0 };
+  if (spec === 'all') return { runIds: usable.map((r) => r.run_id), omitted: 0 };
+  if (spec) {
+    const ids = spec.split(',').map((s) => s.trim()).filter(Boolean);
+    const known = new Set(completed.map((r) => r.run_id));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length) throw new InputError(`--power-runs: no completed run ${unknown.join(', ')} in ${study.studyDir}`);
+    return { runIds: ids, omitted: 0 };
+  }
+  const firstPerConfig = new Map<string, string>();
+  for (const r of usable) if (!firstPerConfig.has(r.config_hash)) firstPerConfig.set(r.config_hash, r.run_id);
+  const ordered = study.summary.configs.map((c) => firstPerConfig.get(c.config_hash)).filter((id): id is string => !!id);
+  return { runIds: ordered.slice(0, DEFAULT_POWER_RUNS), omitted: usable.length - Math.min(ordered.length, DEFAULT_POWER_RUNS) };
+}
+
+async function powerCsvText(study: LoadedStudy, runId: string): Promise<string | null> {
+  const result = study.results.find((r) => r.run_id === runId);
+  const rel = study.resultPaths.get(runId);
+  if (!result || !rel) return null;
+  const runDir = path.dirname(path.resolve(study.studyDir, rel));
+  const candidates = [
+    result.power_csv ? (path.isAbsolute(result.power_csv) ? result.power_csv : path.resolve(runDir, result.power_csv)) : null,
+    path.join(runDir, 'power.csv'),
+  ].filter((p): p is string => !!p);
+  for (const file of candidates) {
+    if (existsSync(file)) return await readFile(file, 'utf8');
+  }
+  return null;
+}
+
+export async function writeReport(studyDir: string, opts: ReportOptions): Promise<{ file: string; bytes: number; notes: string[] }> {
+  const study = await loadStudyForCli(studyDir);
+  const { summary, notes } = await summaryForCli(study, false);
+  const { runIds, omitted } = choosePowerRuns(study, opts.powerRuns);
+  const labelOf = new Map(summary.configs.map((c) => [c.config_hash, c.label]));
+  const powerRuns: PowerRunInput[] = [];
+  for (const id of runIds) {
+    const r = study.results.find((x) => x.run_id === id)!;
+    powerRuns.push({ run_id: id, label: labelOf.get(r.config_hash) ?? r.config_hash, csvText: await powerCsvText(study, id), flags: [...new Set(r.flags.map((f) => f.code))] });
+  }
+  const html = await buildReportHtml({ summary, plan: study.plan, powerRuns, powerRunsOmitted: omitted });
+  const file = path.resolve(opts.out ?? path.join(studyDir, 'report.html'));
+  await writeFileAtomic(file, html);
+  const { size } = await stat(file);
+  return { file, bytes: size, notes };
+}
+
 export function register(program: Command): void {
   program
     .command('report')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem report is not built yet in this version.', 1);
+    .description('Write one self-contained HTML report (design, protocol, table, charts, flags); no network needed to view it')
+    .argument('<dir>', 'study directory')
+    .option('-o, --out <file>', 'output file (default: <dir>/report.html)')
+    .option('--power-runs <runs>', `power timelines: "all", "none" or RUN_ID,… (default: first run of up to ${DEFAULT_POWER_RUNS} configs)`)
+    .action(async (dir: string, opts: ReportOptions) => {
+      const { file, bytes, notes } = await writeReport(dir, opts);
+      for (const n of notes) process.stderr.write(`${n}\n`);
+      process.stdout.write(`wrote ${file} (${(bytes / 1024).toFixed(0)} KiB)\n`);
     });
 }

@@ -226,10 +226,15 @@ export function makeSnapshot(plan: PlanFile, statuses: Map<string, Partial<RunFi
   };
 }
 
-/** A power.csv a meter could have written: time in ms and one power column per device. */
-export function makePowerCsv(samples: number, basePowerW: number): string {
-  const lines = ['t_ms,gpu0_power_w,gpu0_temp_c'];
-  for (let i = 0; i < samples; i++) lines.push(`${i * 100},${(basePowerW + 20 * Math.sin(i / 5)).toFixed(2)},${(50 + i * 0.05).toFixed(1)}`);
+/** A power.csv as src/measure's meter writes it: one row per (sample, device), time in seconds. */
+export function makePowerCsv(samples: number, basePowerW: number, devices = 1): string {
+  const lines = ['t_s,device_index,device_uuid,power_w,energy_j,temp_c,sm_clock_mhz,mem_clock_mhz,util_gpu_pct,util_mem_pct,mem_used_bytes,throttle_reasons'];
+  for (let d = 0; d < devices; d++) {
+    for (let i = 0; i < samples; i++) {
+      const p = basePowerW + 20 * Math.sin(i / 5) + d * 15;
+      lines.push(`${(i * 0.1).toFixed(6)},${d},GPU-${d},${p.toFixed(3)},${(i * p * 0.1).toFixed(3)},${(50 + i * 0.05).toFixed(1)},1980,2619,95,40,2000000000,0x0`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 

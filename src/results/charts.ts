@@ -1,0 +1,328 @@
+// Charts of the HTML report: Vega-Lite specs built from the summary (pure), compiled to Vega and
+// rendered to SVG in Node with the headless renderer, so the report needs no script at view time.
+import { parse as parseCsv } from 'csv-parse/sync';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import type { Scalar } from './summarize.ts';
+import { ciOf } from './table.ts';
+import type { ConfigSummary, StudySummary, SummaryMetricKey } from './summary-schema.ts';
+
+export type ChartKind = 'parameter' | 'pareto' | 'power';
+
+export interface ChartSpec {
+  kind: ChartKind;
+  id: string;
+  title: string;
+  caption: string;
+  spec: TopLevelSpec;
+}
+
+/** Legends with more entries than this are dropped (a 100-entry legend is unreadable). */
+const MAX_LEGEND_ENTRIES = 20;
+const WIDTH = 420;
+const HEIGHT = 260;
+
+function scalarKey(v: Scalar): string {
+  return v === null ? '–' : String(v);
+}
+
+/** "backend=vllm, precision=fp16": the other swept dimensions, naming one line. */
+function seriesName(c: ConfigSummary, others: string[]): string {
+  if (others.length === 0) return 'all configs';
+  return others.map((f) => `${f}=${scalarKey(c.swept[f] ?? null)}`).join(', ');
+}
+
+interface PointDatum {
+  x: string | number;
+  series: string;
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+  label: string;
+}
+
+function metricPoints(summary: StudySummary, field: string, metric: SummaryMetricKey, numericX: boolean): PointDatum[] {
+  const others = summary.swept_fields.filter((f) => f !== field);
+  const out: PointDatum[] = [];
+  for (const c of summary.configs) {
+    const m = c.metrics[metric];
+    const x = c.swept[field];
+    if (!m || m.mean === null || x === null || x === undefined) continue;
+    const ci = ciOf(m) ?? [m.mean, m.mean];
+    out.push({ x: numericX ? Number(x) : String(x), series: seriesName(c, others), mean: m.mean, lo: ci[0], hi: ci[1], n: m.n, label: c.label });
+  }
+  return out;
+}
+
+const METRIC_TITLES: Partial<Record<SummaryMetricKey, string>> = {
+  energy_per_output_token_j: 'energy per output token (J)',
+  output_tokens_per_s: 'output tokens per second',
+};
+
+/** Energy/token and tokens/s against each swept field, mean with CI error bars, one line per
+ * combination of the other swept fields. */
+export function parameterCharts(summary: StudySummary): ChartSpec[] {
+  const charts: ChartSpec[] = [];
+  for (const field of summary.swept_fields) {
+    const values = summary.configs.map((c) => c.swept[field]).filter((v) => v !== null && v !== undefined);
+    const numericX = values.length > 0 && values.every((v) => typeof v === 'number');
+    const positive = numericX && values.every((v) => (v as number) > 0);
+    const nums = values.map(Number);
+    const logX = positive && Math.max(...nums) / Math.min(...nums) >= 16;
+    for (const metric of ['energy_per_output_token_j', 'output_tokens_per_s'] as const) {
+      const data = metricPoints(summary, field, metric, numericX);
+      if (data.length === 0) continue;
+      const nSeries = new Set(data.map((d) => d.series)).size;
+      const integers = numericX && nums.every((v) => Number.isInteger(v));
+      // Point (not band) scale for categories: error-bar ticks keep their size instead of spanning the band.
+      const xEnc = numericX
+        ? {
+            field: 'x',
+            type: 'quantitative' as const,
+            title: field,
+            scale: logX ? { type: 'log' as const, base: 2 } : { zero: false },
+            axis: integers ? { format: '~d', tickMinStep: 1 } : { format: '~g' },
+          }
+        : { field: 'x', type: 'ordinal' as const, title: field, sort: [...new Set(data.map((d) => String(d.x)))], scale: { type: 'point' as const, padding: 0.5 }, axis: { labelAngle: 0, labelLimit: 160 } };
+      const color = {
+        field: 'series',
+        type: 'nominal' as const,
+        title: summary.swept_fields.filter((f) => f !== field).join(', ') || 'series',
+        legend: nSeries > MAX_LEGEND_ENTRIES ? null : { orient: 'bottom' as const, columns: 2, labelLimit: 360 },
+        scale: { scheme: nSeries > 10 ? 'category20' : 'category10' },
+      };
+      const yTitle = METRIC_TITLES[metric] ?? metric;
+      charts.push({
+        kind: 'parameter',
+        id: `param-${field}-${metric}`,
+        title: `${yTitle} vs ${field}`,
+        caption: `Mean over completed cycles with 95 % bootstrap CI (t-interval where the bootstrap is undefined); ${nSeries} line${nSeries === 1 ? '' : 's'}${nSeries > MAX_LEGEND_ENTRIES ? ' (legend omitted: too many lines)' : ''}.`,
+        spec: {
+          $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+          width: WIDTH,
+          height: HEIGHT,
+          title: `${yTitle} vs ${field}`,
+          data: { values: data },
+          encoding: { x: xEnc, color },
+          layer: [
+            { mark: { type: 'line', point: true }, encoding: { y: { field: 'mean', type: 'quantitative', title: yTitle, scale: { zero: false } } } },
+            { mark: { type: 'errorbar', ticks: true }, encoding: { y: { field: 'lo', type: 'quantitative', title: yTitle }, y2: { field: 'hi' } } },
+          ],
+        } as TopLevelSpec,
+      });
+    }
+  }
+  return charts;
+}
+
+export interface ParetoPoint {
+  config_hash: string;
+  label: string;
+  tokensPerS: number;
+  energyPerTokenJ: number;
+}
+
+/** Configs no other config beats on both axes (more tokens/s and less energy/token, one strictly). */
+export function paretoFront(points: ParetoPoint[]): Set<string> {
+  // Sort by throughput descending (ties: less energy first); then a point is on the front exactly
+  // when its energy is below that of every point before it, or equals the front point it ties with.
+  const sorted = [...points].sort((a, b) => b.tokensPerS - a.tokensPerS || a.energyPerTokenJ - b.energyPerTokenJ);
+  const front = new Set<string>();
+  let bestEnergy = Infinity;
+  let best: ParetoPoint | null = null;
+  for (const p of sorted) {
+    if (p.energyPerTokenJ < bestEnergy) {
+      front.add(p.config_hash);
+      bestEnergy = p.energyPerTokenJ;
+      best = p;
+    } else if (best && p.energyPerTokenJ === best.energyPerTokenJ && p.tokensPerS === best.tokensPerS) {
+      front.add(p.config_hash); // identical to a front point: neither dominates the other
+    }
+  }
+  return front;
+}
+
+/** Energy per token against tokens/s, CI bars on both axes, Pareto front drawn and marked. */
+export function paretoChart(summary: StudySummary): ChartSpec | null {
+  const colorField = summary.swept_fields.includes('backend') ? 'backend' : (summary.swept_fields[0] ?? null);
+  const rows = summary.configs.flatMap((c) => {
+    const e = c.metrics.energy_per_output_token_j;
+    const t = c.metrics.output_tokens_per_s;
+    if (!e || !t || e.mean === null || t.mean === null) return [];
+    const eci = ciOf(e) ?? [e.mean, e.mean];
+    const tci = ciOf(t) ?? [t.mean, t.mean];
+    return [
+      {
+        config_hash: c.config_hash,
+        label: c.label,
+        group: colorField ? scalarKey(c.swept[colorField] ?? null) : 'config',
+        tps: t.mean,
+        tps_lo: tci[0],
+        tps_hi: tci[1],
+        ept: e.mean,
+        ept_lo: eci[0],
+        ept_hi: eci[1],
+      },
+    ];
+  });
+  if (rows.length === 0) return null;
+  const front = paretoFront(rows.map((r) => ({ config_hash: r.config_hash, label: r.label, tokensPerS: r.tps, energyPerTokenJ: r.ept })));
+  const data = rows.map((r) => ({ ...r, pareto: front.has(r.config_hash) ? 'Pareto front' : 'dominated' }));
+  const frontData = data.filter((d) => d.pareto === 'Pareto front').sort((a, b) => a.tps - b.tps);
+  const nGroups = new Set(data.map((d) => d.group)).size;
+  const x = { field: 'tps', type: 'quantitative' as const, title: 'output tokens per second', scale: { zero: false } };
+  // One color encoding shared by every layer, so the layers merge into one legend.
+  const color = { field: 'group', type: 'nominal' as const, title: colorField ?? 'config', legend: nGroups > MAX_LEGEND_ENTRIES ? null : { orient: 'right' as const } };
+  const y = { field: 'ept', type: 'quantitative' as const, title: 'energy per output token (J)', scale: { zero: false } };
+  return {
+    kind: 'pareto',
+    id: 'pareto',
+    title: 'Energy per token vs throughput',
+    caption: `${data.length} configs; ${frontData.length} on the Pareto front (no other config is both faster and more frugal), drawn as the dashed line and labelled. Bars: 95 % CI.`,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      width: WIDTH + 80,
+      height: HEIGHT + 60,
+      title: 'Energy per token vs throughput',
+      layer: [
+        { data: { values: data }, mark: { type: 'errorbar', opacity: 0.5 }, encoding: { x: { ...x, field: 'tps_lo' }, x2: { field: 'tps_hi' }, y, color } },
+        { data: { values: data }, mark: { type: 'errorbar', opacity: 0.5 }, encoding: { y: { ...y, field: 'ept_lo' }, y2: { field: 'ept_hi' }, x, color } },
+        { data: { values: frontData }, mark: { type: 'line', strokeDash: [6, 4], color: '#333' }, encoding: { x, y } },
+        {
+          data: { values: data },
+          mark: { type: 'point', filled: true, size: 70 },
+          encoding: {
+            x,
+            y,
+            color,
+            shape: { field: 'pareto', type: 'nominal', title: null, scale: { domain: ['Pareto front', 'dominated'], range: ['diamond', 'circle'] } },
+          },
+        },
+        { data: { values: frontData.slice(0, 30) }, mark: { type: 'text', align: 'left', dx: 7, dy: -7, fontSize: 10 }, encoding: { x, y, text: { field: 'label' } } },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+// --- power.csv
+
+export interface PowerSample {
+  t_s: number;
+  device: string;
+  power_w: number;
+}
+
+/**
+ * Power samples from a run's power.csv. The meter writes one row per (sample, device) with
+ * `t_s,device_index,…,power_w,…`; a wide file (`t_ms` or `t_s`, and one `*power_w` column per
+ * device) is read as well. Empty cells (power unsupported) are skipped, never read as 0 W.
+ */
+export function parsePowerCsv(text: string): PowerSample[] {
+  const records = parseCsv(text, { columns: true, skip_empty_lines: true, relax_column_count: true }) as Array<Record<string, string>>;
+  if (records.length === 0) return [];
+  const cols = Object.keys(records[0]!);
+  const tCol = cols.find((c) => c === 't_s') ?? cols.find((c) => c === 't_ms') ?? cols.find((c) => /^t(ime)?(_|$)/.test(c));
+  if (!tCol) throw new Error(`power.csv: no time column (t_s or t_ms) among ${cols.join(', ')}`);
+  const tScale = tCol.endsWith('_ms') ? 1 / 1000 : 1;
+  const out: PowerSample[] = [];
+  const num = (s: string | undefined): number | null => {
+    if (s === undefined || s.trim() === '') return null;
+    const v = Number(s);
+    return Number.isFinite(v) ? v : null;
+  };
+  if (cols.includes('power_w')) {
+    const devCol = cols.includes('device_index') ? 'device_index' : cols.includes('device_uuid') ? 'device_uuid' : null;
+    for (const r of records) {
+      const t = num(r[tCol]);
+      const p = num(r.power_w);
+      if (t === null || p === null) continue;
+      out.push({ t_s: t * tScale, device: devCol ? `GPU ${r[devCol]}` : 'GPU', power_w: p });
+    }
+  } else {
+    const powerCols = cols.filter((c) => /power.*_w$/.test(c));
+    for (const r of records) {
+      const t = num(r[tCol]);
+      if (t === null) continue;
+      for (const c of powerCols) {
+        const p = num(r[c]);
+        if (p !== null) out.push({ t_s: t * tScale, device: c.replace(/_?power_w$/, '') || 'GPU', power_w: p });
+      }
+    }
+  }
+  return out;
+}
+
+/** At most `maxPoints` per device: bucket means, so a 10 Hz hour does not bloat the report. */
+export function downsamplePower(samples: PowerSample[], maxPoints: number): PowerSample[] {
+  const byDevice = new Map<string, PowerSample[]>();
+  for (const s of samples) {
+    const list = byDevice.get(s.device) ?? [];
+    list.push(s);
+    byDevice.set(s.device, list);
+  }
+  const out: PowerSample[] = [];
+  for (const [device, list] of byDevice) {
+    list.sort((a, b) => a.t_s - b.t_s);
+    if (list.length <= maxPoints) {
+      out.push(...list);
+      continue;
+    }
+    const bucket = Math.ceil(list.length / maxPoints);
+    for (let i = 0; i < list.length; i += bucket) {
+      const chunk = list.slice(i, i + bucket);
+      out.push({
+        device,
+        t_s: chunk.reduce((a, s) => a + s.t_s, 0) / chunk.length,
+        power_w: chunk.reduce((a, s) => a + s.power_w, 0) / chunk.length,
+      });
+    }
+  }
+  return out;
+}
+
+export function powerChart(runId: string, label: string, samples: PowerSample[], flags: string[]): ChartSpec {
+  const data = downsamplePower(samples, 600).map((s) => ({ t: Number(s.t_s.toFixed(3)), power_w: Number(s.power_w.toFixed(2)), device: s.device }));
+  const devices = new Set(data.map((d) => d.device)).size;
+  return {
+    kind: 'power',
+    id: `power-${runId}`,
+    title: `Power: ${label} (${runId})`,
+    caption: `GPU power over the measurement window from power.csv${devices > 1 ? `, ${devices} devices` : ''}${flags.length ? `; flags: ${flags.join(', ')}` : ''}.`,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      width: WIDTH + 80,
+      height: 180,
+      title: `${label} — ${runId}`,
+      data: { values: data },
+      mark: { type: 'line', strokeWidth: 1.2 },
+      encoding: {
+        x: { field: 't', type: 'quantitative', title: 'time in window (s)' },
+        y: { field: 'power_w', type: 'quantitative', title: 'power (W)', scale: { zero: false } },
+        color: { field: 'device', type: 'nominal', title: 'device', legend: devices > 1 ? { orient: 'right' } : null },
+      },
+    } as TopLevelSpec,
+  };
+}
+
+/** Vega-Lite → Vega → SVG string, with no renderer, no loader, no network. */
+export async function renderSvg(spec: TopLevelSpec, warnings: string[] = []): Promise<string> {
+  // Compiler warnings are collected, not printed over the command's output.
+  const collect = (...args: unknown[]) => {
+    warnings.push(args.map(String).join(' '));
+  };
+  const logger = { level: () => logger, error: collect, warn: collect, info: () => logger, debug: () => logger } as unknown as vega.LoggerInterface;
+  const compiled = vl.compile(spec, { logger }).spec;
+  // A loader that refuses everything: the report must never fetch (data is inline).
+  const loader = vega.loader();
+  loader.load = async (uri: string) => {
+    throw new Error(`chart tried to load ${uri}; report data must be inline`);
+  };
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader, logLevel: vega.Warn, logger });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
