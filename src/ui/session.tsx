@@ -1,5 +1,7 @@
 // Mounting the Ink app in the terminal, and every way out of it. Exactly one `done()` per
 // session: it unmounts, restores the terminal (once), removes every handler and timer.
+// React in scope: tsx started from another directory finds no tsconfig and compiles JSX to React.createElement.
+import React from 'react';
 import { render } from 'ink';
 import type { RunnerControls } from '../runner/events.ts';
 import type { PlanFile } from '../study/types.ts';

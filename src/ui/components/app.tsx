@@ -1,5 +1,7 @@
 // The root: reads the published state from the external store, owns the one memoised input
 // handler (inline useInput handlers would re-subscribe on every render) and picks the screen.
+// React in scope: tsx started from another directory finds no tsconfig and compiles JSX to React.createElement.
+import React from 'react';
 import { Box, useInput, type Key } from 'ink';
 import { useCallback, useEffect, useSyncExternalStore } from 'react';
 import type { RunnerControls } from '../../runner/events.ts';

@@ -1,3 +1,5 @@
+// React in scope: tsx started from another directory finds no tsconfig and compiles JSX to React.createElement.
+import React from 'react';
 import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { toAscii } from '../theme.ts';

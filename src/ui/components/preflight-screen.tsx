@@ -1,3 +1,5 @@
+// React in scope: tsx started from another directory finds no tsconfig and compiles JSX to React.createElement.
+import React from 'react';
 import { Box } from 'ink';
 import { formatClock, formatDuration, truncate } from '../format.ts';
 import { countRender } from '../render-count.ts';

@@ -1,3 +1,5 @@
+// React in scope: tsx started from another directory finds no tsconfig and compiles JSX to React.createElement.
+import React from 'react';
 import { Box, Text } from 'ink';
 import { memo } from 'react';
 import { formatDuration, formatNumber, padEnd, padStart } from '../format.ts';

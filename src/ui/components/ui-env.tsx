@@ -1,4 +1,6 @@
 // Theme and glyphs for every component, so NO_COLOR / TERM=dumb / ASCII are decided once.
+// React in scope: tsx started from another directory finds no tsconfig and compiles JSX to React.createElement.
+import React from 'react';
 import { createContext, useContext } from 'react';
 import { glyphsFor, type Glyphs, type Theme } from '../theme.ts';
 
