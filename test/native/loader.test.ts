@@ -93,3 +93,11 @@ test('parent helpers: temperatures and free memory of the selected GPUs; null wi
   assert.deepEqual(await run('helpers', fakeGpuEnv(libs, path)), { temps: [41, 67], free: 300 });
   assert.deepEqual(await run('helpers', { LLEM_NVML_LIB: join(dir, 'none.so') }), { temps: null, free: null });
 });
+
+test('a process that exits with a sampler running ends cleanly; a terminated worker thread releases its NVML references', async () => {
+  const { path } = writeFakeScript(dir, { devices: [{ power: [[0, 100_000]] }] }, 'exit.txt');
+  assert.deepEqual(await run('exit-sampling', fakeGpuEnv(libs, path)), { exiting: true });
+  const out = await run('worker-thread', fakeGpuEnv(libs, path));
+  assert.equal(out.workerRefs, 2, 'nvmlOpen + the running sampler');
+  assert.equal(out.refsAfter, 1);
+});

@@ -22,6 +22,35 @@ if (what === 'open') {
   out.meter = { unavailableReason: meter.unavailableReason, devices: meter.devices, window: w };
 } else if (what === 'cuda') {
   out.cuda = probeCuda();
+} else if (what === 'exit-sampling') {
+  // Leaves a sampler running and NVML open: the addon's cleanup hook must stop the thread at exit.
+  const opened = openNvml();
+  if (opened.status !== 'available') throw new Error(opened.reason);
+  opened.session.sampler([0], 5).start();
+  await new Promise((r) => setTimeout(r, 100));
+  out.exiting = true;
+} else if (what === 'worker-thread') {
+  // A second addon instance in a worker thread, terminated while its sampler runs.
+  const { Worker } = await import('node:worker_threads');
+  const { addonPath } = await import('../../src/native/index.ts');
+  // Plain JS: the worker loads the .node file itself (a second addon instance, its own state).
+  const code = `const { createRequire } = require('node:module');
+    const { parentPort } = require('node:worker_threads');
+    const addon = createRequire(${JSON.stringify(import.meta.url)})(${JSON.stringify(addonPath())});
+    addon.nvmlOpen();
+    new addon.Sampler([0], 5).start();
+    parentPort.postMessage(addon.nvmlRefCount());`;
+  const worker = new Worker(code, { eval: true });
+  out.workerRefs = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  const opened = openNvml();
+  if (opened.status !== 'available') throw new Error(opened.reason);
+  // The terminated worker's references were released by its cleanup hook: only ours is left.
+  out.refsAfter = opened.session.addon.nvmlRefCount();
+  opened.session.close();
 } else if (what === 'helpers') {
   out.temps = await readGpuTemperatures(process.env.CVD ?? null);
   out.free = await gpuFreeMemoryBytes(process.env.CVD ?? null);
