@@ -106,7 +106,8 @@ class GpuMeter implements EnergyMeter {
   private columns: Column[] = [];
   private ticks = 0;
   private sampleErrors: string[] = [];
-  private live: LivePowerSample[] = [];
+  /** Live points pulled (by drainLive or energySoFarJ) but not yet handed out by drainLive. */
+  private pendingLive: LivePowerSample[] = [];
   private closed = false;
 
   constructor(
@@ -128,16 +129,16 @@ class GpuMeter implements EnergyMeter {
     this.columns = this.refs.map(() => emptyColumn());
     this.ticks = 0;
     this.sampleErrors = [];
-    this.live = [];
+    this.pendingLive = [];
     this.startReadings = await this.session.read(this.indices);
     this.windowT0Ns = this.startReadings[0].t_ns;
     this.sampler = this.session.sampler(this.indices, this.opts.intervalMs);
     this.sampler.start();
   }
 
-  /** Moves what the sampler thread gathered into this window's columns; returns new live points. */
-  private pull(): LivePowerSample[] {
-    if (!this.sampler) return [];
+  /** Moves what the sampler thread gathered into this window's columns and the live queue. */
+  private pull(): void {
+    if (!this.sampler) return;
     const batch: AddonSampleBatch = this.sampler.drain();
     const fresh: LivePowerSample[] = [];
     let tick: { tNs: bigint; power: number | null; temp: number | null; seen: number } | null = null;
@@ -178,13 +179,15 @@ class GpuMeter implements EnergyMeter {
     flush();
     for (const e of batch.errors) this.sampleErrors.push(`${this.refs[e.device]?.uuid ?? e.device}: ${e.message}`);
     if (batch.dropped > 0) this.sampleErrors.push(`${batch.dropped} samples dropped (ring buffer full between drains)`);
-    this.live.push(...fresh);
-    if (this.live.length > LIVE_KEEP) this.live.splice(0, this.live.length - LIVE_KEEP);
-    return fresh;
+    this.pendingLive.push(...fresh);
+    if (this.pendingLive.length > LIVE_KEEP) this.pendingLive.splice(0, this.pendingLive.length - LIVE_KEEP);
   }
 
   drainLive(): LivePowerSample[] {
-    return this.pull();
+    this.pull();
+    const out = this.pendingLive;
+    this.pendingLive = [];
+    return out;
   }
 
   energySoFarJ(): number | null {

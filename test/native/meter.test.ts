@@ -191,8 +191,9 @@ test('throttle time by reason, temperatures, live samples and power.csv', async 
   const { w, live, soFar } = await withMeter({ intervalMs: 25, csv }, async (m) => {
     await m.start();
     await sleep(1000);
-    const live = m.drainLive();
+    // energySoFarJ pulls samples too: they must still reach the next drainLive.
     const soFar = m.energySoFarJ();
+    const live = m.drainLive();
     await sleep(200);
     return { w: await m.stop(), live, soFar };
   });
