@@ -1,14 +1,44 @@
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import { InputError } from './errors.ts';
+import { loadStudyForCli, summaryForCli } from './results.ts';
+import { compareSummaries } from '../results/compare.ts';
+import { filterRows, OUTPUT_FORMATS, parseWhere, render, sortRows, type OutputFormat } from '../results/table.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
+export interface CompareOptions {
+  format: string;
+  sort?: string;
+  where: string[];
+}
+
+export async function compareText(dirA: string, dirB: string, opts: CompareOptions, termColumns = 120): Promise<{ stdout: string; stderr: string }> {
+  const format = opts.format as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(format)) throw new InputError(`--format ${opts.format}: expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  const a = await summaryForCli(await loadStudyForCli(dirA), false);
+  const b = await summaryForCli(await loadStudyForCli(dirB), false);
+  const result = compareSummaries(a.summary, b.summary);
+  let table = { ...result.table, notes: [...a.notes.map((n) => `A: ${n}`), ...b.notes.map((n) => `B: ${n}`), ...result.table.notes] };
+  try {
+    table = filterRows(table, opts.where.map(parseWhere));
+    if (opts.sort) table = sortRows(table, opts.sort);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+  const machine = format === 'csv' || format === 'json';
+  return { stdout: render(table, format, termColumns), stderr: machine ? table.notes.join('\n') + '\n' : '' };
+}
+
 export function register(program: Command): void {
   program
     .command('compare')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem compare is not built yet in this version.', 1);
+    .description('Two studies side by side: the configs they share, per metric, with the change and whether the 95 % CIs overlap')
+    .argument('<dirA>', 'baseline study directory')
+    .argument('<dirB>', 'study directory compared against A')
+    .option('-f, --format <format>', `output format: ${OUTPUT_FORMATS.join('|')}`, 'table')
+    .option('-s, --sort <column>', 'sort by a column (prefix with - for descending), e.g. -change_pct')
+    .option('-w, --where <expr>', 'keep rows where FIELD=VALUE (also !=, <, <=, >, >=), e.g. metric=output_tokens_per_s', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (dirA: string, dirB: string, opts: CompareOptions) => {
+      const { stdout, stderr } = await compareText(dirA, dirB, opts, process.stdout.columns ?? 120);
+      if (stderr) process.stderr.write(stderr);
+      process.stdout.write(stdout);
     });
 }
