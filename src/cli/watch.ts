@@ -1,14 +1,70 @@
+// `llem watch <dir>`: follow a study another process runs (nohup, another tmux pane, a Slurm
+// job) from its plan.json and events.jsonl. Read-only: it never takes the lock or sends a control.
+// On a terminal: the full-screen study view. Otherwise (or --no-tui): one line per run change,
+// until the study finishes.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { CliError } from './errors.ts';
+import type { RunnerEvent } from '../runner/events.ts';
+import { InputError } from './errors.ts';
 
-// Placeholder until its issue lands; it says so rather than pretending.
 export function register(program: Command): void {
   program
     .command('watch')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => {
-      throw new CliError('llem watch is not built yet in this version.', 1);
+    .description('follow a running study from another terminal, read-only (journal + plan)')
+    .argument('<dir>', 'study directory')
+    .option('--no-tui', 'plain lines even on a terminal')
+    .action(async (dir: string, opts: { tui: boolean }) => {
+      const studyDir = path.resolve(dir);
+      if (!existsSync(path.join(studyDir, 'plan.json'))) {
+        throw new InputError(`${path.join(studyDir, 'plan.json')}: not found (is ${dir} a study directory?)`);
+      }
+      if (opts.tui !== false && process.stdout.isTTY && process.stdin.isTTY) {
+        const { watchStudy } = await import('../ui/index.ts');
+        process.exitCode = await watchStudy(studyDir);
+        return;
+      }
+      process.exitCode = await watchPlain(studyDir);
     });
+}
+
+/** Prints run changes from the journal until `study_finished`; exits with the study's code. */
+async function watchPlain(studyDir: string): Promise<number> {
+  const { followJournal } = await import('../ui/journal.ts');
+  return new Promise<number>((resolve) => {
+    const line = (text: string) => process.stdout.write(text + '\n');
+    const follower = followJournal(path.join(studyDir, 'events.jsonl'), (event: RunnerEvent) => {
+      switch (event.type) {
+        case 'study_started':
+          line(`study ${event.snapshot.study_name}: ${event.snapshot.runs.length} runs, ${event.snapshot.counts.completed} completed so far`);
+          break;
+        case 'run_status': {
+          const r = event.run;
+          const h = r.headline;
+          const metrics = h && r.status === 'completed' ? `  ${h.energy_j ?? '–'} J  ${h.output_tokens_per_s ?? '–'} tok/s` : '';
+          line(`${r.run_id} ${r.status}${r.error_type ? ` (${r.error_type})` : ''}${metrics}`);
+          break;
+        }
+        case 'warning':
+          line(`warning: ${event.message}`);
+          break;
+        case 'study_finished': {
+          const c = event.counts;
+          line(`study ${event.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending`);
+          follower.stop();
+          resolve(event.status === 'completed' ? 0 : event.status === 'interrupted' ? 130 : 1);
+          break;
+        }
+        default:
+          break;
+      }
+    });
+    void follower.poll();
+    const stop = () => {
+      follower.stop();
+      resolve(130);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }
