@@ -144,7 +144,8 @@ test('CUDA_VISIBLE_DEVICES by index, UUID, UUID prefix and MIG id selects the ri
     await sleep(600);
     return m.stop();
   });
-  assert.ok(Math.abs(w.energy_j! / w.window_s - 200) < 2, `${w.energy_j! / w.window_s} W`);
+  // Loose: the window's clock and the fake's clock are read a preemption apart on a loaded machine.
+  assert.ok(Math.abs(w.energy_j! / w.window_s - 200) < 20, `${w.energy_j! / w.window_s} W`);
   for (const cvd of ['5', 'GPU-ffffffff', '', '-1']) {
     await withMeter({ cvd }, async (m) => {
       assert.deepEqual(m.devices, []);
@@ -157,24 +158,29 @@ test('CUDA_VISIBLE_DEVICES by index, UUID, UUID prefix and MIG id selects the ri
   }
 });
 
+/** Sleeps until `s` seconds after the script epoch (scripted events are placed on that clock). */
+const untilEpochPlus = (epochMs: number, s: number) => sleep(Math.max(0, epochMs + s * 1000 - Date.now()));
+
 test('a counter reset during the window is detected and flagged', async () => {
-  scenario({ epochMs: Date.now(), devices: [{ power: [[0, 100_000]], energyOffsetMj: 9_000_000, counterResetAtS: 0.9 }] });
+  // Events at 2.5 s after the epoch, the window ends at 3.5 s: the window surely spans the event,
+  // even when opening the meter is slow on a loaded machine.
+  const { epochMs } = scenario({ devices: [{ power: [[0, 100_000]], energyOffsetMj: 9_000_000, counterResetAtS: 2.5 }] });
   const w = await withMeter({ intervalMs: 50 }, async (m) => {
     await m.start();
-    await sleep(1200);
+    await untilEpochPlus(epochMs, 3.5);
     return m.stop();
   });
   assert.equal(w.counter_reset, true);
   assert.ok(w.flags.some((f) => f.code === 'counter_reset'));
   // Increases summed across the reset: still close to 100 W × window, not negative, not 9 kJ off.
-  assert.ok(Math.abs(w.energy_j! - 100 * w.window_s) < 10, `${w.energy_j} vs ${100 * w.window_s}`);
+  assert.ok(Math.abs(w.energy_j! - 100 * w.window_s) < 20, `${w.energy_j} vs ${100 * w.window_s}`);
 });
 
 test('a GPU lost mid-window gives energy null with the reason, never 0', async () => {
-  scenario({ epochMs: Date.now(), devices: [{ power: [[0, 100_000]], lostAfterS: 0.8 }] });
+  const { epochMs } = scenario({ devices: [{ power: [[0, 100_000]], lostAfterS: 2.5 }] });
   const w = await withMeter({}, async (m) => {
     await m.start();
-    await sleep(1200);
+    await untilEpochPlus(epochMs, 3.5);
     return m.stop();
   });
   assert.equal(w.energy_j, null);
@@ -184,13 +190,12 @@ test('a GPU lost mid-window gives energy null with the reason, never 0', async (
 
 test('throttle time by reason, temperatures, live samples and power.csv', async () => {
   const csv = join(dir, 'power.csv');
-  scenario({
-    epochMs: Date.now(),
-    devices: [{ power: [[0, 100_000]], throttle: [[0, 0], [0.5, 0x40]], temp: [[0, 40], [0.5, 55]] }, { power: [[0, 50_000]] }],
+  const { epochMs } = scenario({
+    devices: [{ power: [[0, 100_000]], throttle: [[0, 0], [2.5, 0x40]], temp: [[0, 40], [2.5, 55]] }, { power: [[0, 50_000]] }],
   });
   const { w, live, soFar } = await withMeter({ intervalMs: 25, csv }, async (m) => {
     await m.start();
-    await sleep(1000);
+    await untilEpochPlus(epochMs, 3.2);
     // energySoFarJ pulls samples too: they must still reach the next drainLive.
     const soFar = m.energySoFarJ();
     const live = m.drainLive();
@@ -263,9 +268,10 @@ test('the sampler polls on its own thread: it keeps sampling while the JS thread
 });
 
 test('100 Hz sampling with slow NVML calls does not stall the event loop', async () => {
-  // Every power read takes 200 ms. Were those reads on the JS thread, 2 s would allow at most ~10
-  // timer turns; on the sampler thread the 10 ms timer chain keeps running.
-  scenario({ devices: [{ power: [[0, 100_000]] }], slowMs: { nvmlDeviceGetPowerUsage: 200 } });
+  // Every power read takes 400 ms. Were those reads on the JS thread, 2 s would allow at most ~5
+  // timer turns; on the sampler thread the 10 ms timer chain keeps running (~200 turns idle,
+  // still dozens on a loaded machine).
+  scenario({ devices: [{ power: [[0, 100_000]] }], slowMs: { nvmlDeviceGetPowerUsage: 400 } });
   await withMeter({ intervalMs: 10 }, async (m) => {
     await m.start();
     let turns = 0;
@@ -275,7 +281,7 @@ test('100 Hz sampling with slow NVML calls does not stall the event loop', async
       turns++;
       m.drainLive();
     }
-    assert.ok(turns >= 40, `${turns} timer turns in 2 s`);
+    assert.ok(turns >= 15, `${turns} timer turns in 2 s`);
     await m.stop();
   });
 });
