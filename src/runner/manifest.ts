@@ -3,9 +3,13 @@
 // Every transition is first appended to the journal, then the manifest is rewritten atomically
 // (temp file in the same dir → fsync → rename → fsync dir), so a runner killed at any instant
 // leaves either the old or the new manifest, never a partial one, and the journal can rebuild it.
-// Runs are serialised once per change and cached, so a transition costs one string join + write
-// even at 10,000 runs.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
+// Runs are serialised once per change and cached. Up to INLINE_RUN_LIMIT runs the manifest is one
+// file; above it, runs live in chunk files `manifest.d/runs-NNNNN.json` (RUNS_PER_CHUNK each) that
+// manifest.json lists in `run_chunks`, so a transition rewrites one small chunk and the header
+// instead of megabytes (see bench/runner.bench.ts). Each file is replaced atomically, chunk before
+// header, and readers recompute counts from the runs, so a stale header is never wrong.
+// Always read through readManifest().
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ERROR_TYPES, PHASES } from './protocol.ts';
@@ -15,6 +19,13 @@ export const MANIFEST_SCHEMA_VERSION = 1 as const;
 export const MANIFEST_FILE = 'manifest.json';
 export const JOURNAL_FILE = 'events.jsonl';
 export const PLAN_FILE = 'plan.json';
+export const CHUNK_DIR = 'manifest.d';
+export const INLINE_RUN_LIMIT = 1000;
+export const RUNS_PER_CHUNK = 250;
+
+export function chunkFileName(i: number): string {
+  return `runs-${String(i).padStart(5, '0')}.json`;
+}
 
 const runStatus = z.enum(['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted']);
 const errorType = z.enum(ERROR_TYPES).nullable();
@@ -75,6 +86,8 @@ export const manifestSchema = z.object({
     interrupted: z.number().int(),
   }),
   runs: z.array(runRecordSchema),
+  /** Present when runs are stored in chunk files (large studies); `runs` in the file is then empty. */
+  run_chunks: z.object({ dir: z.string(), runs_per_chunk: z.number().int().min(1), count: z.number().int().min(0) }).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 export type RunRecord = z.infer<typeof runRecordSchema>;
@@ -117,15 +130,42 @@ export function readManifest(studyDir: string): Manifest {
       file,
     );
   }
+  const header = raw as { run_chunks?: { dir?: unknown; count?: unknown }; runs?: unknown };
+  if (header && typeof header === 'object' && header.run_chunks && typeof header.run_chunks === 'object') {
+    const count = Number(header.run_chunks.count);
+    const runs: unknown[] = [];
+    for (let i = 0; i < count; i++) {
+      const chunkFile = path.join(studyDir, String(header.run_chunks.dir ?? CHUNK_DIR), chunkFileName(i));
+      let chunk: unknown;
+      try {
+        chunk = JSON.parse(readFileSync(chunkFile, 'utf8'));
+      } catch (err) {
+        throw new ManifestError(`${chunkFile}: cannot read run chunk (${(err as Error).message}); run \`llem repair-manifest ${studyDir}\` to rebuild it`, chunkFile);
+      }
+      if (!Array.isArray(chunk)) throw new ManifestError(`${chunkFile}: expected an array of runs`, chunkFile);
+      runs.push(...chunk);
+    }
+    header.runs = runs;
+  }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.') || '(root)';
+    let where = file;
+    let fieldPath = issue.path;
+    const chunks = (raw as { run_chunks?: { dir?: unknown; runs_per_chunk?: unknown } }).run_chunks;
+    if (chunks && issue.path[0] === 'runs' && typeof issue.path[1] === 'number') {
+      const per = Number(chunks.runs_per_chunk) || RUNS_PER_CHUNK;
+      where = path.join(studyDir, String(chunks.dir ?? CHUNK_DIR), chunkFileName(Math.floor(issue.path[1] / per)));
+      fieldPath = [issue.path[1] % per, ...issue.path.slice(2)];
+    }
+    const field = fieldPath.join('.') || '(root)';
     throw new ManifestError(
-      `${file}: field "${field}": ${issue.message}; run \`llem repair-manifest ${studyDir}\` to rebuild it`,
-      file,
+      `${where}: field "${field}": ${issue.message}; run \`llem repair-manifest ${studyDir}\` to rebuild it`,
+      where,
     );
   }
+  // counts are derived data: recompute rather than trust a header written before its chunk
+  parsed.data.counts = countStatuses(parsed.data.runs);
   return parsed.data;
 }
 
@@ -208,19 +248,23 @@ export class ManifestStore {
   private runJson: string[];
   private journalFd: number | null = null;
   private readonly fsync: boolean;
+  private readonly inlineLimit: number;
+  /** Chunks changed since the last commit (chunked layout only); null = all. */
+  private dirtyChunks: Set<number> | null = null;
 
   constructor(
     readonly studyDir: string,
     readonly manifest: Manifest,
-    options: { fsync?: boolean } = {},
+    options: { fsync?: boolean; inlineRunLimit?: number } = {},
   ) {
     this.manifestPath = path.join(studyDir, MANIFEST_FILE);
     this.journalPath = path.join(studyDir, JOURNAL_FILE);
     this.runJson = manifest.runs.map((r) => JSON.stringify(r));
     this.fsync = options.fsync ?? true;
+    this.inlineLimit = options.inlineRunLimit ?? INLINE_RUN_LIMIT;
   }
 
-  static open(studyDir: string, options: { fsync?: boolean } = {}): ManifestStore {
+  static open(studyDir: string, options: { fsync?: boolean; inlineRunLimit?: number } = {}): ManifestStore {
     return new ManifestStore(studyDir, readManifest(studyDir), options);
   }
 
@@ -240,6 +284,7 @@ export class ManifestStore {
     change(r);
     const pos = this.manifest.runs.indexOf(r);
     this.runJson[pos] = JSON.stringify(r);
+    this.dirtyChunks?.add(Math.floor(pos / RUNS_PER_CHUNK));
     return r;
   }
 
@@ -247,6 +292,7 @@ export class ManifestStore {
   setRuns(runs: RunRecord[]): void {
     this.manifest.runs = runs;
     this.runJson = runs.map((r) => JSON.stringify(r));
+    this.dirtyChunks = null;
   }
 
   setStatus(status: StudyStatus): void {
@@ -258,7 +304,11 @@ export class ManifestStore {
     this.appendJournal(events);
     this.manifest.counts = countStatuses(this.manifest.runs);
     this.manifest.updated_at = new Date().toISOString();
-    writeFileAtomicSync(this.manifestPath, this.serialise(), { fsync: this.fsync });
+    if (this.runJson.length > this.inlineLimit) this.writeChunked();
+    else {
+      delete this.manifest.run_chunks;
+      writeFileAtomicSync(this.manifestPath, this.serialiseInline(), { fsync: this.fsync });
+    }
   }
 
   appendJournal(events: RunnerEvent[]): void {
@@ -272,11 +322,27 @@ export class ManifestStore {
     this.journalFd = null;
   }
 
-  private serialise(): string {
-    const { runs: _runs, ...head } = this.manifest;
+  private serialiseInline(): string {
+    const { runs: _runs, run_chunks: _chunks, ...head } = this.manifest;
     const headJson = JSON.stringify(head);
     // one run per line keeps the file greppable and diffable
     return `${headJson.slice(0, -1)},"runs":[\n${this.runJson.join(',\n')}\n]}\n`;
+  }
+
+  private writeChunked(): void {
+    const count = Math.ceil(this.runJson.length / RUNS_PER_CHUNK);
+    const wasChunked = this.manifest.run_chunks?.count === count;
+    const chunkDir = path.join(this.studyDir, CHUNK_DIR);
+    mkdirSync(chunkDir, { recursive: true });
+    for (let i = 0; i < count; i++) {
+      if (wasChunked && this.dirtyChunks && !this.dirtyChunks.has(i)) continue;
+      const slice = this.runJson.slice(i * RUNS_PER_CHUNK, (i + 1) * RUNS_PER_CHUNK);
+      writeFileAtomicSync(path.join(chunkDir, chunkFileName(i)), `[\n${slice.join(',\n')}\n]\n`, { fsync: this.fsync });
+    }
+    this.dirtyChunks = new Set();
+    this.manifest.run_chunks = { dir: CHUNK_DIR, runs_per_chunk: RUNS_PER_CHUNK, count };
+    const { runs: _runs, ...head } = this.manifest;
+    writeFileAtomicSync(this.manifestPath, JSON.stringify({ ...head, runs: [] }) + '\n', { fsync: this.fsync });
   }
 }
 

@@ -326,18 +326,19 @@ export class StudyRunner implements RunnerControls {
   private topUpCycles(cycles: number, events: RunnerEvent[]): void {
     const store = this.store!;
     const plan = this.plan!;
-    const have = plan.execution.n_cycles;
+    // the manifest is the truth: a plan.json rewritten just before a crash may be ahead of it
+    const have = store.manifest.n_cycles;
     if (cycles <= have) {
       if (cycles < have) this.warn(`--cycles ${cycles} is below the study's ${have} cycles; nothing removed`);
       return;
     }
-    const order = [...plan.order];
+    const order = plan.order.slice(0, store.manifest.runs.length);
     const configs = plan.configs.map((c) => c.config_hash);
     for (let cycle = have + 1; cycle <= cycles; cycle++) {
       const hashes = plan.execution.cycle_order === 'shuffled' ? seededShuffle(configs, plan.cycle_seed + cycle) : configs;
       for (const config_hash of hashes) order.push({ index: order.length, config_hash, cycle });
     }
-    const added = order.slice(plan.order.length);
+    const added = order.slice(store.manifest.runs.length);
     this.plan = { ...plan, order, execution: { ...plan.execution, n_cycles: cycles } };
     writePlan(this.studyDir, this.plan);
     store.setRuns([...store.manifest.runs, ...added.map(pendingRecord)]);

@@ -188,3 +188,33 @@ test('manifest writes are whole-file replacements and the journal comes first', 
     t.cleanup();
   }
 });
+
+test('large studies keep runs in chunk files: a transition rewrites one chunk, readers see every run', () => {
+  const t = tempStudy(makePlan([{ fixture_mode: 'ok' }], { nCycles: 600 }));
+  try {
+    const store = new ManifestStore(t.studyDir, readManifest(t.studyDir), { inlineRunLimit: 100, fsync: false });
+    store.commit();
+    const header = JSON.parse(readFileSync(path.join(t.studyDir, 'manifest.json'), 'utf8'));
+    assert.deepEqual(header.run_chunks, { dir: 'manifest.d', runs_per_chunk: 250, count: 3 });
+    assert.deepEqual(header.runs, []);
+    const chunk = (i: number) => readFileSync(path.join(t.studyDir, 'manifest.d', `runs-0000${i}.json`), 'utf8');
+    const before = [0, 1, 2].map(chunk);
+    store.updateRun(300, (r) => (r.status = 'failed'));
+    store.commit();
+    store.close();
+    const after = [0, 1, 2].map(chunk);
+    assert.equal(after[0], before[0]);
+    assert.notEqual(after[1], before[1]);
+    assert.equal(after[2], before[2]);
+    const m = readManifest(t.studyDir);
+    assert.equal(m.runs.length, 600);
+    assert.equal(m.runs[300]!.status, 'failed');
+    assert.equal(m.counts.failed, 1);
+    assert.equal(m.counts.pending, 599);
+    // a damaged chunk is named in the error
+    writeFileSync(path.join(t.studyDir, 'manifest.d', 'runs-00001.json'), '[{"index": "x"}]');
+    assert.throws(() => readManifest(t.studyDir), /manifest\.d\/runs-00001\.json: field "0\.index"/);
+  } finally {
+    t.cleanup();
+  }
+});

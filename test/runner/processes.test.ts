@@ -176,8 +176,13 @@ test('SIGKILL loop: runner killed at random moments, each followed by resume →
     for (let i = 0; i <= kills; i++) {
       const cli = llemResume(t.studyDir, env);
       if (i < kills) {
-        const delayMs = 800 + Math.floor(rand() * 3500);
-        const exited = await Promise.race([cli.exit.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), delayMs))]);
+        // kill once the runner is past its start-up (lock, prepare), at a random moment after that
+        const started = await Promise.race([
+          cli.exit.then(() => false),
+          waitFor(() => /runs to go/.test(cli.stderr()), 60_000, 'the runner to start').then(() => true),
+        ]);
+        const delayMs = Math.floor(rand() * 1500);
+        const exited = !started || (await Promise.race([cli.exit.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), delayMs))]));
         if (exited) {
           finalCode = (await cli.exit).code;
           break;
@@ -193,6 +198,7 @@ test('SIGKILL loop: runner killed at random moments, each followed by resume →
     }
     assert.equal(finalCode, 0);
     const m = readManifest(t.studyDir);
+    assert.ok(m.runs.some((r) => r.attempts.length > 1), 'at least one kill landed during a run');
     const attempts = m.runs.reduce((n, r) => n + r.attempts.length, 0);
     console.log(`kill loop: ${m.runs.length} runs, ${attempts} attempts, ${readFileSync(pidsFile, 'utf8').split('\n').filter(Boolean).length} workers started`);
     assert.equal(m.status, 'completed');

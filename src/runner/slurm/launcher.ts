@@ -14,7 +14,7 @@ import { arraySpec, parseTimeOption, taskScript, timeLimitFromEstimate } from '.
 import { sbatch, scancel, scontrolShowJob, squeue, type JobRecord, type QueuedTask, type SlurmCommandOptions } from './commands.ts';
 import { readSlurmState, submissionOwning, writeSlurmState, SLURM_DIR, type SlurmSubmission } from './state-file.ts';
 import { verdictForSlurmState } from './states.ts';
-import { recordSlurmVerdicts, type SlurmVerdictForRun } from './transitions.ts';
+import { recordSlurmVerdicts, refineProvisional, type RefinedVerdict, type SlurmVerdictForRun } from './transitions.ts';
 import { withStudyLock } from './study-lock.ts';
 import { srcPath, nodeArgsFor } from '../../node-entry.ts';
 
@@ -176,64 +176,79 @@ export async function reconcileStudy(studyDir: string, options: SlurmCommandOpti
   const dir = path.resolve(studyDir);
   const state = readSlurmState(dir);
   const manifest = readManifest(dir);
+  const records = new Map<string, JobRecord[]>();
+  const recordsOf = async (jobId: string) => {
+    if (!records.has(jobId)) records.set(jobId, await scontrolShowJob(jobId, options));
+    return records.get(jobId)!;
+  };
+
   const open = manifest.runs.filter((r) => r.status === 'pending' || r.status === 'running');
   const owners = new Map<number, SlurmSubmission>();
   for (const r of open) {
     const s = submissionOwning(state, r.index);
     if (s) owners.set(r.index, s);
   }
-  if (owners.size === 0) return { active: [], recorded: [] };
-  const jobIds = [...new Set([...owners.values()].map((s) => s.job_id))];
-  const queued = await pollQueue(dir, jobIds, options);
-  const inQueue = new Map<string, QueuedTask>();
-  for (const t of queued) inQueue.set(`${t.jobId}_${t.taskId}`, t);
-
   const active: number[] = [];
-  const gone: Array<{ index: number; jobId: string }> = [];
-  for (const [index, s] of owners) {
-    const t = inQueue.get(`${s.job_id}_${index}`);
-    if (t && verdictForSlurmState({ state: t.state }).kind === 'active') active.push(index);
-    else gone.push({ index, jobId: s.job_id });
-  }
-  const records = new Map<string, JobRecord[]>();
-  for (const jobId of new Set(gone.map((g) => g.jobId))) records.set(jobId, await scontrolShowJob(jobId, options));
-
   const verdicts: SlurmVerdictForRun[] = [];
-  for (const g of gone) {
-    const recs = records.get(g.jobId)!;
-    const rec = recs.find((r) => r.arrayTaskId === g.index);
-    if (!rec) {
-      const pendingMeta = recs.find((r) => r.arrayTaskId === null && r.arrayTaskIdRaw !== null && taskRangeIncludes(r.arrayTaskIdRaw, g.index));
-      if (pendingMeta) {
-        active.push(g.index);
+  if (owners.size > 0) {
+    const jobIds = [...new Set([...owners.values()].map((s) => s.job_id))];
+    const queued = await pollQueue(dir, jobIds, options);
+    const inQueue = new Map<string, QueuedTask>();
+    for (const t of queued) inQueue.set(`${t.jobId}_${t.taskId}`, t);
+    for (const [index, s] of owners) {
+      const t = inQueue.get(`${s.job_id}_${index}`);
+      if (t && verdictForSlurmState({ state: t.state }).kind === 'active') {
+        active.push(index);
         continue;
       }
-      verdicts.push({
-        index: g.index,
-        status: 'interrupted',
-        error_type: null,
-        message:
-          recs.length > 0
-            ? `Slurm task ${g.jobId}_${g.index} disappeared without starting (cancelled while pending?)`
-            : `Slurm no longer knows job ${g.jobId} (older than MinJobAge, or the controller lost it); the run's outcome was never recorded`,
-      });
-      continue;
-    }
-    const v = verdictForSlurmState({ state: rec.state, reason: rec.reason, exitCode: rec.exitCode, exitSignal: rec.exitSignal, timeLimit: rec.timeLimit });
-    if (v.kind === 'active') {
-      active.push(g.index);
-    } else if (v.kind === 'completed') {
-      verdicts.push({
-        index: g.index,
-        status: 'failed',
-        error_type: 'ProcessCrash',
-        message: `Slurm task ${g.jobId}_${g.index} ended (COMPLETED) without recording its run`,
-      });
-    } else {
-      verdicts.push({ index: g.index, status: v.status, error_type: v.errorType, message: `${v.message} [task ${g.jobId}_${g.index}]` });
+      const recs = await recordsOf(s.job_id);
+      const rec = recs.find((r) => r.arrayTaskId === index);
+      if (!rec) {
+        const pendingMeta = recs.find((r) => r.arrayTaskId === null && r.arrayTaskIdRaw !== null && taskRangeIncludes(r.arrayTaskIdRaw, index));
+        if (pendingMeta) {
+          active.push(index);
+          continue;
+        }
+        verdicts.push({
+          index,
+          status: 'interrupted',
+          error_type: null,
+          message:
+            recs.length > 0
+              ? `Slurm task ${s.job_id}_${index} disappeared without starting (cancelled while pending?)`
+              : `Slurm no longer knows job ${s.job_id} (older than MinJobAge, or the controller lost it); the run's outcome was never recorded`,
+        });
+        continue;
+      }
+      const v = verdictForSlurmState({ state: rec.state, reason: rec.reason, exitCode: rec.exitCode, exitSignal: rec.exitSignal, timeLimit: rec.timeLimit });
+      if (v.kind === 'active') active.push(index);
+      else if (v.kind === 'completed') {
+        verdicts.push({ index, status: 'failed', error_type: 'ProcessCrash', message: `Slurm task ${s.job_id}_${index} ended (COMPLETED) without recording its run` });
+      } else {
+        verdicts.push({ index, status: v.status, error_type: v.errorType, message: `${v.message} [task ${s.job_id}_${index}]` });
+      }
     }
   }
   const recorded = await recordSlurmVerdicts(dir, verdicts);
+
+  // Provisional records (the worker saw only COMPLETING): Slurm's final state, once there is one.
+  const refined: RefinedVerdict[] = [];
+  for (const p of state.provisional) {
+    const recs = await recordsOf(p.job_id);
+    const rec = recs.find((r) => r.arrayTaskId === p.index);
+    if (!rec) {
+      if (recs.length === 0) refined.push({ index: p.index, attempt: p.attempt, verdict: null });
+      continue;
+    }
+    const v = verdictForSlurmState({ state: rec.state, reason: rec.reason, exitCode: rec.exitCode, exitSignal: rec.exitSignal, timeLimit: rec.timeLimit });
+    if (v.kind === 'active') continue;
+    refined.push({
+      index: p.index,
+      attempt: p.attempt,
+      verdict: v.kind === 'ended' ? { status: v.status, error_type: v.errorType, message: `${v.message} [task ${p.job_id}_${p.index}]` } : null,
+    });
+  }
+  recorded.push(...(await refineProvisional(dir, refined)));
   return { active, recorded };
 }
 
@@ -289,6 +304,8 @@ export async function cancelStudy(studyDir: string, options: SlurmCommandOptions
     .filter((r) => (r.status === 'pending' || r.status === 'running') && submissionOwning(state, r.index))
     .map((r) => ({ index: r.index, status: 'interrupted' as const, error_type: 'UserInterrupted' as const, message: `cancelled by llem cancel (scancel ${submissionOwning(state, r.index)!.job_id})` }));
   const interrupted = await recordSlurmVerdicts(dir, verdicts);
+  // Workers that saw only COMPLETING recorded provisionally: take Slurm's final word now.
+  interrupted.push(...(await reconcileStudy(dir, { ...options, minIntervalMs: 0 })).recorded);
   return { jobIds, interrupted };
 }
 

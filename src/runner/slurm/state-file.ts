@@ -26,9 +26,23 @@ const submissionSchema = z.object({
 });
 export type SlurmSubmission = z.infer<typeof submissionSchema>;
 
+/**
+ * A run its worker recorded while Slurm was still ending the task (JobState=COMPLETING hides why:
+ * scancel, preemption, node failure); the poller replaces the provisional record with Slurm's
+ * final state once the task has ended.
+ */
+const provisionalSchema = z.object({
+  index: z.number().int().min(0),
+  attempt: z.number().int().min(1),
+  job_id: z.string(),
+  recorded_at: z.string(),
+});
+export type ProvisionalVerdict = z.infer<typeof provisionalSchema>;
+
 const stateSchema = z.object({
   schema_version: z.literal(1),
   submissions: z.array(submissionSchema),
+  provisional: z.array(provisionalSchema).default([]),
 });
 export type SlurmState = z.infer<typeof stateSchema>;
 
@@ -43,7 +57,7 @@ export function readSlurmState(studyDir: string): SlurmState {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { schema_version: 1, submissions: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { schema_version: 1, submissions: [], provisional: [] };
     throw new Error(`${file}: cannot read: ${(err as Error).message}`);
   }
   let raw: unknown;

@@ -134,20 +134,27 @@ async function slurmReasonForOwnTask(
   identity: TaskIdentity,
   index: number,
   options: SlurmCommandOptions,
-): Promise<Pick<RunEnd, 'status' | 'error_type' | 'message'>> {
-  const fallback = {
+): Promise<Pick<RunEnd, 'status' | 'error_type' | 'message' | 'provisionalJobId'>> {
+  // While Slurm ends a task its state reads COMPLETING; only a time limit shows in the Reason
+  // then. Anything else is recorded provisionally and refined by the poller from the final state.
+  const provisional = (why: string) => ({
     status: 'interrupted' as const,
     error_type: null,
-    message: `terminated by a signal from Slurm (task ${identity.jobId}_${index}); Slurm gave no end state`,
-  };
+    message: `terminated by Slurm (task ${identity.jobId}_${index}); ${why}; the final Slurm state is recorded by the next poll (llem watch/status/cancel)`,
+    provisionalJobId: identity.jobId,
+  });
   try {
     const recs = await scontrolShowJob(identity.taskJobId ?? identity.jobId, { ...options, timeoutMs: 5000 });
     const rec = recs.find((r) => r.arrayTaskId === index) ?? recs[0];
-    if (!rec) return fallback;
+    if (!rec) return provisional('Slurm shows no record of the task yet');
+    if (/TimeLimit/i.test(rec.reason)) {
+      const v = verdictForSlurmState({ state: 'TIMEOUT', reason: rec.reason, timeLimit: rec.timeLimit });
+      if (v.kind === 'ended') return { status: v.status, error_type: v.errorType, message: `${v.message} [task ${identity.jobId}_${index}]`, provisionalJobId: null };
+    }
     const v = verdictForSlurmState({ state: rec.state, reason: rec.reason, timeLimit: rec.timeLimit });
-    if (v.kind !== 'ended') return { ...fallback, message: `${fallback.message.split(';')[0]}; Slurm state ${rec.state}` };
-    return { status: v.status, error_type: v.errorType, message: `${v.message} [task ${identity.jobId}_${index}]` };
-  } catch {
-    return fallback;
+    if (v.kind !== 'ended') return provisional(`Slurm state ${rec.state}${rec.reason && rec.reason !== 'None' ? ` (${rec.reason})` : ''}`);
+    return { status: v.status, error_type: v.errorType, message: `${v.message} [task ${identity.jobId}_${index}]`, provisionalJobId: null };
+  } catch (err) {
+    return provisional(`scontrol failed: ${(err as Error).message}`);
   }
 }

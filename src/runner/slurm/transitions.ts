@@ -10,7 +10,7 @@ import type { ErrorType, Phase } from '../protocol.ts';
 import type { RunResult } from '../../results/schema.ts';
 import { headlineOf } from '../study-runner.ts';
 import { withStudyLock } from './study-lock.ts';
-import { readSlurmState, submissionOwning } from './state-file.ts';
+import { readSlurmState, submissionOwning, writeSlurmState } from './state-file.ts';
 
 export interface TaskIdentity {
   /** SLURM_ARRAY_JOB_ID (the id sbatch printed). */
@@ -97,6 +97,11 @@ export interface RunEnd {
   /** Absolute path of the valid result.json (completed only). */
   result_path: string | null;
   result: RunResult | null;
+  /**
+   * Set when Slurm terminated the task but did not yet say why (COMPLETING): the record is
+   * provisional and the poller refines it from the task's final state.
+   */
+  provisionalJobId?: string | null;
 }
 
 /**
@@ -153,6 +158,11 @@ export async function finishRun(studyDir: string, index: number, attempt: number
       const events: RunnerEvent[] = [runStatusEvent(store.run(index))];
       finishStudyIfDone(store, events);
       store.commit(events);
+      if (end.provisionalJobId) {
+        const state = readSlurmState(studyDir);
+        state.provisional.push({ index, attempt, job_id: end.provisionalJobId, recorded_at: now() });
+        writeSlurmState(studyDir, state);
+      }
       return true;
     } finally {
       store.close();
@@ -198,6 +208,64 @@ export async function recordSlurmVerdicts(studyDir: string, verdicts: SlurmVerdi
       }
       if (changed.length > 0) finishStudyIfDone(store, events);
       if (events.length > 0) store.commit(events);
+      return changed;
+    } finally {
+      store.close();
+    }
+  });
+}
+
+export interface RefinedVerdict {
+  index: number;
+  attempt: number;
+  /** null: Slurm has forgotten the task; the provisional record stays as it is. */
+  verdict: { status: 'failed' | 'interrupted' | 'completed'; error_type: ErrorType | null; message: string } | null;
+}
+
+/**
+ * Replaces provisional records (see RunEnd.provisionalJobId) with Slurm's final verdicts and
+ * drops them from slurm.json. A record changed meanwhile (resubmitted, rerun) is left alone.
+ * Returns the run indices changed.
+ */
+export async function refineProvisional(studyDir: string, refined: RefinedVerdict[]): Promise<number[]> {
+  if (refined.length === 0) return [];
+  return withStudyLock(studyDir, () => {
+    const store = ManifestStore.open(studyDir);
+    try {
+      const changed: number[] = [];
+      const events: RunnerEvent[] = [];
+      for (const f of refined) {
+        if (!f.verdict || f.verdict.status === 'completed') continue;
+        const v = f.verdict;
+        const r = store.run(f.index);
+        const a = r.attempts.at(-1);
+        if (!a || a.attempt !== f.attempt || r.status !== 'interrupted' || a.status !== 'interrupted') continue;
+        store.updateRun(f.index, (run) => {
+          const last = run.attempts.at(-1)!;
+          last.status = v.status;
+          last.error_type = v.error_type;
+          last.message = v.message;
+          run.status = v.status;
+          run.error_type = v.error_type;
+        });
+        changed.push(f.index);
+        events.push(runStatusEvent(store.run(f.index)));
+      }
+      if (changed.length > 0) {
+        // the study may already be finished as `interrupted`; recompute from the refined runs
+        const status = finalStudyStatus(store.manifest.runs);
+        if (status !== null && status !== store.manifest.status) {
+          store.setStatus(status);
+          const counts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+          for (const r of store.manifest.runs) counts[r.status] += 1;
+          events.push({ type: 'study_finished', at: now(), status, counts });
+        }
+        store.commit(events);
+      }
+      const state = readSlurmState(studyDir);
+      const done = new Set(refined.map((f) => `${f.index}:${f.attempt}`));
+      state.provisional = state.provisional.filter((p) => !done.has(`${p.index}:${p.attempt}`));
+      writeSlurmState(studyDir, state);
       return changed;
     } finally {
       store.close();

@@ -1,0 +1,159 @@
+// Runner figures (not pass/fail): per-run overhead against the Python ancestor's pattern,
+// manifest transition cost by study size, parent CPU while a run is in progress.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StudyRunner } from '../src/runner/index.ts';
+import { ManifestStore } from '../src/runner/manifest.ts';
+import { initialManifest } from '../src/runner/study-dir.ts';
+import { fixtureResult } from '../test/runner/fixtures/result.ts';
+import { fixtureWorker, makePlan, tempStudy } from '../test/runner/helpers.ts';
+
+const noopWorker = fileURLToPath(new URL('../test/runner/fixtures/noop-worker.mjs', import.meta.url));
+
+function stats(xs: number[]): { median: number; p95: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))]!;
+  return { median: at(0.5), p95: at(0.95) };
+}
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+async function nodeRunOverhead(runs: number): Promise<number[]> {
+  const t = tempStudy(makePlan(Array.from({ length: runs }, () => ({}))));
+  const template = path.join(t.root, 'result-template.json');
+  writeFileSync(template, JSON.stringify(fixtureResult({ run_id: 'x', config_hash: 'x', cycle: 1, attempt: 1 })));
+  try {
+    const runner = new StudyRunner(t.studyDir, {
+      workerCommand: (spec) => ({ command: process.execPath, args: [noopWorker, '--run-spec', spec] }),
+      env: { ...process.env, BENCH_RESULT_TEMPLATE: template },
+    });
+    const spawnTimes: number[] = [];
+    runner.subscribe((e) => e.type === 'run_status' && e.run.status === 'running' && spawnTimes.push(performance.now()));
+    let end = 0;
+    runner.subscribe((e) => e.type === 'study_finished' && (end = performance.now()));
+    const code = await runner.run();
+    if (code !== 0) throw new Error(`bench study failed with ${code}`);
+    spawnTimes.push(end);
+    return spawnTimes.slice(1).map((t1, i) => t1 - spawnTimes[i]!);
+  } finally {
+    t.cleanup();
+  }
+}
+
+const PYTHON_ANCESTOR = String.raw`
+import json, multiprocessing as mp, os, sys, tempfile, time
+
+def worker(conn, i):
+    conn.send({"run": i, "energy_j": 12.5})
+    conn.close()
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]); out = sys.argv[2]
+    ctx = mp.get_context("spawn")
+    starts = []
+    for i in range(n):
+        starts.append(time.perf_counter())
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=worker, args=(child, i))
+        p.start()
+        res = parent.recv()
+        tmp = os.path.join(out, "result.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(res, f); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(out, "result-%d.json" % i))
+        p.join()
+    starts.append(time.perf_counter())
+    print(json.dumps([(b - a) * 1000 for a, b in zip(starts, starts[1:])]))
+`;
+
+function pythonRunOverhead(runs: number): number[] | null {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'llem-bench-py-'));
+  try {
+    const script = path.join(dir, 'ancestor.py');
+    writeFileSync(script, PYTHON_ANCESTOR);
+    const out = execFileSync('python3', [script, String(runs), dir], { encoding: 'utf8', timeout: 300_000 });
+    return JSON.parse(out) as number[];
+  } catch (err) {
+    console.log(`  python3 ancestor pattern not measured: ${(err as Error).message.split('\n')[0]}`);
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function manifestTransitionCost(nRuns: number, fsync: boolean): { median: number; p95: number } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'llem-bench-manifest-'));
+  try {
+    const plan = makePlan([{}], { nCycles: nRuns });
+    const m = initialManifest(plan, null);
+    for (const r of m.runs) {
+      r.status = 'completed';
+      r.attempts.push({
+        attempt: 1, started_at: new Date().toISOString(), ended_at: new Date().toISOString(), status: 'completed', error_type: null,
+        message: null, phase_reached: 'teardown', stderr_tail: null, pid: 12345, run_dir: `runs/${r.run_id}`, pid_start_ticks: 1,
+      });
+      r.result = `runs/${r.run_id}/result.json`;
+      r.headline = { energy_j: 1, energy_per_output_token_j: 0.1, output_tokens_per_s: 10, window_s: 1, duration_s: 2, flags: [] };
+    }
+    const store = new ManifestStore(dir, m, { fsync });
+    store.commit();
+    const times: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const index = (i * 7919) % nRuns;
+      const t0 = performance.now();
+      store.updateRun(index, (r) => (r.status = i % 2 ? 'completed' : 'running'));
+      store.commit([{ type: 'warning', at: new Date().toISOString(), message: 'bench' }]);
+      times.push(performance.now() - t0);
+    }
+    store.close();
+    return stats(times);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function parentCpuDuringRun(runSeconds: number): Promise<number> {
+  const t = tempStudy(makePlan([{ fixture_mode: 'ok', sleep_ms: runSeconds * 1000 }]));
+  try {
+    const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker });
+    let start: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
+    let share = NaN;
+    runner.subscribe((e) => {
+      if (e.type === 'phase' && e.phase === 'measure') start = { cpu: process.cpuUsage(), wall: performance.now() };
+      if (e.type === 'run_status' && e.run.status === 'completed' && start) {
+        const cpu = process.cpuUsage(start.cpu);
+        share = (cpu.user + cpu.system) / 1000 / (performance.now() - start.wall);
+      }
+    });
+    await runner.run();
+    return share;
+  } finally {
+    t.cleanup();
+  }
+}
+
+export default async function bench(): Promise<void> {
+  const runs = Number(process.env.BENCH_RUNS ?? 20);
+  console.log(`runner overhead per run (spawn → result persisted → next spawn), ${runs} runs, no-op worker:`);
+  const node = stats(await nodeRunOverhead(runs));
+  console.log(`  llem (fresh node child, IPC, manifest fsync): median ${ms(node.median)}, p95 ${ms(node.p95)}`);
+  const pyTimes = pythonRunOverhead(runs);
+  if (pyTimes) {
+    const py = stats(pyTimes);
+    console.log(`  python ancestor (multiprocessing spawn + Pipe):  median ${ms(py.median)}, p95 ${ms(py.p95)}`);
+    console.log(`  ratio llem / python (median): ${(node.median / py.median).toFixed(2)}`);
+  }
+  console.log('manifest transition (journal append + atomic rewrite):');
+  for (const n of [100, 1000, 10_000]) {
+    const withFsync = manifestTransitionCost(n, true);
+    const noFsync = manifestTransitionCost(n, false);
+    console.log(
+      `  ${String(n).padStart(6)} runs: median ${ms(withFsync.median)}, p95 ${ms(withFsync.p95)} (fsync); without fsync median ${ms(noFsync.median)}, p95 ${ms(noFsync.p95)}`,
+    );
+  }
+  const seconds = Number(process.env.BENCH_CPU_SECONDS ?? 8);
+  const cpu = await parentCpuDuringRun(seconds);
+  console.log(`parent CPU while a run is in progress (${seconds} s run, heartbeat 500 ms): ${(cpu * 100).toFixed(3)} % of one core`);
+}
