@@ -136,6 +136,7 @@ async function parentCpuDuringRun(runSeconds: number): Promise<number> {
 
 export default async function bench(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 20);
+  console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores (figures scale with it)`);
   console.log(`runner overhead per run (spawn → result persisted → next spawn), ${runs} runs, no-op worker:`);
   const node = stats(await nodeRunOverhead(runs));
   console.log(`  llem (fresh node child, IPC, manifest fsync): median ${ms(node.median)}, p95 ${ms(node.p95)}`);

@@ -21,7 +21,7 @@ export const JOURNAL_FILE = 'events.jsonl';
 export const PLAN_FILE = 'plan.json';
 export const CHUNK_DIR = 'manifest.d';
 export const INLINE_RUN_LIMIT = 1000;
-export const RUNS_PER_CHUNK = 250;
+export const RUNS_PER_CHUNK = 100;
 
 export function chunkFileName(i: number): string {
   return `runs-${String(i).padStart(5, '0')}.json`;

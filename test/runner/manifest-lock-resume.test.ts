@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ManifestError, StudyLockedError, StudyRunner, readManifest, repairManifest, RunnerInputError } from '../../src/runner/index.ts';
 import { LOCK_DIR, LOCK_OWNER_FILE } from '../../src/runner/lock.ts';
-import { ManifestStore } from '../../src/runner/manifest.ts';
+import { ManifestStore, RUNS_PER_CHUNK, chunkFileName } from '../../src/runner/manifest.ts';
 import type { ResumeOptions } from '../../src/runner/index.ts';
 import { fixtureWorker, makePlan, tempStudy } from './helpers.ts';
 
@@ -195,24 +195,26 @@ test('large studies keep runs in chunk files: a transition rewrites one chunk, r
     const store = new ManifestStore(t.studyDir, readManifest(t.studyDir), { inlineRunLimit: 100, fsync: false });
     store.commit();
     const header = JSON.parse(readFileSync(path.join(t.studyDir, 'manifest.json'), 'utf8'));
-    assert.deepEqual(header.run_chunks, { dir: 'manifest.d', runs_per_chunk: 250, count: 3 });
+    assert.deepEqual(header.run_chunks, { dir: 'manifest.d', runs_per_chunk: RUNS_PER_CHUNK, count: Math.ceil(600 / RUNS_PER_CHUNK) });
     assert.deepEqual(header.runs, []);
-    const chunk = (i: number) => readFileSync(path.join(t.studyDir, 'manifest.d', `runs-0000${i}.json`), 'utf8');
-    const before = [0, 1, 2].map(chunk);
+    const chunkCount = header.run_chunks.count as number;
+    const chunk = (i: number) => readFileSync(path.join(t.studyDir, 'manifest.d', chunkFileName(i)), 'utf8');
+    const before = Array.from({ length: chunkCount }, (_, i) => chunk(i));
     store.updateRun(300, (r) => (r.status = 'failed'));
     store.commit();
     store.close();
-    const after = [0, 1, 2].map(chunk);
-    assert.equal(after[0], before[0]);
-    assert.notEqual(after[1], before[1]);
-    assert.equal(after[2], before[2]);
+    const changed = Math.floor(300 / RUNS_PER_CHUNK);
+    for (let i = 0; i < chunkCount; i++) {
+      if (i === changed) assert.notEqual(chunk(i), before[i], `chunk ${i} rewritten`);
+      else assert.equal(chunk(i), before[i], `chunk ${i} untouched`);
+    }
     const m = readManifest(t.studyDir);
     assert.equal(m.runs.length, 600);
     assert.equal(m.runs[300]!.status, 'failed');
     assert.equal(m.counts.failed, 1);
     assert.equal(m.counts.pending, 599);
     // a damaged chunk is named in the error
-    writeFileSync(path.join(t.studyDir, 'manifest.d', 'runs-00001.json'), '[{"index": "x"}]');
+    writeFileSync(path.join(t.studyDir, 'manifest.d', chunkFileName(1)), '[{"index": "x"}]');
     assert.throws(() => readManifest(t.studyDir), /manifest\.d\/runs-00001\.json: field "0\.index"/);
   } finally {
     t.cleanup();
