@@ -448,6 +448,7 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
                            InstanceMethod("stopSync", &SamplerWrap::StopSyncJs),
                            InstanceAccessor("running", &SamplerWrap::RunningJs, nullptr),
                            InstanceAccessor("ticks", &SamplerWrap::TicksJs, nullptr),
+                           InstanceAccessor("workNs", &SamplerWrap::WorkNsJs, nullptr),
                        });
   }
 
@@ -558,6 +559,10 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
   Napi::Value RunningJs(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), sampler_->Running()); }
   Napi::Value TicksJs(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(sampler_->Ticks()));
+  }
+
+  Napi::Value WorkNsJs(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(sampler_->WorkNs()));
   }
 
   std::shared_ptr<Sampler> sampler_;

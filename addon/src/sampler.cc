@@ -169,6 +169,7 @@ void Sampler::Loop() {
   // Named so that top -H, perf and the benchmark (/proc/self/task/*/comm) can find it.
   pthread_setname_np(pthread_self(), "llem-sampler");
   for (;;) {
+    const int64_t workStart = MonotonicNs();
     for (size_t i = 0; i < devices_.size(); i++) ReadDevice(&devices_[i], &readings[i]);
     ticks_++;
     {
@@ -185,6 +186,7 @@ void Sampler::Loop() {
         }
       }
     }
+    workNs_ += static_cast<uint64_t>(MonotonicNs() - workStart);
     next += interval;
     auto now = Clock::now();
     // After a stall (a slow call, a suspended VM) restart the schedule instead of bursting.

@@ -69,6 +69,8 @@ class Sampler {
   // Moves everything buffered since the last drain into the outputs.
   void Drain(std::vector<Sample>* samples, std::vector<SampleError>* errors, uint64_t* dropped);
   uint64_t Ticks() const { return ticks_.load(); }
+  // Wall time spent reading devices and buffering (excludes sleeping and wake-up latency).
+  uint64_t WorkNs() const { return workNs_.load(); }
 
  private:
   void Loop();
@@ -86,6 +88,7 @@ class Sampler {
   bool stopRequested_ = false;
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> ticks_{0};
+  std::atomic<uint64_t> workNs_{0};
   std::thread thread_;
   std::mutex joinMutex_;
 };

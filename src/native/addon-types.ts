@@ -73,6 +73,8 @@ export interface AddonSampler {
   stopSync(): void;
   readonly running: boolean;
   readonly ticks: number;
+  /** Wall ns the thread spent reading and buffering (no sleep, no wake-up latency). */
+  readonly workNs: number;
 }
 
 export interface AddonCudaInfo {
