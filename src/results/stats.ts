@@ -248,7 +248,8 @@ export function bootstrapMeanCi(values: ReadonlyArray<number>, resamples: number
 export function describe(
   values: ReadonlyArray<number | null | undefined>,
   options: Partial<StatsOptions> = {},
-  indicesFor: (n: number) => Uint32Array = (n) => resampleIndices(n, options.bootstrapResamples ?? DEFAULT_STATS_OPTIONS.bootstrapResamples, options.seed ?? DEFAULT_STATS_OPTIONS.seed),
+  /** The bootstrap CI of these finite values (describeMany computes several metrics at once). */
+  bootstrapCi?: (finite: number[]) => [number, number],
 ): MetricStats {
   const opts = { ...DEFAULT_STATS_OPTIONS, ...options };
   const { finite, missing } = finiteValues(values);
@@ -276,7 +277,7 @@ export function describe(
   const cv = mean === 0 ? null : std / Math.abs(mean);
   const halfWidth = studentTQuantile(1 - (1 - opts.confidence) / 2, n - 1) * (std / Math.sqrt(n));
   const ci_t: [number, number] = [mean - halfWidth, mean + halfWidth];
-  const ci_bootstrap = bootstrapMeanCiWith(finite, indicesFor(n), opts.confidence);
+  const ci_bootstrap = bootstrapCi ? bootstrapCi(finite) : bootstrapMeanCi(finite, opts.bootstrapResamples, opts.confidence, opts.seed);
   return { n, n_missing: missing, mean, std, cv, median, min, max, ci_bootstrap, ci_t, high_variance: cv !== null && cv > opts.highVarianceCv };
 }
 
@@ -288,18 +289,68 @@ export function describeMany<K extends string>(
   options: Partial<StatsOptions> = {},
 ): Record<K, MetricStats> {
   const opts = { ...DEFAULT_STATS_OPTIONS, ...options };
-  const cache = new Map<number, Uint32Array>();
-  const indicesFor = (n: number): Uint32Array => {
-    let idx = cache.get(n);
-    if (!idx) {
-      idx = resampleIndices(n, opts.bootstrapResamples, opts.seed);
-      cache.set(n, idx);
+  const keys = Object.keys(valuesByMetric) as K[];
+  const finiteByKey = new Map<K, number[]>();
+  // Group the metrics that need a bootstrap (n ≥ 2, not all equal) by n.
+  const groups = new Map<number, K[]>();
+  for (const key of keys) {
+    const { finite } = finiteValues(valuesByMetric[key]);
+    finiteByKey.set(key, finite);
+    if (finite.length < 2) continue;
+    let min = finite[0]!;
+    let max = finite[0]!;
+    for (const v of finite) {
+      if (v < min) min = v;
+      if (v > max) max = v;
     }
-    return idx;
-  };
+    if (min === max) continue;
+    const g = groups.get(finite.length) ?? [];
+    g.push(key);
+    groups.set(finite.length, g);
+  }
+  const cis = new Map<K, [number, number]>();
+  for (const [n, groupKeys] of groups) {
+    const columns = groupKeys.map((k) => finiteByKey.get(k)!);
+    const result = bootstrapMeanCisMulti(columns, resampleIndices(n, opts.bootstrapResamples, opts.seed), opts.confidence);
+    groupKeys.forEach((k, i) => cis.set(k, result[i]!));
+  }
   const out = {} as Record<K, MetricStats>;
-  for (const key of Object.keys(valuesByMetric) as K[]) out[key] = describe(valuesByMetric[key], opts, indicesFor);
+  for (const key of keys) {
+    out[key] = describe(valuesByMetric[key], opts, () => {
+      const ci = cis.get(key);
+      if (!ci) throw new Error(`internal: no bootstrap interval computed for ${key}`);
+      return ci;
+    });
+  }
   return out;
+}
+
+/** bootstrapMeanCiWith for M columns of the same length at once: one pass over the indices with
+ * the columns interleaved (row-major), which is what makes a 10,000-run summary fast. */
+export function bootstrapMeanCisMulti(columns: ReadonlyArray<ReadonlyArray<number>>, indices: Uint32Array, confidence: number): Array<[number, number]> {
+  const m = columns.length;
+  const n = columns[0]?.length ?? 0;
+  if (n < 2) throw new RangeError('bootstrap needs at least 2 values');
+  const resamples = indices.length / n;
+  const rows = new Float64Array(n * m);
+  for (let j = 0; j < m; j++) {
+    const col = columns[j]!;
+    if (col.length !== n) throw new RangeError('columns differ in length');
+    for (let i = 0; i < n; i++) rows[i * m + j] = col[i]!;
+  }
+  const means = columns.map(() => new Float64Array(resamples));
+  const sums = new Float64Array(m);
+  let k = 0;
+  for (let b = 0; b < resamples; b++) {
+    sums.fill(0);
+    for (let i = 0; i < n; i++) {
+      const base = indices[k++]! * m;
+      for (let j = 0; j < m; j++) sums[j] += rows[base + j]!;
+    }
+    for (let j = 0; j < m; j++) means[j]![b] = sums[j]! / n;
+  }
+  const alpha = 1 - confidence;
+  return means.map((mm) => [quantileSelect(mm, alpha / 2), quantileSelect(mm, 1 - alpha / 2)] as [number, number]);
 }
 
 /** Half the width of an interval, for "mean ± x" displays. */

@@ -255,9 +255,11 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
   const usedResults: RunResult[] = [];
   const studyCounts = { planned: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0 };
 
+  const plannedByConfig = new Map<string, number>();
+  for (const o of plan.order) plannedByConfig.set(o.config_hash, (plannedByConfig.get(o.config_hash) ?? 0) + 1);
   const configs: ConfigSummary[] = plan.configs.map((pc, i) => {
     const runs = (runsByConfig.get(pc.config_hash) ?? []).slice().sort((a, b) => a.cycle - b.cycle);
-    const plannedRuns = plan.order.filter((o) => o.config_hash === pc.config_hash).length || runs.length;
+    const plannedRuns = plannedByConfig.get(pc.config_hash) ?? runs.length;
     const counts = { completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0 };
     const completed: RunResult[] = [];
     for (const run of runs) {
