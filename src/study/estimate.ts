@@ -16,7 +16,7 @@ export const ASSUMED_PROMPT_TOKENS = 512;
 /** KV-cache bytes per token per byte of fp16-equivalent weights: between GQA (8e-6) and MHA (4e-5) 7B models. */
 export const KV_BYTES_PER_TOKEN_PER_WEIGHT_BYTE = 2e-5;
 /** Above this many configs the estimate averages an even sample of configs. */
-export const ESTIMATE_SAMPLE_LIMIT = 2000;
+export const ESTIMATE_SAMPLE_LIMIT = 256;
 
 export interface HistoryRun {
   config_hash: string;

@@ -12,13 +12,15 @@
 import { basename, extname } from 'node:path';
 import type { BackendSpec } from '../backends/types.ts';
 import { backendNames, getBackendSpec } from '../backends/registry.ts';
+import { sortedDeep } from './hash.ts';
 import { StudyInputError, didYouMean, formatPath, type StudyIssue } from './errors.ts';
 import { deepMerge, isPlainObject, issueAt, sourceOf, type LoadedStudy, type SourceFile } from './load.ts';
 import {
   DEFAULT_BASELINE, DEFAULT_BATCH_SIZE, DEFAULT_ENERGY, DEFAULT_EXECUTION, DEFAULT_MAX_NEW_TOKENS, DEFAULT_N,
   DEFAULT_PRECISION, DEFAULT_SEED, DEFAULT_WARMUP, STUDY_FIELDS, UNIVERSAL_FIELDS, experimentPartialSchema,
-  zodIssuesToMessages,
+  schemaAt, zodIssuesToMessages,
 } from './schema.ts';
+import type { z } from 'zod';
 import type { DatasetSpec, ExecutionConfig, ExperimentConfig } from './types.ts';
 
 export interface SweepDimension {
@@ -98,6 +100,9 @@ export function normalizeDataset(value: unknown): DatasetSpec {
   return value as DatasetSpec;
 }
 
+/** Top-level scalar fields whose swept value is the effective value (no defaults to merge). */
+const DIRECT_FIELDS = new Set(['model', 'precision', 'n', 'max_new_tokens', 'batch_size', 'seed']);
+
 const LABEL_NAMES: Record<string, string> = { batch_size: 'bs', max_new_tokens: 'tok', precision: 'prec', n: 'n', seed: 'seed' };
 
 function labelValue(v: unknown): string {
@@ -118,8 +123,18 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
     if (!(STUDY_FIELDS as readonly string[]).includes(k) && k !== 'backend') fixed[k] = v;
   }
 
-  // Validate one value as if it were written at `path` of an experiment.
+  // Validate one value as if it were written at `path` of an experiment. The leaf schema alone
+  // when the path is known (cheap for sweeps of thousands of values), else the whole object (which
+  // names the unknown key).
+  const leafSchemas = new Map<string, z.ZodTypeAny | undefined>();
   const checkValue = (path: string[], value: unknown, where: (string | number)[]): void => {
+    const key = path.join('\0');
+    if (!leafSchemas.has(key)) leafSchemas.set(key, path.length ? schemaAt(partialSchema, path) : undefined);
+    const leaf = leafSchemas.get(key);
+    if (leaf) {
+      const r = leaf.safeParse(value);
+      if (r.success) return;
+    }
     const candidate = nestedObject(path, value);
     const parsed = partialSchema.safeParse(candidate);
     if (!parsed.success) {
@@ -279,7 +294,9 @@ interface RawConfig {
   backend: string;
   spec: BackendSpec;
   raw: Record<string, unknown>;
-  label: string;
+  /** Swept scalar fields to set on the effective config as they are. */
+  direct: Array<[string, unknown]>;
+  label: () => string;
   /** Key under which the parsed params may be cached (scoped choice), or null. */
   paramsKey: string | null;
   where: (string | number)[];
@@ -303,19 +320,32 @@ function rawConfigAt(model: StudyModel, i: number): RawConfig {
       choice[d] = rest % len;
       rest = Math.floor(rest / len);
     }
-    let raw: Record<string, unknown> = { ...model.fixed };
-    const parts: string[] = [g.backend];
+    // Scalar top-level fields go straight onto the effective config (the hot path of big grids);
+    // anything nested is merged into a copy of the raw fields.
+    let raw = model.fixed;
+    const direct: Array<[string, unknown]> = [];
     for (let d = 0; d < g.dims.length; d++) {
       const dim = g.dims[d]!;
       const value = dim.values[choice[d]!];
-      setIn(raw, dim.path, value);
-      if (dim.values.length > 1) {
-        const name = dim.path[0] === g.backend ? dim.path.slice(1).join('.') || g.backend : (LABEL_NAMES[dim.key] ?? dim.key);
-        parts.push(`${name}=${labelValue(value)}`);
+      if (dim.path.length === 1 && DIRECT_FIELDS.has(dim.path[0]!)) direct.push([dim.path[0]!, value]);
+      else {
+        if (raw === model.fixed) raw = { ...model.fixed };
+        setIn(raw, dim.path, value);
       }
     }
-    const paramsKey = `${g.backend}#${choice.slice(g.dims.length - g.scopedCount).join(',')}`;
-    return { backend: g.backend, spec: g.spec, raw, label: parts.join(' '), paramsKey, where: ['sweep'] };
+    // Labels are only needed for skipped configs and display: built on demand.
+    const label = () => {
+      const parts: string[] = [g.backend];
+      for (let d = 0; d < g.dims.length; d++) {
+        const dim = g.dims[d]!;
+        if (dim.values.length < 2) continue;
+        const name = dim.path[0] === g.backend ? dim.path.slice(1).join('.') || g.backend : (LABEL_NAMES[dim.key] ?? dim.key);
+        parts.push(`${name}=${labelValue(dim.values[choice[d]!])}`);
+      }
+      return parts.join(' ');
+    };
+    const paramsKey = g.scopedCount === 0 ? g.backend : `${g.backend}#${choice.slice(g.dims.length - g.scopedCount).join(',')}`;
+    return { backend: g.backend, spec: g.spec, raw, direct, label, paramsKey, where: ['sweep'] };
   }
   const e = model.explicit[i - model.gridCount];
   if (!e) throw new RangeError(`config index ${i} out of range 0..${model.totalCount - 1}`);
@@ -323,7 +353,8 @@ function rawConfigAt(model: StudyModel, i: number): RawConfig {
     backend: e.backend,
     spec: getBackendSpec(e.backend)!,
     raw: e.raw,
-    label: `${e.backend} experiments[${e.index}]`,
+    direct: [],
+    label: () => `${e.backend} experiments[${e.index}]`,
     paramsKey: null,
     where: ['experiments', e.index],
   };
@@ -350,28 +381,85 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
       else throw new StudyInputError(list);
       params = {};
     } else {
-      params = parsed.data as Record<string, unknown>;
+      params = Object.freeze(sortedDeep(parsed.data as Record<string, unknown>));
       if (rc.paramsKey) {
         if (cache.size > 10_000) cache.clear();
         cache.set(rc.paramsKey, params);
       }
     }
   }
+  // Built in sorted key order at every depth so that JSON.stringify is the canonical JSON (hash.ts
+  // configHashOfSorted); a unit test holds this equal to canonicalJson.
   const config: ExperimentConfig = {
-    model: raw.model as string,
     backend,
-    precision: (raw.precision as string | undefined) ?? DEFAULT_PRECISION,
-    n: (raw.n as number | undefined) ?? DEFAULT_N,
-    max_new_tokens: (raw.max_new_tokens as number | undefined) ?? DEFAULT_MAX_NEW_TOKENS,
+    baseline: mergedSection(raw.baseline, DEFAULT_BASELINE),
     batch_size: (raw.batch_size as number | undefined) ?? DEFAULT_BATCH_SIZE,
-    dataset: normalizeDataset(raw.dataset),
-    seed: (raw.seed as number | undefined) ?? DEFAULT_SEED,
-    warmup: { ...DEFAULT_WARMUP, ...(raw.warmup as object | undefined) },
-    baseline: { ...DEFAULT_BASELINE, ...(raw.baseline as object | undefined) },
-    energy: { ...DEFAULT_ENERGY, ...(raw.energy as object | undefined) },
+    dataset: datasetOf(raw.dataset),
+    energy: mergedSection(raw.energy, DEFAULT_ENERGY),
+    max_new_tokens: (raw.max_new_tokens as number | undefined) ?? DEFAULT_MAX_NEW_TOKENS,
+    model: raw.model as string,
+    n: (raw.n as number | undefined) ?? DEFAULT_N,
     params,
+    precision: (raw.precision as string | undefined) ?? DEFAULT_PRECISION,
+    seed: (raw.seed as number | undefined) ?? DEFAULT_SEED,
+    warmup: mergedSection(raw.warmup, DEFAULT_WARMUP),
   };
-  return { sourceIndex: i, label: rc.label, config, reasons: invalidReasons(config, spec) };
+  for (const [key, value] of rc.direct) (config as unknown as Record<string, unknown>)[key] = value;
+  return new Expanded(i, rc.label, config, invalidReasons(config, spec));
+}
+
+class Expanded implements ExpandedConfig {
+  constructor(
+    readonly sourceIndex: number,
+    private readonly makeLabel: () => string,
+    readonly config: ExperimentConfig,
+    readonly reasons: string[],
+  ) {}
+  get label(): string {
+    return this.makeLabel();
+  }
+}
+
+// Nested sections are shared between configs that do not sweep them (and frozen: configs are
+// read-only), keyed by the raw section object, which stays the same reference unless swept.
+const sectionCache = new WeakMap<object, WeakMap<object, object>>();
+const defaultSections = new Map<object, object>();
+
+function mergedSection<T extends object>(raw: unknown, defaults: T): T {
+  if (raw === undefined) {
+    let d = defaultSections.get(defaults);
+    if (!d) defaultSections.set(defaults, (d = Object.freeze(sortedShallow({ ...defaults }))));
+    return d as T;
+  }
+  let byDefaults = sectionCache.get(raw as object);
+  if (!byDefaults) sectionCache.set(raw as object, (byDefaults = new WeakMap()));
+  let merged = byDefaults.get(defaults);
+  if (!merged) byDefaults.set(defaults, (merged = Object.freeze(sortedShallow({ ...defaults, ...(raw as object) }))));
+  return merged as T;
+}
+
+const datasetByString = new Map<string, DatasetSpec>();
+const datasetByObject = new WeakMap<object, DatasetSpec>();
+
+function datasetOf(raw: unknown): DatasetSpec {
+  if (raw === undefined || typeof raw === 'string') {
+    const key = raw ?? 'builtin';
+    let d = datasetByString.get(key);
+    if (!d) {
+      if (datasetByString.size > 10_000) datasetByString.clear();
+      datasetByString.set(key, (d = Object.freeze(sortedDeep(normalizeDataset(raw)))));
+    }
+    return d;
+  }
+  let d = datasetByObject.get(raw as object);
+  if (!d) datasetByObject.set(raw as object, (d = Object.freeze(sortedDeep(normalizeDataset(raw)))));
+  return d;
+}
+
+function sortedShallow<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort()) out[k] = (o as Record<string, unknown>)[k];
+  return out as T;
 }
 
 /** Universal checks, then the backend's own: every reason, not the first. */

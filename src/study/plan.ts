@@ -8,7 +8,7 @@ import { StudyInputError } from './errors.ts';
 import { estimatePlan, TINY_RANDOM_MODEL_BYTES, type EstimateHistory } from './estimate.ts';
 import { gpuFreeMemoryBytes as readGpuFreeMemory } from './gpu.ts';
 import { buildStudyModel, expandConfig, type StudyModel } from './grammar.ts';
-import { canonicalJson, sha256Hex16, studyHash } from './hash.ts';
+import { canonicalJson, configHashOfSorted, sha256Hex16, studyHash } from './hash.ts';
 import { loadStudy } from './load.ts';
 import { runPosition } from './order.ts';
 import type { Estimate, ExecutionConfig, PlanFile, PlannedConfig, PlannedRun, SkippedConfig } from './types.ts';
@@ -17,6 +17,8 @@ import type { Estimate, ExecutionConfig, PlanFile, PlannedConfig, PlannedRun, Sk
 export const FULL_EXPANSION_LIMIT = 100_000;
 /** toPlanFile refuses plans with more runs than this (plan.json would be hundreds of MB). */
 export const PLAN_FILE_MAX_RUNS = 1_000_000;
+/** Up to this many configs the expanded objects are kept rather than regenerated on each configAt. */
+const KEEP_CONFIGS_LIMIT = 20_000;
 /** Duplicate/skip messages listed one by one before "… and N more". */
 const LIST_LIMIT = 10;
 
@@ -124,7 +126,8 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     expansion = 'full';
     const sourceIndex: number[] = [];
     const hashes: string[] = [];
-    const firstLabelOf = new Map<string, string>();
+    const kept: PlannedConfig[] | null = model.totalCount <= KEEP_CONFIGS_LIMIT ? [] : null;
+    const firstSourceOf = new Map<string, number>();
     const duplicates: string[] = [];
     for (let i = 0; i < model.totalCount; i++) {
       const e = expandConfig(model, i);
@@ -133,15 +136,22 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
         breakdown(e.config.backend).skipped++;
         continue;
       }
-      const h = sha256Hex16(canonicalJson(e.config));
-      const first = firstLabelOf.get(h);
+      const h = configHashOfSorted(e.config);
+      const first = firstSourceOf.get(h);
       if (first !== undefined) {
-        duplicates.push(`"${e.label}" is identical to "${first}" (config ${h}); merged into one config`);
+        duplicates.push(`"${e.label}" is identical to "${expandConfig(model, first).label}" (config ${h}); merged into one config`);
         continue;
       }
-      firstLabelOf.set(h, e.label);
+      firstSourceOf.set(h, i);
       sourceIndex.push(i);
       hashes.push(h);
+      kept?.push({
+        config_hash: h,
+        get label() {
+          return e.label;
+        },
+        config: e.config,
+      });
       breakdown(e.config.backend).configs++;
     }
     if (duplicates.length) warnings.push(...listWithLimit(duplicates));
@@ -158,10 +168,21 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     }
     hash = studyHash(hashes);
     configAt = (i) => {
+      if (kept) {
+        const c = kept[i];
+        if (!c) throw new RangeError(`config ${i} out of range 0..${configCount - 1}`);
+        return c;
+      }
       const idx = sourceIndex[i];
       if (idx === undefined) throw new RangeError(`config ${i} out of range 0..${configCount - 1}`);
       const e = expandConfig(model, idx);
-      return { config_hash: hashes[i]!, label: e.label, config: e.config };
+      return {
+        config_hash: hashes[i]!,
+        get label() {
+          return e.label;
+        },
+        config: e.config,
+      };
     };
     hashAt = (i) => hashes[i]!;
   } else {
@@ -177,7 +198,13 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     configAt = (i) => {
       if (!Number.isInteger(i) || i < 0 || i >= configCount) throw new RangeError(`config ${i} out of range 0..${configCount - 1}`);
       const e = expandConfig(model, i);
-      return { config_hash: sha256Hex16(canonicalJson(e.config)), label: e.label, config: e.config };
+      return {
+        config_hash: configHashOfSorted(e.config),
+        get label() {
+          return e.label;
+        },
+        config: e.config,
+      };
     };
     hashAt = (i) => configAt(i).config_hash;
   }

@@ -1,7 +1,7 @@
 // zod schemas of the study YAML, field defaults, and zod-issue → positioned message conversion.
 // Backend sections come from the registry, so adding a backend touches nothing here.
 import { z } from 'zod';
-import { backendNames, backendSpecs, getBackendSpec } from '../backends/registry.ts';
+import { backendNames, backendSpecs, getBackendSpec, registryVersion } from '../backends/registry.ts';
 import type { BaselineConfig, EnergyConfig, ExecutionConfig, WarmupConfig } from './types.ts';
 import { didYouMean } from './errors.ts';
 
@@ -99,8 +99,23 @@ export function partialParams(schema: z.ZodTypeAny): z.ZodTypeAny {
   return schema instanceof z.ZodObject ? schema.partial() : z.record(z.unknown());
 }
 
+function memoByRegistry<T>(build: () => T): () => T {
+  let cached: T | null = null;
+  let at = -1;
+  return () => {
+    if (cached === null || at !== registryVersion()) {
+      cached = build();
+      at = registryVersion();
+    }
+    return cached;
+  };
+}
+
 /** Universal fields + one optional section per registered backend; every field optional. */
-export function experimentPartialSchema() {
+export const experimentPartialSchema = memoByRegistry(buildExperimentPartialSchema);
+export const studyFileSchema = memoByRegistry(buildStudyFileSchema);
+
+function buildExperimentPartialSchema() {
   const shape: Record<string, z.ZodTypeAny> = {
     model: z.string().min(1),
     backend: backendFieldSchema,
@@ -137,7 +152,7 @@ export const executionSchema = z
   .partial()
   .strict();
 
-export function studyFileSchema() {
+function buildStudyFileSchema() {
   const experiment = experimentPartialSchema();
   return experiment
     .extend({
@@ -150,6 +165,29 @@ export function studyFileSchema() {
     })
     .partial()
     .strict();
+}
+
+/** The schema of the value at `path` (through objects, arrays, records and wrappers), or undefined. */
+export function schemaAt(schema: z.ZodTypeAny, path: ReadonlyArray<string | number>): z.ZodTypeAny | undefined {
+  let s: z.ZodTypeAny | undefined = schema;
+  for (const seg of path) {
+    if (!s) return undefined;
+    s = unwrapSchema(s);
+    if (s instanceof z.ZodObject && typeof seg === 'string') s = s.shape[seg] as z.ZodTypeAny | undefined;
+    else if (s instanceof z.ZodArray) s = s.element;
+    else if (s instanceof z.ZodRecord) s = s.valueSchema;
+    else return undefined;
+  }
+  return s;
+}
+
+function unwrapSchema(t: z.ZodTypeAny): z.ZodTypeAny {
+  for (;;) {
+    if (t instanceof z.ZodOptional || t instanceof z.ZodNullable) t = t.unwrap();
+    else if (t instanceof z.ZodDefault) t = t._def.innerType;
+    else if (t instanceof z.ZodEffects) t = t.innerType();
+    else return t;
+  }
 }
 
 /** Follows a schema down a path (objects, arrays, optional/default/nullable wrappers) to list known keys. */

@@ -204,3 +204,27 @@ describe('plan file', () => {
     await inputError(planOf(`backend: vllm\n${TINY}`));
   });
 });
+
+describe('canonical JSON', () => {
+  it('configs built by the grammar serialise canonically, so the fast hash equals configHash', async () => {
+    const { canonicalJson, configHash, configHashOfSorted } = await import('../../src/study/hash.ts');
+    const plan = await planOf(
+      `backend: [llamacpp, openai, command]\nmodel: m.gguf\ndataset: {path: d.jsonl, kind: jsonl}\nopenai:\n  base_url: http://localhost:1/v1\n  extra_body: {zeta: 1, alpha: {b: 2, a: 1}}\ncommand:\n  argv: [x, "{model}"]\n  env: {Z: "1", A: "2"}\nwarmup:\n  window: 3\n  cv_threshold: 0.1\n`,
+    );
+    assert.equal(plan.config_count, 3);
+    for (let i = 0; i < plan.config_count; i++) {
+      const c = plan.configAt(i);
+      assert.equal(JSON.stringify(c.config), canonicalJson(c.config));
+      assert.equal(configHashOfSorted(c.config), configHash(c.config));
+      assert.equal(c.config_hash, configHash(c.config));
+    }
+    const swept = await planOf(`backend: llamacpp\nsweep:\n  model: [a.gguf, b.gguf]\n  batch_size: [1, 2]\n  warmup.window: [2, 3]\n  dataset: [builtin, synthetic:64]\n  llamacpp.threads: [1, 2]\n`);
+    assert.equal(swept.config_count, 32);
+    for (let i = 0; i < swept.config_count; i++) {
+      const c = swept.configAt(i);
+      assert.equal(JSON.stringify(c.config), canonicalJson(c.config));
+      assert.equal(c.config_hash, configHash(c.config));
+    }
+    assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }], u: undefined }), '{"a":[{"c":2,"d":1}],"b":1}');
+  });
+});
