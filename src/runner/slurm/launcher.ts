@@ -109,7 +109,7 @@ export async function submitStudy(studyDir: string, options: SlurmSubmitOptions 
       const events: RunnerEvent[] = [];
       for (const i of indices) {
         const r = store.run(i);
-        if (r.status === 'interrupted' || r.status === 'failed') {
+        if (r.status === 'interrupted' || r.status === 'failed' || r.status === 'skipped') {
           store.updateRun(i, (run) => {
             run.status = 'pending';
             run.error_type = null;
