@@ -400,7 +400,7 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
     model: raw.model as string,
     n: (raw.n as number | undefined) ?? DEFAULT_N,
     params,
-    precision: (raw.precision as string | undefined) ?? DEFAULT_PRECISION,
+    precision: (raw.precision as string | undefined) ?? defaultPrecision(spec),
     seed: (raw.seed as number | undefined) ?? DEFAULT_SEED,
     warmup: mergedSection(raw.warmup, DEFAULT_WARMUP),
   };
@@ -454,6 +454,11 @@ function datasetOf(raw: unknown): DatasetSpec {
   let d = datasetByObject.get(raw as object);
   if (!d) datasetByObject.set(raw as object, (d = Object.freeze(sortedDeep(normalizeDataset(raw)))));
   return d;
+}
+
+/** `auto` (the checkpoint's own dtype) where the backend accepts it, else the backend's first precision. */
+export function defaultPrecision(spec: BackendSpec): string {
+  return spec.precisions.includes(DEFAULT_PRECISION) ? DEFAULT_PRECISION : (spec.precisions[0] ?? DEFAULT_PRECISION);
 }
 
 function sortedShallow<T extends object>(o: T): T {

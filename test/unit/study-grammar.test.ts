@@ -183,3 +183,39 @@ describe('invalid combinations', () => {
     assert.match(err.message, /precision "int3"/);
   });
 });
+
+describe('more grammar forms', () => {
+  it('`backend` may be swept; scoped keys still stay with their backend', async () => {
+    const plan = await planOf(`${TINY}sweep:\n  backend: [llamacpp, llama-server]\n  llama-server.ubatch_size: [128, 256]\n`);
+    assert.deepEqual(plan.by_backend.map((b) => [b.backend, b.configs]), [['llamacpp', 1], ['llama-server', 2]]);
+  });
+
+  it('whole backend sections can be swept as alternatives, deep-merged over the top level', async () => {
+    const plan = await planOf(`backend: llamacpp\n${TINY}llamacpp:\n  threads: 1\nsweep:\n  llamacpp:\n    - {flash_attention: true}\n    - {use_mmap: false}\n`);
+    const cs = configs(plan);
+    assert.deepEqual(cs.map((c) => [c.config.params.threads, c.config.params.flash_attention, c.config.params.use_mmap]), [[1, true, true], [1, false, false]]);
+  });
+
+  it('with several backends each explicit entry names one', async () => {
+    const err = await inputError(planOf(`backend: [llamacpp, llama-server]\n${TINY}experiments:\n  - batch_size: 2\n`));
+    assert.match(err.message, /study\.yaml:4:5: experiments\[0\]\.backend: required field is missing/);
+  });
+
+  it('the default precision is auto where the backend accepts it, else its first precision', async () => {
+    const { registerBackendSpec, unregisterBackendSpec } = await import('../../src/backends/registry.ts');
+    const { z } = await import('zod');
+    registerBackendSpec({
+      name: 'noauto', description: 'test backend without auto precision', params: z.object({}).strict(),
+      precisions: ['fp16', 'fp32'], invalidReasons: () => [], estimateTokensPerSecond: () => 1, estimateLoadSeconds: () => 1,
+    });
+    try {
+      const plan = await planOf(`backend: noauto\nmodel: m\n`);
+      assert.equal(plan.configAt(0).config.precision, 'fp16');
+      assert.equal(plan.skipped.length, 0);
+    } finally {
+      unregisterBackendSpec('noauto');
+    }
+    const lc = await planOf(`backend: llamacpp\n${TINY}`);
+    assert.equal(lc.configAt(0).config.precision, 'auto');
+  });
+});
