@@ -88,34 +88,46 @@ Napi::Object ReadingToJs(Napi::Env env, uint32_t index, const Reading& r) {
 
 // ---- NVML --------------------------------------------------------------------------------------
 
-Napi::Value NvmlOpen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  GpuError err;
-  if (!NvmlAcquire(&err)) ThrowGpu(env, err);
+// What opening NVML found, gathered without touching JS (so it can run on a pool thread).
+struct OpenResult {
+  bool ok = false;
+  GpuError error;
+  std::string driverVersion;  // empty: unknown
+  bool hasCuda = false;
+  int cudaVersion = 0;
+  unsigned int count = 0;
+};
+
+// Acquires a reference and reads the system facts; on failure no reference is held.
+OpenResult CollectOpen() {
+  OpenResult res;
+  if (!NvmlAcquire(&res.error)) return res;
+  const NvmlApi& api = Nvml();
+  char buf[96] = {};
+  if (api.systemGetDriverVersion != nullptr && api.systemGetDriverVersion(buf, sizeof buf) == NVML_SUCCESS) {
+    res.driverVersion = buf;
+  }
+  res.hasCuda = api.systemGetCudaDriverVersion != nullptr && api.systemGetCudaDriverVersion(&res.cudaVersion) == NVML_SUCCESS;
+  nvmlReturn_t r = api.deviceGetCount(&res.count);
+  if (r != NVML_SUCCESS) {
+    NvmlRelease();
+    res.error = NvmlError("nvmlDeviceGetCount", r);
+    return res;
+  }
+  res.ok = true;
+  return res;
+}
+
+// Counts the reference for this instance and describes it; throws the failure otherwise.
+Napi::Object OpenResultToJs(Napi::Env env, const OpenResult& res) {
+  if (!res.ok) ThrowGpu(env, res.error);
   Data(env)->nvmlRefs++;
   const NvmlApi& api = Nvml();
   Napi::Object o = Napi::Object::New(env);
   o.Set("libraryPath", api.path);
-  char buf[96] = {};
-  if (api.systemGetDriverVersion != nullptr && api.systemGetDriverVersion(buf, sizeof buf) == NVML_SUCCESS) {
-    o.Set("driverVersion", std::string(buf));
-  } else {
-    o.Set("driverVersion", env.Null());
-  }
-  int cuda = 0;
-  if (api.systemGetCudaDriverVersion != nullptr && api.systemGetCudaDriverVersion(&cuda) == NVML_SUCCESS) {
-    o.Set("cudaDriverVersion", cuda);
-  } else {
-    o.Set("cudaDriverVersion", env.Null());
-  }
-  unsigned int count = 0;
-  nvmlReturn_t r = api.deviceGetCount(&count);
-  if (r != NVML_SUCCESS) {
-    Data(env)->nvmlRefs--;
-    NvmlRelease();
-    ThrowGpu(env, NvmlError("nvmlDeviceGetCount", r));
-  }
-  o.Set("deviceCount", count);
+  o.Set("driverVersion", res.driverVersion.empty() ? env.Null() : Napi::String::New(env, res.driverVersion));
+  o.Set("cudaDriverVersion", res.hasCuda ? Napi::Number::New(env, res.cudaVersion) : env.Null());
+  o.Set("deviceCount", res.count);
   Napi::Object bound = Napi::Object::New(env);
   for (const auto& b : api.bound) bound.Set(b.first, b.second);
   o.Set("bound", bound);
@@ -123,6 +135,35 @@ Napi::Value NvmlOpen(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < api.missing.size(); i++) missing.Set(i, api.missing[i]);
   o.Set("missing", missing);
   return o;
+}
+
+Napi::Value NvmlOpen(const Napi::CallbackInfo& info) { return OpenResultToJs(info.Env(), CollectOpen()); }
+
+// nvmlInit takes seconds on a GPU without persistence mode: the parent (TUI) opens off-thread.
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  explicit OpenWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { res_ = CollectOpen(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!res_.ok) {
+      deferred_.Reject(ToJsError(env, res_.error).Value());
+      return;
+    }
+    deferred_.Resolve(OpenResultToJs(env, res_));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  OpenResult res_;
+};
+
+Napi::Value NvmlOpenAsync(const Napi::CallbackInfo& info) {
+  auto* w = new OpenWorker(info.Env());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 Napi::Value NvmlClose(const Napi::CallbackInfo& info) {
@@ -589,6 +630,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData, KeepInstanceData>(data);
   env.AddCleanupHook([data]() { Cleanup(data); });
   exports.Set("nvmlOpen", Napi::Function::New(env, NvmlOpen, "nvmlOpen"));
+  exports.Set("nvmlOpenAsync", Napi::Function::New(env, NvmlOpenAsync, "nvmlOpenAsync"));
   exports.Set("nvmlClose", Napi::Function::New(env, NvmlClose, "nvmlClose"));
   exports.Set("nvmlRefCount", Napi::Function::New(env, NvmlRefCountJs, "nvmlRefCount"));
   exports.Set("nvmlDeviceInfo", Napi::Function::New(env, NvmlDeviceInfo, "nvmlDeviceInfo"));

@@ -2,7 +2,7 @@
 // thread), everything else polled by the addon's sampler thread and drained here on demand.
 import { writeFile } from 'node:fs/promises';
 import {
-  openNvml,
+  openNvmlAsync,
   resolveVisibleDevices,
   type AddonReading,
   type AddonSampleBatch,
@@ -321,7 +321,7 @@ class GpuMeter implements EnergyMeter {
  * have `energy_j: null`. stop() rejects only when called without start().
  */
 export async function openGpuMeter(opts: OpenMeterOptions): Promise<EnergyMeter> {
-  const opened = openNvml();
+  const opened = await openNvmlAsync();
   if (opened.status === 'unavailable') return unavailableMeter(opened.reason);
   const { session } = opened;
   try {

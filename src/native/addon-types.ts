@@ -86,6 +86,8 @@ export interface AddonCudaInfo {
 
 export interface NativeAddon {
   nvmlOpen(): AddonNvmlOpenInfo;
+  /** Same, with nvmlInit on a pool thread (it can take seconds without persistence mode). */
+  nvmlOpenAsync(): Promise<AddonNvmlOpenInfo>;
   nvmlClose(): void;
   nvmlRefCount(): number;
   nvmlDeviceInfo(index: number): AddonDeviceInfo;

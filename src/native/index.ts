@@ -147,7 +147,11 @@ export class NvmlSession {
   }
 }
 
-/** Opens NVML: unavailable when the addon, the library or a GPU is missing. */
+/**
+ * Opens NVML on the JS thread: unavailable when the addon, the library or a GPU is missing.
+ * nvmlInit can take seconds on a GPU without persistence mode: processes with a UI use
+ * openNvmlAsync.
+ */
 export function openNvml(): Availability<{ session: NvmlSession }> {
   const loaded = loadAddon();
   if (loaded.status === 'unavailable') return loaded;
@@ -157,7 +161,24 @@ export function openNvml(): Availability<{ session: NvmlSession }> {
   } catch (err) {
     return unavailableFromError(err);
   }
-  const session = new NvmlSession(loaded.addon, info);
+  return sessionFrom(loaded.addon, info);
+}
+
+/** openNvml with the library load and nvmlInit off the JS thread. */
+export async function openNvmlAsync(): Promise<Availability<{ session: NvmlSession }>> {
+  const loaded = loadAddon();
+  if (loaded.status === 'unavailable') return loaded;
+  let info: AddonNvmlOpenInfo;
+  try {
+    info = await loaded.addon.nvmlOpenAsync();
+  } catch (err) {
+    return unavailableFromError(err);
+  }
+  return sessionFrom(loaded.addon, info);
+}
+
+function sessionFrom(addon: NativeAddon, info: AddonNvmlOpenInfo): Availability<{ session: NvmlSession }> {
+  const session = new NvmlSession(addon, info);
   if (info.deviceCount === 0) {
     session.close();
     return { status: 'unavailable', code: 'no_device', reason: `NVML (${info.libraryPath}) reports no GPU` };
@@ -302,7 +323,7 @@ export function resolveVisibleDevices(
 export async function readGpuTemperatures(
   cudaVisibleDevices: string | null = process.env.CUDA_VISIBLE_DEVICES ?? null,
 ): Promise<number[] | null> {
-  const opened = openNvml();
+  const opened = await openNvmlAsync();
   if (opened.status === 'unavailable') return null;
   const { session } = opened;
   try {
@@ -325,7 +346,7 @@ export async function readGpuTemperatures(
 export async function gpuFreeMemoryBytes(
   cudaVisibleDevices: string | null = process.env.CUDA_VISIBLE_DEVICES ?? null,
 ): Promise<number | null> {
-  const opened = openNvml();
+  const opened = await openNvmlAsync();
   if (opened.status === 'unavailable') return null;
   const { session } = opened;
   try {

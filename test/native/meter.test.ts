@@ -310,3 +310,25 @@ test('a slow NVML call does not block SIGINT handling', async () => {
     opened.session.close();
   }
 });
+
+test('opening the meter runs nvmlInit off the JS thread (a slow init does not block SIGINT)', async () => {
+  scenario({ devices: [{ power: [[0, 100_000]] }], slowMs: { nvmlInit_v2: 3000 } });
+  const order: string[] = [];
+  const gotSignal = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => {
+      order.push('sigint');
+      resolve();
+    });
+  });
+  const opening = measure.openGpuMeter({ cudaVisibleDevices: null, intervalMs: 100 }).then((m) => {
+    order.push('opened');
+    return m;
+  });
+  await sleep(50);
+  process.kill(process.pid, 'SIGINT');
+  await gotSignal;
+  const meter = await opening;
+  meter.close();
+  assert.deepEqual(order, ['sigint', 'opened']);
+  assert.equal(meter.unavailableReason, null);
+});
