@@ -22,21 +22,21 @@ fi
 
 for d in slurmd slurmctld munged; do
   f="$dir/$d.pid"
-  if [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then
-    kill "$(cat "$f")" 2>/dev/null || true
+  if [ -s "$f" ] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then
+    kill "$(cat "$f" 2>/dev/null)" 2>/dev/null || true
   fi
 done
 for _ in $(seq 1 100); do
   still=0
   for d in slurmd slurmctld munged; do
     f="$dir/$d.pid"
-    if [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then still=1; fi
+    if [ -s "$f" ] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then still=1; fi
   done
   [ "$still" = 0 ] && break
   sleep 0.1
 done
 for d in slurmd slurmctld munged; do
   f="$dir/$d.pid"
-  if [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then kill -9 "$(cat "$f")" 2>/dev/null || true; fi
+  if [ -s "$f" ] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then kill -9 "$(cat "$f" 2>/dev/null)" 2>/dev/null || true; fi
   rm -f "$f"
 done
