@@ -263,6 +263,8 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       }
     }
     await meter.start();
+    const cpuAtStart = process.cpuUsage();
+    const wallAtStart = performance.now();
     const flushLive = (): void => {
       const samples = meter.drainLive().slice(-1000);
       const soFar = meter.energySoFarJ();
@@ -291,6 +293,13 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       clearInterval(live);
       flushLive(); // the last partial second, so short windows still show up live
       window = await meter.stop();
+    }
+    {
+      const cpu = process.cpuUsage(cpuAtStart);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      const wallMs = performance.now() - wallAtStart;
+      // For the benchmark: the child's own CPU (JS, meter thread, in-process engine) over the window.
+      log('info', `measure window: child cpu_ms=${cpuMs.toFixed(1)} wall_ms=${wallMs.toFixed(1)}`);
     }
     let cpuEnergyJ: number | null = null;
     let cpuReason: string | null = config.energy.rapl ? 'RAPL could not be opened' : 'CPU energy not requested (energy.rapl: false)';

@@ -54,6 +54,11 @@ export function nodeLlamaCppVersion(): string | null {
   }
 }
 
+// node-llama-cpp's module graph takes seconds to import on a busy machine: start importing as soon
+// as the child picks this backend (preflight), so it overlaps the baseline instead of the load.
+const nodeLlamaCppModule = import('node-llama-cpp');
+nodeLlamaCppModule.catch(() => {}); // reported when load() awaits it
+
 export const llamacppBackend: Backend = {
   name: 'llamacpp',
   async load(config: ExperimentConfig, ctx) {
@@ -64,7 +69,7 @@ export const llamacppBackend: Backend = {
     } catch {
       throw preflightError(`llamacpp: model file ${modelPath} does not exist`);
     }
-    const { getLlama, LlamaCompletion, LlamaLogLevel } = await import('node-llama-cpp');
+    const { getLlama, LlamaCompletion, LlamaLogLevel } = await nodeLlamaCppModule;
     // Never compile from source inside a measured run: a prebuilt binary or a clear failure.
     const llama = await getLlama({
       gpu: params.gpu === false ? false : params.gpu,
