@@ -115,6 +115,18 @@ describe('pytorch Python process misbehaving', { timeout: 300_000 }, () => {
     await waitUntil('hung python to die', () => !isAlive(worker.pid!));
   });
 
+  test('an abort during generate: BackendError naming the abort, Python stopped', async () => {
+    const worker = await startFixture('hang_on_generate.py');
+    await worker.request(LOAD);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort('user skipped the run'), 300);
+    const err = await rejection(worker.request(GENERATE, undefined, controller.signal));
+    assert.equal(err.errorType, 'BackendError');
+    assert.match(err.message, /generate aborted \(user skipped the run\)/);
+    await worker.close();
+    await waitUntil('aborted python to die', () => !isAlive(worker.pid!));
+  });
+
   test('a script that never says hello: PreflightError after the hello timeout', async () => {
     const started = Date.now();
     const err = await rejection(startFixture('silent.py', { helloTimeoutMs: 1500 }));
@@ -205,11 +217,35 @@ describe('pytorch preflight: broken environments fail in seconds with the reason
     try {
       const started = Date.now();
       const env = { ...process.env, PYTHONPATH: fixture('no_torch') };
-      const err = await rejection(startPython(tinyConfig().params as never, tinyConfig(), { env }));
+      const err = await rejection(startPython(tinyConfig().params, tinyConfig(), { env }));
       assert.equal(err.errorType, 'PreflightError');
       assert.match(err.message, /torch is not importable \(ImportError: No module named 'torch' \(test fixture\)\)/);
       assert.match(err.message, new RegExp(`set pytorch.python`));
       assert.ok(Date.now() - started < 60_000);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('torch_compile and sdpa need torch >= 2: PreflightError naming the version on an older torch', async () => {
+    const dir = tempDir();
+    try {
+      const { worker } = await startPython(tinyConfig().params, tinyConfig());
+      const torchMajor = Number(worker.hello.torch!.split('.')[0]);
+      await worker.close();
+      for (const params of [{ torch_compile: true }, { attn_implementation: 'sdpa' }]) {
+        const attempt = loadPytorch(tinyConfig({ max_new_tokens: 2 }, params), noopCtx(dir.path));
+        if (torchMajor < 2) {
+          const err = await rejection(attempt);
+          assert.equal(err.errorType, 'PreflightError');
+          assert.match(err.message, /needs torch >= 2\.0; this Python has torch 1\./);
+        } else {
+          const { session } = await attempt;
+          const [record] = await session.run({ prompts: [{ index: 0, text: 'hi', messages: [] }], max_new_tokens: 2, concurrency: 1, seed: 1, greedy: true });
+          assert.equal(record!.output_tokens, 2);
+          await session.dispose();
+        }
+      }
     } finally {
       dir.remove();
     }

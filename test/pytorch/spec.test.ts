@@ -45,6 +45,8 @@ describe('pytorch spec', () => {
     ['int8 on the CPU', { model: 'org/model', precision: 'int8' }, { device_map: 'cpu' }, [/needs a CUDA device, but pytorch.device_map is cpu/]],
     ['flash_attention_2 in fp32 on tiny-torch on the CPU', {}, { attn_implementation: 'flash_attention_2', device_map: 'cpu' },
       [/fp16 or bf16 only, not precision fp32/, /eager or sdpa, not flash_attention_2/, /flash_attention_2 needs a CUDA device/]],
+    ['tiny-torch split across devices', {}, { device_map: 'balanced' }, [/runs on one device/]],
+    ['HF model split across devices', { model: 'org/model' }, { device_map: 'balanced' }, []],
     ['pytorch.batch_size overriding batch_size 1', {}, { batch_size: 8 }, []],
     ['pytorch.batch_size against batch_size 4', { batch_size: 4 }, { batch_size: 8 }, [/pytorch.batch_size 8 conflicts with batch_size 4/]],
   ];

@@ -58,10 +58,11 @@ export interface StartedPython {
  * the environment the config needs, before any model loads. Every failure is a PreflightError.
  */
 export async function startPython(
-  params: PytorchParams,
+  partialParams: Partial<PytorchParams>,
   config: Pick<ExperimentConfig, 'model' | 'precision'>,
   opts: Omit<PythonWorkerOptions, 'python'> = {},
 ): Promise<StartedPython> {
+  const params: PytorchParams = { ...DEFAULT_PYTORCH_PARAMS, ...partialParams };
   const candidates = params.python ? [params.python] : [...AUTO_PYTHON_CANDIDATES];
   const passedOver: string[] = [];
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
@@ -83,7 +84,13 @@ export async function startPython(
       await worker.close();
       continue;
     }
-    const problem = environmentProblem(hello, params, config);
+    let problem: string | null;
+    try {
+      problem = environmentProblem(hello, params, config);
+    } catch (err) {
+      await worker.close();
+      throw err;
+    }
     if (problem) {
       await worker.close();
       throw preflightError(`pytorch: ${problem} [${describeHello(hello)}]`);

@@ -73,6 +73,9 @@ export const pytorchSpec: BackendSpec = {
     if (config.model.toLowerCase().endsWith('.gguf')) {
       reasons.push(`model "${config.model}" is a GGUF file; the pytorch backend loads Hugging Face checkpoints (use backend llamacpp)`);
     }
+    if (tiny && ['balanced', 'balanced_low_0', 'sequential'].includes(p.device_map)) {
+      reasons.push(`builtin:tiny-torch runs on one device: pytorch.device_map auto, cpu, cuda or cuda:N, not ${p.device_map}`);
+    }
     const quantized = config.precision === 'int8' || config.precision === 'int4';
     if (quantized && tiny) {
       reasons.push(`precision ${config.precision} goes through bitsandbytes, which quantizes transformers models only; builtin:tiny-torch runs in fp32, fp16 or bf16`);
