@@ -27,6 +27,8 @@ export interface TerminalIo {
    * at all when CI is set, so tests over fake streams could see nothing.
    */
   debugFrames?: boolean;
+  /** Least time between two background renders (default 1000 ms; keys render at once). */
+  minPublishIntervalMs?: number;
 }
 
 export interface SessionHooks {
@@ -60,6 +62,8 @@ export function mountSession(
   const stdin = io.stdin ?? process.stdin;
   const theme = themeFromEnv(io.env ?? process.env);
   const env = { theme, glyphs: glyphsFor(theme) };
+  // Background updates (runner events, the clock) reach React at most once a second: the parent
+  // must not disturb the measurement (< 1 % of a core). Keys and resizes flush at once.
   const store = createUiStore(
     initialState({
       plan: opts.plan,
@@ -70,6 +74,7 @@ export function mountSession(
       nowMs: Date.now(),
       stage: opts.stage,
     }),
+    { minPublishIntervalMs: io.minPublishIntervalMs ?? 1000 },
   );
   const terminal = enterFullScreen({ stdout, stdin }, theme);
 

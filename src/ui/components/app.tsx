@@ -116,8 +116,8 @@ export function App(props: { store: UiStore; controller: AppController; stdout: 
     );
   }
   return (
-    <Box flexDirection="column" width={columns} height={frameRows} overflow="hidden">
-      <Box flexDirection="column" height={bodyRows} overflow="hidden">
+    <Box flexDirection="column" width={columns} height={frameRows} overflowY="hidden">
+      <Box flexDirection="column" height={bodyRows} overflowY="hidden">
         {body}
       </Box>
       <Footer state={state} columns={columns} />

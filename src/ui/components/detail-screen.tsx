@@ -50,7 +50,7 @@ export function DetailScreen(props: { state: UiState; height: number; columns: n
   }
   const shown = lines.length > props.height ? [...lines.slice(0, props.height - 1), { text: `… ${lines.length - props.height + 1} more lines` }] : lines;
   return (
-    <Box flexDirection="column" width={props.columns} height={props.height} overflow="hidden">
+    <Box flexDirection="column" width={props.columns} height={props.height} overflowY="hidden">
       {shown.map((l, i) => (
         <Line key={i} color={l.color} bold={l.bold}>
           {truncate(l.text, props.columns)}

@@ -23,7 +23,7 @@ export function HelpOverlay(props: { state: UiState; height: number; columns: nu
     }
   }
   return (
-    <Box flexDirection="column" width={props.columns} height={props.height} overflow="hidden">
+    <Box flexDirection="column" width={props.columns} height={props.height} overflowY="hidden">
       {lines.slice(0, props.height).map((l, i) => (
         <Line key={i} bold={l.bold} dim={l.dim}>
           {truncate(l.text, props.columns)}

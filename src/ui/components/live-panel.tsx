@@ -58,7 +58,7 @@ export function LivePanel(props: { state: UiState; height: number; columns: numb
       borderStyle={bordered ? env.glyphs.border : undefined}
       borderColor={tint(env, 'gray')}
       paddingX={bordered ? 1 : 0}
-      overflow="hidden"
+      overflowY="hidden"
     >
       {shown.map((l, i) => (
         <Line key={i} color={l.color}>

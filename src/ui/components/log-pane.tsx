@@ -11,7 +11,7 @@ export const LogPane = memo(function LogPane(props: { log: string[]; height: num
   countRender('LogPane');
   const shown = props.log.slice(-props.height);
   return (
-    <Box flexDirection="column" width={props.columns} height={props.height} overflow="hidden">
+    <Box flexDirection="column" width={props.columns} height={props.height} overflowY="hidden">
       {shown.map((line, i) => (
         <Line key={i} dim>
           {truncate(line, props.columns)}

@@ -47,7 +47,7 @@ export function PreflightScreen(props: { state: UiState; height: number; columns
         ? ''
         : 'Press Enter to start, q to cancel, ? for help';
   return (
-    <Box flexDirection="column" width={props.columns} height={props.height} overflow="hidden">
+    <Box flexDirection="column" width={props.columns} height={props.height} overflowY="hidden">
       {lines.map((l, i) => (
         <Line key={`h${i}`} bold={l.bold}>
           {truncate(l.text, props.columns)}

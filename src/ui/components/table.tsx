@@ -80,7 +80,7 @@ export function Table(props: { rows: ConfigRow[]; selected: number; offset: numb
     .map((c) => (c.align === 'right' ? padStart(c.title, c.width) : padEnd(c.title, c.width)))
     .join(' ');
   return (
-    <Box flexDirection="column" width={props.width} height={props.height + 1} overflow="hidden">
+    <Box flexDirection="column" width={props.width} height={props.height + 1} overflowY="hidden">
       <Text wrap="truncate-end" bold color={tint(env, 'blue')}>
         {'  '}
         {header}

@@ -7,7 +7,7 @@ import { Line } from './line.tsx';
 export function TooSmall(props: { columns: number; rows: number; needColumns: number; needRows: number }) {
   countRender('TooSmall');
   return (
-    <Box flexDirection="column" width={Math.max(1, props.columns)} height={Math.max(1, props.rows - 1)} overflow="hidden">
+    <Box flexDirection="column" width={Math.max(1, props.columns)} height={Math.max(1, props.rows - 1)} overflowY="hidden">
       <Line>terminal too small</Line>
       <Line>
         have {props.columns}×{props.rows}, need {props.needColumns}×{props.needRows}
