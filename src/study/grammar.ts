@@ -135,15 +135,21 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
       const r = leaf.safeParse(value);
       if (r.success) return;
     }
+    // An unknown field is one problem of the key, not of each value: reported once, at the key.
+    const keyWhere = typeof where[where.length - 1] === 'number' ? where.slice(0, -1) : where;
+    if (!leaf && reportedKeys.has(keyWhere.join('\0'))) return;
     const candidate = nestedObject(path, value);
     const parsed = partialSchema.safeParse(candidate);
     if (!parsed.success) {
-      const src = sourceOf(chain, where);
+      const at = leaf ? where : keyWhere;
+      const src = sourceOf(chain, at);
+      if (!leaf) reportedKeys.add(keyWhere.join('\0'));
       for (const m of zodIssuesToMessages(parsed.error, partialSchema, candidate)) {
-        issues.push(issueAt(src, where, `${formatPath(m.path)}: ${m.message}`));
+        issues.push(issueAt(src, at, `${formatPath(m.path)}: ${m.message}`, !leaf));
       }
     }
   };
+  const reportedKeys = new Set<string>();
 
   // Classify sweep keys.
   const sweep = (merged.sweep as Record<string, unknown> | undefined) ?? {};

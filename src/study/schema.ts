@@ -287,6 +287,11 @@ export function zodIssuesToMessages(error: z.ZodError, schema: z.ZodTypeAny, inp
           atKey: false,
         });
         break;
+      case 'invalid_string': {
+        const what = issue.validation === 'url' ? 'a URL (e.g. http://localhost:8000/v1)' : issue.validation === 'regex' ? issue.message : `a valid ${String(issue.validation)}`;
+        out.push({ path, message: `expected ${what.replace(/^expected /, '')}, got ${describeReceived(valueAt(path))}`, atKey: false });
+        break;
+      }
       case 'too_big':
         out.push({ path, message: `expected a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}, got ${describeReceived(valueAt(path))}`, atKey: false });
         break;

@@ -25,6 +25,8 @@ describe('bad input names file:line:col, the field and what was expected', () =>
     { name: 'bad enum with did-you-mean', yaml: `backend: llamacpp\n${TINY}execution:\n  cycle_order: shufled\n`, expect: /execution\.cycle_order: expected one of sequential, interleaved, shuffled, got "shufled" \(did you mean "shuffled"\?\)/ },
     { name: 'missing backend', yaml: TINY, expect: /study\.yaml:\d+:\d+: backend: required field is missing/ },
     { name: 'missing required backend field', yaml: `backend: openai\nmodel: gpt\n`, expect: /openai\.base_url: required field is missing/ },
+    { name: 'unknown scoped sweep param', yaml: `backend: llamacpp\n${TINY}sweep:\n  llamacpp.thread: [1, 2]\n`, expect: /^[^\n]*study\.yaml:4:3: sweep\.llamacpp\.thread: llamacpp\.thread: unknown field "thread" \(did you mean "threads"\?\)[^\n]*$/ },
+    { name: 'bad URL', yaml: `backend: openai\nmodel: m\nopenai:\n  base_url: localhost\n`, expect: /study\.yaml:4:13: openai\.base_url: expected a URL/ },
     { name: 'top level is not a mapping', yaml: '- a\n- b\n', expect: /study\.yaml:1:1: expected a mapping/ },
     { name: 'duplicate key', yaml: `backend: llamacpp\n${TINY}n: 1\nn: 2\n`, expect: /study\.yaml:4:1: YAML syntax error: Map keys must be unique/ },
   ];
