@@ -20,6 +20,11 @@ export interface ChartSpec {
 
 /** Legends with more entries than this are dropped (a 100-entry legend is unreadable). */
 const MAX_LEGEND_ENTRIES = 20;
+/** Lines per parameter chart; a 500-config grid has 100+ combinations of the other fields, and
+ * drawing them all makes an unreadable (and multi-megabyte) chart. The best ones are kept. */
+export const MAX_SERIES_PER_CHART = 12;
+/** No ARIA labels per mark: they repeat every datum as text and triple the SVG size. */
+const CHART_CONFIG = { aria: false, font: 'sans-serif' };
 const WIDTH = 420;
 const HEIGHT = 260;
 
@@ -56,6 +61,17 @@ function metricPoints(summary: StudySummary, field: string, metric: SummaryMetri
   return out;
 }
 
+/** The `max` series whose best point is best (lowest, or highest when higherIsBetter). */
+function bestSeries(points: PointDatum[], max: number, higherIsBetter: boolean): Set<string> {
+  const best = new Map<string, number>();
+  for (const p of points) {
+    const v = higherIsBetter ? -p.mean : p.mean;
+    const prev = best.get(p.series);
+    if (prev === undefined || v < prev) best.set(p.series, v);
+  }
+  return new Set([...best.entries()].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).slice(0, max).map(([k]) => k));
+}
+
 const METRIC_TITLES: Partial<Record<SummaryMetricKey, string>> = {
   energy_per_output_token_j: 'energy per output token (J)',
   output_tokens_per_s: 'output tokens per second',
@@ -72,9 +88,13 @@ export function parameterCharts(summary: StudySummary): ChartSpec[] {
     const nums = values.map(Number);
     const logX = positive && Math.max(...nums) / Math.min(...nums) >= 16;
     for (const metric of ['energy_per_output_token_j', 'output_tokens_per_s'] as const) {
-      const data = metricPoints(summary, field, metric, numericX);
-      if (data.length === 0) continue;
-      const nSeries = new Set(data.map((d) => d.series)).size;
+      const all = metricPoints(summary, field, metric, numericX);
+      if (all.length === 0) continue;
+      const totalSeries = new Set(all.map((d) => d.series)).size;
+      const higherIsBetter = metric === 'output_tokens_per_s';
+      const kept = bestSeries(all, MAX_SERIES_PER_CHART, higherIsBetter);
+      const data = all.filter((d) => kept.has(d.series));
+      const nSeries = kept.size;
       const integers = numericX && nums.every((v) => Number.isInteger(v));
       // Point (not band) scale for categories: error-bar ticks keep their size instead of spanning the band.
       const xEnc = numericX
@@ -98,9 +118,12 @@ export function parameterCharts(summary: StudySummary): ChartSpec[] {
         kind: 'parameter',
         id: `param-${field}-${metric}`,
         title: `${yTitle} vs ${field}`,
-        caption: `Mean over completed cycles with 95 % bootstrap CI (t-interval where the bootstrap is undefined); ${nSeries} line${nSeries === 1 ? '' : 's'}${nSeries > MAX_LEGEND_ENTRIES ? ' (legend omitted: too many lines)' : ''}.`,
+        caption: `Mean over completed cycles with 95 % bootstrap CI (t-interval where the bootstrap is undefined); ${nSeries} line${nSeries === 1 ? '' : 's'}${
+          totalSeries > nSeries ? ` of ${totalSeries}: those with the ${higherIsBetter ? 'highest' : 'lowest'} best value (every config is in the table and summary.json)` : ''
+        }${nSeries > MAX_LEGEND_ENTRIES ? ' (legend omitted: too many lines)' : ''}.`,
         spec: {
           $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      config: CHART_CONFIG,
           width: WIDTH,
           height: HEIGHT,
           title: `${yTitle} vs ${field}`,
@@ -183,6 +206,7 @@ export function paretoChart(summary: StudySummary): ChartSpec | null {
     caption: `${data.length} configs; ${frontData.length} on the Pareto front (no other config is both faster and more frugal), drawn as the dashed line and labelled. Bars: 95 % CI.`,
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      config: CHART_CONFIG,
       width: WIDTH + 80,
       height: HEIGHT + 60,
       title: 'Energy per token vs throughput',
@@ -292,6 +316,7 @@ export function powerChart(runId: string, label: string, samples: PowerSample[],
     caption: `GPU power over the measurement window from power.csv${devices > 1 ? `, ${devices} devices` : ''}${flags.length ? `; flags: ${flags.join(', ')}` : ''}.`,
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      config: CHART_CONFIG,
       width: WIDTH + 80,
       height: 180,
       title: `${label} — ${runId}`,
@@ -321,8 +346,15 @@ export async function renderSvg(spec: TopLevelSpec, warnings: string[] = []): Pr
   };
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader, logLevel: vega.Warn, logger });
   try {
-    return await view.toSVG();
+    return compactSvg(await view.toSVG());
   } finally {
     view.finalize();
   }
+}
+
+const GEOMETRY_ATTR = /\b(d|transform|x|y|x1|x2|y1|y2|width|height|points)="([^"]*)"/g;
+
+/** Geometry to 2 decimals (a hundredth of a pixel): vega writes 15 digits per coordinate. */
+export function compactSvg(svg: string): string {
+  return svg.replace(GEOMETRY_ATTR, (_m, name: string, value: string) => `${name}="${value.replace(/(\d+\.\d{2})\d+/g, '$1')}"`);
 }
