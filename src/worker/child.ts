@@ -386,8 +386,10 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     if (!acked) return { exitCode: 1, result: checked.data, error: { type: 'ProcessCrash', message: 'the parent did not acknowledge the result', phase } };
     return { exitCode: 0, result: checked.data, error: null };
   } catch (err) {
-    const type = classifyError(err);
-    const message = String((err as Error)?.message ?? err).slice(0, MESSAGE_CAP);
+    // Whatever the backend threw while being aborted, the cause is the parent's shutdown.
+    const interrupted = deps.signal?.aborted === true;
+    const type = interrupted ? 'UserInterrupted' : classifyError(err);
+    const message = (interrupted ? `stopped by the parent: ${String(deps.signal?.reason ?? 'shutdown')}` : String((err as Error)?.message ?? err)).slice(0, MESSAGE_CAP);
     const stack = typeof (err as Error)?.stack === 'string' ? (err as Error).stack!.slice(0, STACK_CAP) : undefined;
     await send({ v: PROTOCOL_VERSION, type: 'error', error_type: type, message, phase, ...(stack ? { stack } : {}) });
     if (session) await session.dispose().catch(() => {});

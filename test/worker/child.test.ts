@@ -265,3 +265,25 @@ test('the whole child under the fake NVML: counter energy of a constant 250 W tr
     run.cleanup();
   }
 });
+
+test('a shutdown from the parent stops the run: UserInterrupted with the phase, non-zero exit', { timeout: 300_000 }, async () => {
+  const run = makeRun(baseConfig({ n: 2000, max_new_tokens: 32, warmup: { cv_threshold: 0.5, window: 2, min_prompts: 0, max_prompts: 0 }, baseline: { enabled: false, duration_seconds: 0, reuse_seconds: 0 } }));
+  try {
+    let sent = false;
+    const r = await runWorkerChild(run.specPath, {
+      onMessage: (m, _pid, send) => {
+        if (!sent && m.type === 'progress' && m.phase === 'measure') {
+          sent = true;
+          send({ v: 1, type: 'shutdown', reason: 'user skipped' });
+        }
+      },
+    });
+    assert.notEqual(r.exitCode, 0);
+    const err = r.messages.find((m) => m.type === 'error') as Extract<ChildMessage, { type: 'error' }> | undefined;
+    assert.equal(err?.error_type, 'UserInterrupted');
+    assert.equal(err?.phase, 'measure');
+    assert.ok(!existsSync(run.spec.result_path));
+  } finally {
+    run.cleanup();
+  }
+});

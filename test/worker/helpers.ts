@@ -68,7 +68,7 @@ export interface ChildRun {
 /** Spawns the real worker entry (own process group) and acks its result. Kills the group on timeout. */
 export function runWorkerChild(
   specPath: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; ack?: boolean; onMessage?: (m: ChildMessage, pid: number) => void } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; ack?: boolean; onMessage?: (m: ChildMessage, pid: number, send: (msg: unknown) => void) => void } = {},
 ): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, nodeArgsFor(srcPath('worker/main.ts'), ['--run-spec', specPath]), {
@@ -82,7 +82,7 @@ export function runWorkerChild(
     child.stdout!.on('data', () => {});
     child.on('message', (m: ChildMessage) => {
       messages.push(m);
-      opts.onMessage?.(m, child.pid!);
+      opts.onMessage?.(m, child.pid!, (msg) => child.send(msg as object));
       if (m.type === 'result' && opts.ack !== false) child.send({ v: 1, type: 'result_ack' });
     });
     const timer = setTimeout(() => {
