@@ -10,40 +10,54 @@ import type { PlanFile } from '../study/types.ts';
 import { CliError, InputError } from './errors.ts';
 import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts';
 import { attachPlainReporter } from './plain-reporter.ts';
+import { addLauncherOptions, launchOnSlurm, slurmOptionsFrom, type SlurmFlags } from './slurm-launch.ts';
 
 export function register(program: Command): void {
-  program
-    .command('run')
+  addLauncherOptions(program.command('run'))
     .description('plan a study (or a single experiment), confirm, and run every (config, cycle) in a fresh child process')
     .argument('<study>', 'study or experiment YAML')
     .option('--out <dir>', 'where the study directory is created', 'results')
     .option('--yes', 'run without confirmation even above max_runs_without_confirmation')
     .option('--no-tui', 'plain progress lines even on a terminal')
     .option('--json', 'print the final status as JSON (as `llem status --json`) on stdout')
-    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean }) => {
+    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & SlurmFlags) => {
+      const slurm = slurmOptionsFrom(opts);
       const planFile = await planFromYaml(studyPath);
-      await confirmSize(planFile, opts.yes === true);
-      const studyDir = createStudyDir(planFile, path.resolve(studyPath), opts.out);
-      await executeStudy(studyDir, { json: opts.json === true, tui: opts.tui !== false });
+      const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
+      if (slurm) {
+        // --launcher slurm: freeze the plan, submit one job array, then detach or follow (src/cli/slurm-launch.ts)
+        if (needsConfirmation) await confirmSize(planFile);
+        const studyDir = createStudyDir(planFile, path.resolve(studyPath), opts.out);
+        process.exitCode = await launchOnSlurm(studyDir, slurm, { detach: opts.detach === true, json: opts.json === true, tui: opts.tui !== false });
+        return;
+      }
+      const newRunner = () => new StudyRunner(createStudyDir(planFile, path.resolve(studyPath), opts.out), { workerCommand: workerCommandFromEnv() });
+
+      // ── The one switch between the TUI and the plain reporter (also in executeStudy for resume). ──
+      const runTui = wantsTui(opts) ? await loadTui() : null;
+      if (runTui) {
+        // the TUI shows the pre-flight screen, asks for confirmation itself, then creates the study dir
+        try {
+          process.exitCode = await runTui({ plan: planFile, needsConfirmation, createRunner: async () => newRunner() });
+        } finally {
+          restoreTerminal();
+        }
+        return;
+      }
+      if (needsConfirmation) await confirmSize(planFile);
+      await executeStudy(newRunner(), { json: opts.json === true, tui: false });
     });
 }
 
 async function planFromYaml(studyPath: string): Promise<PlanFile> {
-  let planStudy: ((p: string) => Promise<{ toPlanFile(): PlanFile }> | { toPlanFile(): PlanFile }) | undefined;
-  try {
-    ({ planStudy } = (await import('../study/plan.ts' as string)) as { planStudy?: typeof planStudy });
-  } catch (err) {
-    throw new CliError(`llem run: the study planner is not available in this build (${(err as Error).message})`, 1);
-  }
-  if (typeof planStudy !== 'function') throw new CliError('llem run: src/study/plan.ts exports no planStudy()', 1);
+  const { planStudy } = await import('../study/plan.ts');
   const plan = await planStudy(studyPath);
   return plan.toPlanFile();
 }
 
-async function confirmSize(plan: PlanFile, yes: boolean): Promise<void> {
+async function confirmSize(plan: PlanFile): Promise<void> {
   const limit = plan.execution.max_runs_without_confirmation;
   const runs = plan.order.length;
-  if (yes || runs <= limit) return;
   const question = `${plan.study_name}: ${runs} runs (above max_runs_without_confirmation: ${limit}), about ${Math.round(plan.estimate.total_seconds / 60)} min. Run them? [y/N] `;
   if (!process.stdin.isTTY) {
     throw new InputError(`${plan.source_path}: ${runs} runs exceed execution.max_runs_without_confirmation (${limit}); pass --yes to run them`);
@@ -71,22 +85,25 @@ export interface ExecuteOptions {
   resume?: ResumeOptions;
 }
 
-/** Runs a study dir to its end and sets process.exitCode (0/1/130). */
-export async function executeStudy(studyDir: string, options: ExecuteOptions): Promise<void> {
-  const runner = new StudyRunner(studyDir, { workerCommand: workerCommandFromEnv(), resume: options.resume });
+function wantsTui(opts: { tui: boolean; json?: boolean }): boolean {
+  return opts.tui && opts.json !== true && process.stdout.isTTY === true;
+}
+
+/** Runs a study to its end and sets process.exitCode (0/1/130). */
+export async function executeStudy(target: string | StudyRunner, options: ExecuteOptions): Promise<void> {
+  const runner =
+    typeof target === 'string' ? new StudyRunner(target, { workerCommand: workerCommandFromEnv(), resume: options.resume }) : target;
   const resumeHint = `resume with: llem resume ${runner.studyDir}`;
 
   // ── The one switch between the TUI and the plain reporter. ──
-  if (options.tui && !options.json && process.stdout.isTTY) {
-    const runTui = await loadTui();
-    if (runTui) {
-      try {
-        process.exitCode = await runTui({ runner, studyDir: runner.studyDir, resumeHint });
-      } finally {
-        restoreTerminal();
-      }
-      return;
+  const runTui = wantsTui(options) ? await loadTui() : null;
+  if (runTui) {
+    try {
+      process.exitCode = await runTui({ runner, studyDir: runner.studyDir, resumeHint });
+    } finally {
+      restoreTerminal();
     }
+    return;
   }
 
   const reporter = attachPlainReporter(runner, { json: options.json });
@@ -102,13 +119,14 @@ export async function executeStudy(studyDir: string, options: ExecuteOptions): P
   }
 }
 
-type RunTui = (args: { runner: StudyRunner; studyDir: string; resumeHint: string }) => Promise<number>;
+type RunTui = typeof import('../ui/index.ts').runTui;
 
 async function loadTui(): Promise<RunTui | null> {
   try {
-    const mod = (await import('../ui/index.ts' as string)) as { runTui?: RunTui };
+    const mod = await import('../ui/index.ts');
     return typeof mod.runTui === 'function' ? mod.runTui : null;
-  } catch {
+  } catch (err) {
+    writeErr(`llem: full-screen interface unavailable (${(err as Error).message}); using plain output\n`);
     return null;
   }
 }
