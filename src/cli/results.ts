@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError } from './errors.ts';
+import path from 'node:path';
+import { loadSnapshot, ManifestError } from '../runner/index.ts';
 import { loadStudy, type LoadedStudy } from '../results/summary.ts';
 import { readSummaryFile, StudyDirError, summaryPath, writeFileAtomic } from '../results/study-dir.ts';
 import {
@@ -28,9 +30,11 @@ export interface ResultsOptions {
 export async function loadStudyForCli(studyDir: string): Promise<LoadedStudy> {
   if (!existsSync(studyDir)) throw new InputError(`${studyDir}: no such study directory`);
   try {
-    return await loadStudy(studyDir);
+    // The runner's view: statuses, attempts, error types, result paths (chunked manifests too).
+    const snapshot = existsSync(path.join(studyDir, 'manifest.json')) ? await loadSnapshot(studyDir) : null;
+    return await loadStudy(studyDir, { snapshot });
   } catch (err) {
-    if (err instanceof StudyDirError || (err instanceof Error && err.name === 'ManifestError')) throw new InputError(err.message);
+    if (err instanceof StudyDirError || err instanceof ManifestError) throw new InputError(err.message);
     throw err;
   }
 }

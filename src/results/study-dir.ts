@@ -3,7 +3,6 @@
 import { existsSync } from 'node:fs';
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { PlanFile } from '../study/types.ts';
 import type { StudySnapshot } from '../runner/events.ts';
@@ -68,35 +67,14 @@ export async function readPlan(studyDir: string): Promise<PlanFile> {
 type SnapshotLoader = (studyDir: string) => StudySnapshot | Promise<StudySnapshot>;
 
 /** The runner's view of the study (statuses, attempts, error types, result paths), or null when
- * the directory has no manifest. Imported lazily: the runner imports this package to write the
- * summary at study end, and results must not pull the runner in for a plain table. */
+ * the directory has no manifest. The CLI passes the runner's loadSnapshot result in; this lazy
+ * import serves writeSummary(studyDir) without one. Lazy because the runner imports this package
+ * to write the summary at study end (no import cycle at load time; results stay runner-free). */
 export async function loadStudySnapshot(studyDir: string): Promise<StudySnapshot | null> {
   if (!existsSync(path.join(studyDir, 'manifest.json'))) return null;
-  const loader = await findSnapshotLoader();
-  if (!loader) return null;
-  return await loader(studyDir);
-}
-
-async function findSnapshotLoader(): Promise<SnapshotLoader | null> {
-  // Specifiers held in variables so this builds before the runner's modules exist.
   const runnerIndex = '../runner/index.ts';
-  const runnerManifest = '../runner/manifest.ts';
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  if (existsSync(path.join(here, runnerIndex))) {
-    const mod = (await import(runnerIndex)) as { loadSnapshot?: SnapshotLoader };
-    if (typeof mod.loadSnapshot === 'function') return mod.loadSnapshot;
-  }
-  if (existsSync(path.join(here, runnerManifest))) {
-    const mod = (await import(runnerManifest)) as {
-      readManifest?: (dir: string) => unknown;
-      toSnapshot?: (dir: string, m: unknown) => StudySnapshot;
-    };
-    if (mod.readManifest && mod.toSnapshot) {
-      const { readManifest, toSnapshot } = mod;
-      return (dir) => toSnapshot(dir, readManifest(dir));
-    }
-  }
-  return null;
+  const mod = (await import(runnerIndex)) as { loadSnapshot: (dir: string) => Promise<StudySnapshot> };
+  return await mod.loadSnapshot(studyDir);
 }
 
 export interface LoadedResults {
