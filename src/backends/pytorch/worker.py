@@ -191,8 +191,12 @@ def build_tiny_model(options):
             if self.use_sdpa:
                 att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
             else:
-                scores = (q @ k.transpose(-2, -1)) * (1.0 / (q.shape[-1] ** 0.5)) + bias
-                att = torch.softmax(scores.float(), dim=-1).to(v.dtype) @ v
+                # Scale q (small) rather than the scores, add the mask in place, softmax straight
+                # into fp32: two T×T temporaries per layer instead of five (prefill of long
+                # byte-level prompts is where the toy spends its time on a CPU).
+                scores = (q * (1.0 / (q.shape[-1] ** 0.5))) @ k.transpose(-2, -1)
+                scores.add_(bias)
+                att = torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype) @ v
             x = x + self.proj(att.transpose(1, 2).reshape(b, t, h))
             x = x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
             return x, (k, v)
