@@ -30,7 +30,7 @@ test('llem run in tmux: pre-flight, start, pause, skip, retry, resize, Ctrl+C â†
     const sttyAfter = join(tmp, 'stty.after');
     const exitFile = join(tmp, 'exit');
     tmux.sendLine(
-      `stty -g > ${sttyBefore}; env -u CI LLEM_WORKER_ENTRY=${workerEntry} FIXTURE_SLEEP_MS=3000 ` +
+      `stty -g > ${sttyBefore}; env -u CI LLEM_WORKER_ENTRY=${workerEntry} FIXTURE_SLEEP_MS=5000 ` +
         `node bin/llem.js run ${studyYaml} --out ${join(tmp, 'out')}; echo $? > ${exitFile}; stty -g > ${sttyAfter}`,
     );
 
