@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { runResultSchema } from '../../src/results/schema.ts';
+import { buildRunPrompts } from '../../src/worker/workload.ts';
 import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, writeFakeScript } from '../native/fake.ts';
 import { baseConfig, makeRun, runWorkerChild } from '../worker/helpers.ts';
 import { TEST_PYTHON, isAlive } from './helpers.ts';
@@ -54,10 +55,15 @@ test('the whole child on pytorch/tiny-torch under the fake NVML: 250 W counter e
     assert.equal(result.environment.extra['torch.cuda_available'], 'false');
     assert.ok(result.model.builtin);
     assert.ok(result.flags.some((f) => f.code === 'builtin_model'));
-    // Prompts: requests.jsonl has the 4 measured prompts, each bytes + BOS tokens in.
-    const requests = readFileSync(`${run.spec.run_dir}/requests.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { input_tokens: number });
-    assert.equal(requests.length, 4);
-    assert.ok(requests.every((q) => q.input_tokens > 1));
+    // Prompts: exactly the workload builder's measured prompts for this dataset + seed (what every
+    // backend, llamacpp included, is given), in order, each UTF-8 bytes + BOS tokens in.
+    const requests = readFileSync(`${run.spec.run_dir}/requests.jsonl`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { prompt_index: number; input_tokens: number });
+    const { measured } = await buildRunPrompts(config.dataset, config.seed, config.n, config.warmup.max_prompts);
+    assert.deepEqual(requests.map((q) => q.prompt_index), measured.map((p) => p.index));
+    assert.deepEqual(requests.map((q) => q.input_tokens), measured.map((p) => Buffer.byteLength(p.text, 'utf8') + 1));
     // No Python left behind: the child's group is gone, and so is any worker.py.
     assert.equal(pythonPids.length, 1, 'one Python per run, announced in the log');
     assert.ok(!isAlive(r.pid));
