@@ -317,7 +317,8 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
     const highVariance: string[] = [];
     for (const key of SUMMARY_METRIC_KEYS) {
       metrics[key] = toMetricSummary(stats[key]);
-      if (stats[key].high_variance) highVariance.push(key);
+      // The divergence is a small ratio whose CV is large by nature; it has its own validity flag.
+      if (stats[key].high_variance && key !== 'energy_divergence') highVariance.push(key);
     }
     const flags: Partial<Record<FlagCode, number>> = {};
     for (const r of completed) {

@@ -70,6 +70,7 @@ export const configSummarySchema = z.object({
   metrics: z.record(z.string(), metricSummarySchema),
   /** How many completed runs carried each validity flag (codes absent = 0). */
   flags: z.record(z.enum(FLAG_CODES), z.number().int()),
+  /** Metrics whose CV is above the threshold (energy_divergence excluded: see its own flag). */
   high_variance_metrics: z.array(z.string()),
   /** run_ids of the completed runs the statistics are computed from. */
   runs: z.array(z.string()),

@@ -85,6 +85,17 @@ test('report HTML is self-contained: inline SVG charts, no script, no external r
   assert.match(html, /OutOfMemory/);
 });
 
+test('a study with no completed run and a single config still gets a report, marked partial', async () => {
+  const [only] = makeGrid([1]);
+  const plan = makePlan([only!], 3);
+  const summary = summarizeStudy({ plan, snapshot: null, results: [], now: NOW });
+  const html = await buildReportHtml({ summary, plan, powerRuns: [] }, NOW);
+  assert.equal((html.match(/<figure class="chart"/g) ?? []).length, 0);
+  assert.match(html, /Partial results/);
+  assert.match(html, /No swept parameter/);
+  assert.match(html, /No completed run yet/);
+});
+
 test('the HTML report renders in headless Chromium: no console error, all charts, no network request', { timeout: 300_000 }, async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'llem-report-'));
