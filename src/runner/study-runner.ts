@@ -20,6 +20,7 @@ import { ManifestStore, readManifest, runSnapshotOf, toSnapshot, type RunRecord 
 import { procStartTicks, sameProcessAlive } from './proc.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
 import { pendingRecord, readPlan, runDirFor, runIdFor, sha256File, writePlan } from './study-dir.ts';
+import { perGpuSlots, type GpuSlot, type GpuSlotsResult } from './per-gpu.ts';
 
 export type WorkerCommand = (runSpecPath: string) => { command: string; args: string[] };
 
@@ -53,6 +54,8 @@ export interface StudyRunnerOptions {
   readTemperatures?: () => Promise<number[] | null>;
   /** Time unit of gaps (tests shrink it); default 1000 ms per "second". */
   secondMs?: number;
+  /** GPU slots for `execution.parallel: per_gpu`; default one per visible GPU (src/runner/per-gpu.ts). */
+  gpuSlots?: () => Promise<GpuSlotsResult>;
 }
 
 /** Bad input detected by the runner (changed YAML, live orphan, unknown run): exit 2. */
@@ -74,6 +77,8 @@ export class StudyRunner implements RunnerControls {
   private plan: PlanFile | null = null;
   private lock: StudyLock | null = null;
   private current: { index: number; handle: ChildHandle } | null = null;
+  /** Every child in flight (one, or one per GPU with parallel: per_gpu); kills address them all. */
+  private inFlight = new Map<number, ChildHandle>();
   private paused = false;
   private quitRequested = false;
   private stopReason: StopReason | null = null;
@@ -156,7 +161,7 @@ export class StudyRunner implements RunnerControls {
   }
 
   skipCurrent(): void {
-    this.current?.handle.kill('skip');
+    for (const h of this.inFlight.values()) h.kill('skip');
   }
 
   skipGap(): void {
@@ -198,14 +203,14 @@ export class StudyRunner implements RunnerControls {
 
   async abortNow(): Promise<void> {
     this.stop('abort');
-    this.current?.handle.kill('abort');
+    for (const h of this.inFlight.values()) h.kill('abort');
     if (this.loopDone && this.running) await this.loopDone.catch(() => {});
   }
 
   /** SIGKILL the current child group now (second Ctrl+C). */
   forceKill(): void {
     this.stop('abort');
-    this.current?.handle.forceKill();
+    for (const h of this.inFlight.values()) h.forceKill();
   }
 
   /** pid of the current child (its process group id), for tests and `llem status`. */
@@ -353,6 +358,11 @@ export class StudyRunner implements RunnerControls {
   }
 
   private async loop(): Promise<void> {
+    if (this.plan!.execution.parallel === 'per_gpu') {
+      const { slots, reason } = await (this.opts.gpuSlots ?? (() => perGpuSlots(this.opts.env ?? process.env)))();
+      if (slots.length > 1) return this.loopPerGpu(slots);
+      this.warn(`parallel: per_gpu: ${slots.length} GPU slot(s)${reason ? ` (${reason})` : ''}; running one run at a time`);
+    }
     let previous: RunRecord | null = null;
     for (;;) {
       if (await this.holdIfNeeded()) return;
@@ -367,6 +377,36 @@ export class StudyRunner implements RunnerControls {
       await this.execute(next);
       previous = next;
     }
+  }
+
+  /**
+   * parallel: per_gpu: up to one run per GPU slot at once, in plan order as slots free up. No gaps
+   * or cooldown between runs here (neighbours heat each other anyway; the pre-flight says so).
+   */
+  private async loopPerGpu(slots: GpuSlot[]): Promise<void> {
+    const free = [...slots];
+    const started = new Set<number>();
+    const tasks = new Set<Promise<void>>();
+    for (;;) {
+      if (await this.holdIfNeeded()) break;
+      const next = this.store!.manifest.runs.find((r) => r.status === 'pending' && !started.has(r.index)) ?? null;
+      if (next && free.length > 0) {
+        const slot = free.shift()!;
+        started.add(next.index);
+        const task: Promise<void> = this.execute(next, slot).finally(() => {
+          free.push(slot);
+          started.delete(next.index);
+          tasks.delete(task);
+          this.wake();
+        });
+        tasks.add(task);
+        continue;
+      }
+      if (tasks.size === 0) break;
+      // a slot frees up, or a control (pause, quit, abort, retry) wakes us
+      await new Promise<void>((resolve) => (this.wakeLoop = resolve));
+    }
+    await Promise.allSettled([...tasks]);
   }
 
   /** Waits while paused; true when the study must stop now. */
@@ -449,7 +489,7 @@ export class StudyRunner implements RunnerControls {
     });
   }
 
-  private async execute(rec: RunRecord): Promise<void> {
+  private async execute(rec: RunRecord, slot: GpuSlot | null = null): Promise<void> {
     const store = this.store!;
     const plan = this.plan!;
     const planned = plan.configs.find((c) => c.config_hash === rec.config_hash);
@@ -481,7 +521,7 @@ export class StudyRunner implements RunnerControls {
       result_path: path.join(runDir, 'result.json'),
       power_csv_path: path.join(runDir, 'power.csv'),
       heartbeat_ms: this.opts.heartbeatMs ?? 500,
-      cuda_visible_devices: (this.opts.env ?? process.env).CUDA_VISIBLE_DEVICES ?? null,
+      cuda_visible_devices: slot ? slot.cudaVisibleDevices : ((this.opts.env ?? process.env).CUDA_VISIBLE_DEVICES ?? null),
     };
     const specPath = path.join(runDir, 'run.json');
     writeFileSync(specPath, JSON.stringify(spec, null, 2) + '\n');
@@ -491,7 +531,7 @@ export class StudyRunner implements RunnerControls {
     const handle = new ChildHandle({
       command,
       args,
-      env: this.opts.env,
+      env: slot ? { ...(this.opts.env ?? process.env), CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices } : this.opts.env,
       logPath: path.join(runDir, 'worker.log'),
       resultPath: spec.result_path,
       timeoutMs: timeoutSeconds * 1000,
@@ -501,6 +541,7 @@ export class StudyRunner implements RunnerControls {
       onOutput: (chunk) => lines.push(chunk),
     });
     this.current = { index: rec.index, handle };
+    this.inFlight.set(rec.index, handle);
     handle.start();
     const startedAt = now();
     store.updateRun(rec.index, (r) => {
@@ -528,7 +569,8 @@ export class StudyRunner implements RunnerControls {
 
     const outcome = await handle.done;
     lines.flush();
-    this.current = null;
+    this.inFlight.delete(rec.index);
+    if (this.current?.index === rec.index) this.current = null;
     this.record(rec.index, outcome);
   }
 
