@@ -12,7 +12,6 @@ import { trtllmParamsSchema } from '../../src/backends/specs/trtllm.ts';
 import { llamaServerParamsSchema } from '../../src/backends/specs/llama-server.ts';
 import { runResultSchema } from '../../src/results/schema.ts';
 import { baseConfig, makeRun, runWorkerChild } from '../worker/helpers.ts';
-import type { SseScript } from './fixtures/sse-server.ts';
 
 const fixture = new URL('./fixtures/sse-server.ts', import.meta.url).pathname;
 const fixtureCommand = JSON.stringify([process.execPath, ...nodeArgsFor(fixture)]);
@@ -68,9 +67,14 @@ test('managed server argv: real flag names from the scoped params', () => {
   assert.equal(overrideEnvName('llama-server'), 'LLEM_LLAMA_SERVER_COMMAND');
 });
 
-function serverEnv(script: SseScript, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, [overrideEnvName('vllm')]: fixtureCommand, FIXTURE_SCRIPT: JSON.stringify(script), ...extra };
-}
+// Answers 503 to everything; argv[1..] are the vllm flags, `--port P` among them.
+const NEVER_READY_SERVER = `
+const fs = require('fs');
+fs.writeFileSync(process.env.FIXTURE_PID_FILE, String(process.pid));
+const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
+require('http').createServer((q, s) => { s.writeHead(503); s.end('loading'); }).listen(port, '127.0.0.1');
+`;
+
 
 test('a server that never gets ready is a PreflightError after its timeout, and is killed', { timeout: 120_000 }, async () => {
   const run = makeRun(baseConfig({ backend: 'vllm', model: 'm', params: vllmParamsSchema.parse({}) }));
@@ -79,13 +83,18 @@ test('a server that never gets ready is a PreflightError after its timeout, and 
     const t0 = Date.now();
     await assert.rejects(
       startManagedServer('vllm', run.spec.config, run.spec.run_dir, {
-        env: serverEnv({ ttftMs: 1, itlMs: 1, tokens: 1, neverReady: true }, { FIXTURE_PID_FILE: pidFile }),
-        startupTimeoutMs: 2500,
+        // Plain node (no tsx) so that it is up well before the timeout even on a busy machine.
+        env: {
+          ...process.env,
+          FIXTURE_PID_FILE: pidFile,
+          [overrideEnvName('vllm')]: JSON.stringify([process.execPath, '-e', NEVER_READY_SERVER]),
+        },
+        startupTimeoutMs: 5000,
         pollMs: 200,
       }),
-      (err: unknown) => err instanceof ClassifiedError && err.errorType === 'PreflightError' && /not ready after 2.5 s/.test(err.message),
+      (err: unknown) => err instanceof ClassifiedError && err.errorType === 'PreflightError' && /not ready after 5 s/.test(err.message),
     );
-    assert.ok(Date.now() - t0 >= 2500);
+    assert.ok(Date.now() - t0 >= 5000);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     assert.ok(await waitDead(pid), 'the unready server was killed');
   } finally {
