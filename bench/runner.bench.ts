@@ -118,14 +118,16 @@ async function parentCpuDuringRun(runSeconds: number): Promise<number> {
   const t = tempStudy(makePlan([{ fixture_mode: 'ok', sleep_ms: runSeconds * 1000 }]));
   try {
     const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker });
-    let start: { cpu: NodeJS.CpuUsage; wall: number } | null = null;
     let share = NaN;
+    // a window strictly inside the run: from its measure phase until a second before it ends,
+    // so spawn and result bookkeeping are not counted
     runner.subscribe((e) => {
-      if (e.type === 'phase' && e.phase === 'measure') start = { cpu: process.cpuUsage(), wall: performance.now() };
-      if (e.type === 'run_status' && e.run.status === 'completed' && start) {
+      if (e.type !== 'phase' || e.phase !== 'measure') return;
+      const start = { cpu: process.cpuUsage(), wall: performance.now() };
+      setTimeout(() => {
         const cpu = process.cpuUsage(start.cpu);
         share = (cpu.user + cpu.system) / 1000 / (performance.now() - start.wall);
-      }
+      }, (runSeconds - 1) * 1000);
     });
     await runner.run();
     return share;

@@ -204,6 +204,8 @@ export class ChildHandle {
     if (this.killReason === null) this.killReason = reason;
     if (this.state === 'stopping') return;
     this.transition('stopping', `kill: ${reason}`);
+    // a worker that handles SIGTERM learns why it is stopped; the group signal is what counts
+    this.send({ v: 1, type: 'shutdown', reason });
     this.signalGroup('SIGTERM');
     const t = setTimeout(() => this.forceKill(), this.opts.killGraceMs ?? 3000);
     this.timers.push(t);
