@@ -61,7 +61,9 @@ export async function writeReport(studyDir: string, opts: ReportOptions): Promis
     const r = study.results.find((x) => x.run_id === id)!;
     powerRuns.push({ run_id: id, label: labelOf.get(r.config_hash) ?? r.config_hash, csvText: await powerCsvText(study, id), flags: [...new Set(r.flags.map((f) => f.code))] });
   }
-  const html = await buildReportHtml({ summary, plan: study.plan, powerRuns, powerRunsOmitted: omitted });
+  const yamlFile = path.join(studyDir, 'study.yaml');
+  const studyYaml = existsSync(yamlFile) ? await readFile(yamlFile, 'utf8') : null;
+  const html = await buildReportHtml({ summary, plan: study.plan, powerRuns, powerRunsOmitted: omitted, studyYaml });
   const file = path.resolve(opts.out ?? path.join(studyDir, 'report.html'));
   await writeFileAtomic(file, html);
   const { size } = await stat(file);

@@ -19,6 +19,8 @@ export interface ReportInput {
   powerRuns: PowerRunInput[];
   /** Runs not shown (cap on default timelines), mentioned in the report. */
   powerRunsOmitted?: number;
+  /** The frozen study.yaml of the study dir, shown verbatim (the design as the researcher wrote it). */
+  studyYaml?: string | null;
 }
 
 export interface RenderedChart {
@@ -57,7 +59,7 @@ function kv(rows: Array<[string, string]>): string {
   return `<table class="kv">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 
-function designSection(summary: StudySummary, plan: PlanFile): string {
+function designSection(summary: StudySummary, plan: PlanFile, studyYaml: string | null): string {
   const p = summary.protocol;
   const sweptValues = summary.swept_fields.map((f) => {
     const values = [...new Set(summary.configs.map((c) => c.swept[f]).map((v) => (v === null || v === undefined ? '–' : String(v))))];
@@ -82,7 +84,7 @@ ${kv([
   ['parallel', p.parallel],
 ])}
 <h3>Swept fields</h3>${sweptValues.length ? `<ul>${sweptValues.join('')}</ul>` : '<p>None: a single configuration.</p>'}
-${skipped}${warnings}</section>`;
+${skipped}${warnings}${studyYaml ? `<details><summary>study.yaml as run</summary><pre>${escapeHtml(studyYaml)}</pre></details>` : ''}</section>`;
 }
 
 function environmentSection(summary: StudySummary): string {
@@ -228,7 +230,7 @@ export async function buildReportHtml(input: ReportInput, generatedAt = new Date
 <p class="meta">llem study report · ${summary.study.status === 'unknown' ? 'no manifest (statuses from result files)' : `study ${escapeHtml(summary.study.status)}`} · ${c.completed} of ${c.planned} runs completed${c.failed ? `, ${c.failed} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}${c.interrupted ? `, ${c.interrupted} interrupted` : ''} · summary generated ${escapeHtml(summary.generated_at)} · report generated ${escapeHtml(generatedAt)}${Object.keys(flagsTotals).length ? ` · flags: ${escapeHtml(flagsText(flagsTotals))}` : ''}</p>
 ${partial ? `<div class="banner partial"><strong>Partial results.</strong> This study has not finished every planned run; statistics cover only completed runs.</div>` : ''}
 ${banner}
-${designSection(summary, plan)}
+${designSection(summary, plan, input.studyYaml ?? null)}
 ${environmentSection(summary)}
 ${flagsSection(summary)}
 ${resultsSection(summary)}

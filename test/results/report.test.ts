@@ -101,6 +101,7 @@ test('the HTML report renders in headless Chromium: no console error, all charts
   const dir = await mkdtemp(path.join(os.tmpdir(), 'llem-report-'));
   const { plan, results } = study();
   await writeStudyDir(dir, plan, results, () => makePowerCsv(300, 160));
+  await writeFile(path.join(dir, 'study.yaml'), 'name: fixture-study # <script>alert(1)</script>\nsweep:\n  batch_size: [1, 4, 16]\n');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -111,6 +112,9 @@ test('the HTML report renders in headless Chromium: no console error, all charts
     const { file, bytes } = await writeReport(dir, { out: path.join(dir, 'report.html') });
     assert.ok(bytes > 10_000, `report is ${bytes} bytes`);
     const html = await readFile(file, 'utf8');
+    assert.match(html, /study\.yaml as run/);
+    assert.match(html, /# &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+    assert.doesNotMatch(html, /<script/i);
     const expectedCharts = (html.match(/<figure class="chart"/g) ?? []).length;
     // backend, batch_size × 2 metrics + Pareto + one timeline per config (6 configs, under the cap)
     assert.equal(expectedCharts, 4 + 1 + 6);
