@@ -15,7 +15,9 @@ import {
 } from '../results/schema.ts';
 import { ClassifiedError } from '../backends/errors.ts';
 import { buildRunPrompts, DatasetError } from './workload.ts';
-import { coefficientOfVariation, computeFlags, computeMetrics, METRIC_DEFINITIONS } from './metrics.ts';
+import {
+  baselineReuseDecision, coefficientOfVariation, computeFlags, computeMetrics, METRIC_DEFINITIONS, type BaselineRecord,
+} from './metrics.ts';
 import { modelFileHash, writeFileAtomic } from './files.ts';
 
 export interface ChildLink {
@@ -44,7 +46,6 @@ export interface ChildOutcome {
 
 const STACK_CAP = 8000;
 const MESSAGE_CAP = 16000;
-const BASELINE_TEMP_TOLERANCE_C = 3;
 
 export function llemVersion(): string {
   try {
@@ -71,12 +72,6 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
       resolve();
     }, { once: true });
   });
-
-interface BaselineRecord {
-  measured_at_ms: number;
-  power_w: number;
-  temperature_c: number | null;
-}
 
 /** The environment as this child sees it (the GPU list comes from the meter's devices). */
 export function environmentSnapshot(
@@ -153,22 +148,24 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     await enter('baseline');
     let baselinePowerW: number | null = null;
     let baselineReused: boolean | null = null;
-    const baselineStaleReason: string | null = null;
-    const baselinePath = join(spec.study_dir, 'baseline.json');
+    let baselineStaleReason: string | null = null;
+    // One stored baseline per GPU selection (parallel per-GPU runs measure different devices).
+    const baselineKey = (spec.cuda_visible_devices ?? 'all').replace(/[^A-Za-z0-9_.-]/g, '_') || 'none';
+    const baselinePath = join(spec.study_dir, `baseline-${baselineKey}.json`);
     if (config.baseline.enabled && auxMeter.unavailableReason === null) {
-      let reused: BaselineRecord | null = null;
-      if (config.baseline.reuse_seconds > 0) {
-        try {
-          const prev = JSON.parse(await readFile(baselinePath, 'utf8')) as BaselineRecord;
-          const ageS = (Date.now() - prev.measured_at_ms) / 1000;
-          if (ageS <= config.baseline.reuse_seconds && typeof prev.power_w === 'number') reused = prev;
-        } catch {
-          // none yet: measure
-        }
+      let prev: BaselineRecord | null = null;
+      try {
+        prev = JSON.parse(await readFile(baselinePath, 'utf8')) as BaselineRecord;
+      } catch {
+        // none yet
       }
-      if (reused) {
-        baselinePowerW = reused.power_w;
+      const temps = (gpuEnv?.gpus ?? []).map((g) => g.temperature_c).filter((t): t is number => t !== null);
+      const decision = baselineReuseDecision(prev, Date.now(), config.baseline.reuse_seconds, temps.length ? Math.max(...temps) : null);
+      log('info', `baseline: ${decision.reuse ? 'reused' : 'measured'} (${decision.why})`);
+      if (decision.reuse && prev) {
+        baselinePowerW = prev.power_w;
         baselineReused = true;
+        baselineStaleReason = decision.staleReason;
       } else {
         await auxMeter.start();
         await sleep(config.baseline.duration_seconds * 1000, deps.signal);

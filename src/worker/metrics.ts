@@ -208,3 +208,40 @@ export const METRIC_DEFINITIONS: Record<string, string> = {
   window_s: 'measurement window length (s), from the meter\'s start to its stop around the workload',
   warmup_cv: 'coefficient of variation (sample std ÷ mean) of end-to-end latency over the last warmup window',
 };
+
+export interface BaselineRecord {
+  measured_at_ms: number;
+  power_w: number;
+  temperature_c: number | null;
+}
+
+export const BASELINE_TEMP_TOLERANCE_C = 3;
+
+/**
+ * Whether a stored baseline of the same study may stand in for a new measurement: fresh enough
+ * and measured at about the same GPU temperature (idle power rises with temperature). When the
+ * temperatures cannot be compared it is reused but flagged `baseline_stale`.
+ */
+export function baselineReuseDecision(
+  prev: BaselineRecord | null,
+  nowMs: number,
+  reuseSeconds: number,
+  currentTempC: number | null,
+): { reuse: boolean; staleReason: string | null; why: string } {
+  if (reuseSeconds <= 0) return { reuse: false, staleReason: null, why: 'baseline reuse is off' };
+  if (!prev || typeof prev.power_w !== 'number' || !Number.isFinite(prev.power_w)) return { reuse: false, staleReason: null, why: 'no stored baseline' };
+  const ageS = (nowMs - prev.measured_at_ms) / 1000;
+  if (ageS > reuseSeconds) return { reuse: false, staleReason: null, why: `stored baseline is ${ageS.toFixed(0)} s old (> ${reuseSeconds} s)` };
+  if (prev.temperature_c === null || currentTempC === null) {
+    return {
+      reuse: true,
+      staleReason: `baseline reused from ${ageS.toFixed(0)} s ago without a temperature to compare`,
+      why: 'fresh, temperature unknown',
+    };
+  }
+  const dT = Math.abs(currentTempC - prev.temperature_c);
+  if (dT > BASELINE_TEMP_TOLERANCE_C) {
+    return { reuse: false, staleReason: null, why: `GPU is ${dT.toFixed(1)} °C away from the stored baseline's temperature` };
+  }
+  return { reuse: true, staleReason: null, why: `fresh (${ageS.toFixed(0)} s) and within ${BASELINE_TEMP_TOLERANCE_C} °C` };
+}

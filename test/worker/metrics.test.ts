@@ -79,3 +79,23 @@ test('validity flags: meter flags kept once, worker flags added from their input
   assert.deepEqual(f({ baselineStaleReason: 'old' }), ['baseline_stale']);
   assert.deepEqual(f({ window: win({ energy_j: null, unavailable_reason: 'x' }) }), ['energy_unavailable']);
 });
+
+test('baseline reuse: fresh and within 3 °C reused; old, hot or absent measured; unknown temperature flagged', async () => {
+  const { baselineReuseDecision } = await import('../../src/worker/metrics.ts');
+  const prev = { measured_at_ms: 1_000_000, power_w: 70, temperature_c: 40 };
+  const now = 1_000_000 + 60_000;
+  const cases: Array<[Parameters<typeof baselineReuseDecision>, boolean, boolean]> = [
+    [[prev, now, 300, 42], true, false],
+    [[prev, now, 300, 44], false, false],
+    [[prev, now, 30, 40], false, false],
+    [[prev, now, 0, 40], false, false],
+    [[null, now, 300, 40], false, false],
+    [[prev, now, 300, null], true, true],
+    [[{ ...prev, temperature_c: null }, now, 300, 40], true, true],
+  ];
+  for (const [args, reuse, stale] of cases) {
+    const d = baselineReuseDecision(...args);
+    assert.equal(d.reuse, reuse, `${JSON.stringify(args)}: ${d.why}`);
+    assert.equal(d.staleReason !== null, stale, JSON.stringify(args));
+  }
+});
