@@ -84,7 +84,7 @@ munged --force 9>&- \
 cat >"$SLURM_CONF" <<CONF
 # Written by scripts/slurm/up.sh: a one-node test cluster; no cgroups, no systemd, no accounting.
 ClusterName=llem
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$dir/munge/munge.socket
@@ -122,7 +122,7 @@ SlurmdTimeout=60
 MessageTimeout=20
 MaxArraySize=100001
 MaxJobCount=100000
-NodeName=$node CPUs=$cpus State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 NodeHostname=$node CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 
