@@ -3,7 +3,7 @@
 // Every transition is first appended to the journal, then the manifest is rewritten atomically
 // (temp file in the same dir → fsync → rename → fsync dir), so a runner killed at any instant
 // leaves either the old or the new manifest, never a partial one, and the journal can rebuild it.
-// Runs are serialised once per change and cached. Up to INLINE_RUN_LIMIT runs the manifest is one
+// Runs are serialised once per change and cached. Up to INLINE_RUN_LIMIT (200) runs the manifest is one
 // file; above it, runs live in chunk files `manifest.d/runs-NNNNN.json` (RUNS_PER_CHUNK each) that
 // manifest.json lists in `run_chunks`, so a transition rewrites one small chunk and the header
 // instead of megabytes (see bench/runner.bench.ts). Each file is replaced atomically, chunk before
@@ -20,7 +20,7 @@ export const MANIFEST_FILE = 'manifest.json';
 export const JOURNAL_FILE = 'events.jsonl';
 export const PLAN_FILE = 'plan.json';
 export const CHUNK_DIR = 'manifest.d';
-export const INLINE_RUN_LIMIT = 1000;
+export const INLINE_RUN_LIMIT = 200;
 export const RUNS_PER_CHUNK = 100;
 
 export function chunkFileName(i: number): string {
