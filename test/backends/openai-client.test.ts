@@ -11,7 +11,7 @@ after(() => {
   for (const s of servers) s.close();
 });
 
-async function serve(script: SseScript, onRequest?: (b: unknown) => void): Promise<string> {
+async function serve(script: SseScript, onRequest?: (b: unknown, h: Record<string, unknown>) => void): Promise<string> {
   const { server, port } = await startSseServer(script, 0, onRequest);
   servers.push(server);
   return `http://127.0.0.1:${port}/v1`;
@@ -107,4 +107,35 @@ test('seeded arrivals: constant gaps exact, Poisson reproducible with the right 
   assert.notDeepEqual(a, c);
   const meanGap = a[a.length - 1]! / (a.length - 1);
   assert.ok(meanGap > 90 && meanGap < 110, `mean gap ${meanGap}`);
+});
+
+test('openai backend: probes the endpoint (PreflightError when down), sends the key from the named env var', async () => {
+  const { openaiBackend } = await import('../../src/backends/openai/index.ts');
+  const { ClassifiedError } = await import('../../src/backends/errors.ts');
+  const { baseConfig } = await import('../worker/helpers.ts');
+  const ac = new AbortController();
+  const ctx = { runDir: '/tmp', signal: ac.signal, log: () => {} };
+  const params = (base_url: string) => ({ base_url, api_key_env: 'LLEM_TEST_KEY', endpoint: 'chat', model_name: 'served-name', request_timeout_seconds: 30, extra_body: { top_k: 1 } });
+  await assert.rejects(
+    openaiBackend.load(baseConfig({ backend: 'openai', model: 'm', params: params('http://127.0.0.1:1/v1') }), ctx),
+    (e: unknown) => e instanceof ClassifiedError && e.errorType === 'PreflightError' && /did not answer/.test(e.message),
+  );
+  const bodies: Array<Record<string, unknown>> = [];
+  const auth: unknown[] = [];
+  const base = await serve({ ttftMs: 1, itlMs: 1, tokens: 2 }, (b, h) => {
+    bodies.push(b as Record<string, unknown>);
+    auth.push(h.authorization);
+  });
+  process.env.LLEM_TEST_KEY = 'sk-test';
+  try {
+    const { session } = await openaiBackend.load(baseConfig({ backend: 'openai', model: 'm', params: params(base) }), ctx);
+    const recs = await session.run({ prompts: [promptFromText(0, 'hi')], max_new_tokens: 4, concurrency: 1, seed: 1, greedy: true });
+    await session.dispose();
+    assert.equal(recs[0]!.error, null);
+    assert.equal(bodies[0]!.model, 'served-name');
+    assert.equal(bodies[0]!.top_k, 1);
+    assert.deepEqual(auth, ['Bearer sk-test']);
+  } finally {
+    delete process.env.LLEM_TEST_KEY;
+  }
 });
