@@ -173,6 +173,14 @@ a percentile bootstrap (${s.bootstrap_resamples} resamples, seed ${s.bootstrap_s
 Metrics with CV above ${formatNumber(s.high_variance_cv * 100)} % are flagged high-variance.</p></section>`;
 }
 
+/** Energy charts need energy: say why they are missing instead of leaving a silent gap. */
+function energyMissingNote(summary: StudySummary): string {
+  const anyCompleted = summary.configs.some((c) => c.counts.completed > 0);
+  const anyEnergy = summary.configs.some((c) => c.metrics.energy_per_output_token_j?.mean !== null && c.metrics.energy_per_output_token_j?.mean !== undefined);
+  if (!anyCompleted || anyEnergy) return '';
+  return `<div class="banner flags">Energy was not measured in any completed run (flag <code>energy_unavailable</code>; see each result's <code>energy_unavailable_reason</code>), so the energy charts and the energy-vs-throughput scatter are omitted.</div>`;
+}
+
 function figure(c: RenderedChart): string {
   return `<figure class="chart" data-chart="${escapeHtml(c.kind)}" id="${escapeHtml(c.id)}">${c.svg}<figcaption>${escapeHtml(c.caption)}</figcaption></figure>`;
 }
@@ -235,6 +243,7 @@ ${environmentSection(summary)}
 ${flagsSection(summary)}
 ${resultsSection(summary)}
 <section id="charts"><h2>Charts</h2>
+${energyMissingNote(summary)}
 ${param.length ? `<h3>Against each swept parameter</h3><div class="charts">${param.map(figure).join('\n')}</div>` : '<p>No swept parameter: nothing to plot against.</p>'}
 ${pareto.length ? `<h3>Energy vs throughput</h3><div class="charts">${pareto.map(figure).join('\n')}</div>` : ''}
 <h3>Power timelines</h3>

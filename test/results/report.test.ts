@@ -85,6 +85,20 @@ test('report HTML is self-contained: inline SVG charts, no script, no external r
   assert.match(html, /OutOfMemory/);
 });
 
+test('without energy in any run, the report says why the energy charts are missing', async () => {
+  const configs = makeGrid([1, 2]);
+  const plan = makePlan(configs, 1);
+  const results = plan.order.map((o) =>
+    makeResult(configs.find((c) => c.hash === o.config_hash)!, o.index, o.cycle, { energy_j: null, energy_per_output_token_j: null, energy_unavailable_reason: 'NVML not found' }, ['energy_unavailable']),
+  );
+  const summary = summarizeStudy({ plan, snapshot: null, results, now: NOW });
+  assert.equal(summary.configs[0]!.metrics.energy_per_output_token_j!.n_missing, 1);
+  const html = await buildReportHtml({ summary, plan, powerRuns: [] }, NOW);
+  assert.equal((html.match(/data-chart="parameter"/g) ?? []).length, 1, 'tokens/s only');
+  assert.equal((html.match(/data-chart="pareto"/g) ?? []).length, 0);
+  assert.match(html, /Energy was not measured in any completed run/);
+});
+
 test('a study with no completed run and a single config still gets a report, marked partial', async () => {
   const [only] = makeGrid([1]);
   const plan = makePlan([only!], 3);
