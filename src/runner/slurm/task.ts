@@ -140,7 +140,7 @@ async function slurmReasonForOwnTask(
   const provisional = (why: string) => ({
     status: 'interrupted' as const,
     error_type: null,
-    message: `terminated by Slurm (task ${identity.jobId}_${index}); ${why}; the final Slurm state is recorded by the next poll (llem watch/status/cancel)`,
+    message: `terminated by Slurm (task ${identity.jobId}_${index}); ${why}; Slurm's final state replaces this record at the next poll (an attached llem run, llem resume --launcher slurm, llem cancel)`,
     provisionalJobId: identity.jobId,
   });
   try {
