@@ -220,3 +220,23 @@ test('large studies keep runs in chunk files: a transition rewrites one chunk, r
     t.cleanup();
   }
 });
+
+test('a compromised lock stops scheduling and says so', async () => {
+  const t = tempStudy(makePlan([{ fixture_mode: 'ok', sleep_ms: 4000 }, { fixture_mode: 'ok' }]));
+  try {
+    const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker, lockStaleMs: 2000 });
+    const warnings: string[] = [];
+    runner.subscribe((e) => {
+      if (e.type === 'warning') warnings.push(e.message);
+      // someone removes the lock while the first run is measuring
+      if (e.type === 'phase' && e.index === 0 && e.phase === 'measure') rmSync(path.join(t.studyDir, LOCK_DIR), { recursive: true, force: true });
+    });
+    assert.equal(await runner.run(), 1);
+    assert.ok(warnings.some((w) => /study lock compromised.*no new run will start/.test(w)), warnings.join('; '));
+    const m = readManifest(t.studyDir);
+    assert.equal(m.runs[1]!.status, 'pending', 'nothing new started after the compromise');
+    assert.equal(m.status, 'interrupted');
+  } finally {
+    t.cleanup();
+  }
+});
