@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Backend, BackendSession, LoadInfo, RequestRecord, Workload } from '../types.ts';
 import type { ExperimentConfig } from '../../study/types.ts';
@@ -89,6 +90,14 @@ export const llamacppBackend: Backend = {
       await model.dispose();
       throw preflightError(
         `llamacpp: precision "${config.precision}" does not match the GGUF file ${modelPath}, which holds ${filePrecision} (the file decides the precision; set precision: auto or ${filePrecision})`,
+      );
+    }
+    // llama.cpp's CPU threads spin at a barrier each token: with more threads than idle cores a
+    // token can take hundreds of times longer (measured: 1 ms → 265 ms with 2 threads on 2 busy cores).
+    const cores = cpus().length;
+    if (params.gpu_layers !== 'max' && params.threads > 1 && loadavg()[0]! > cores) {
+      ctx.log(
+        `llamacpp: warning: threads ${params.threads} on a machine whose load average ${loadavg()[0]!.toFixed(1)} exceeds its ${cores} cores; CPU decoding may be far slower than with threads: 1`,
       );
     }
     const sequences = Math.max(1, config.batch_size);
