@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CHILD_BACKEND_NAMES, loadBackend } from '../../src/backends/load.ts';
+import { backendNames } from '../../src/backends/registry.ts';
+import { ClassifiedError } from '../../src/backends/errors.ts';
+
+test('every registered backend spec has a child-side implementation, and the other way round', async () => {
+  assert.deepEqual([...CHILD_BACKEND_NAMES].sort(), [...backendNames()].sort());
+  for (const name of CHILD_BACKEND_NAMES) {
+    const b = await loadBackend(name);
+    assert.equal(b.name, name);
+    assert.equal(typeof b.load, 'function');
+  }
+});
+
+test('an unknown backend is a PreflightError listing the known ones', async () => {
+  await assert.rejects(loadBackend('tensorflow'), (e: unknown) => e instanceof ClassifiedError && e.errorType === 'PreflightError' && /known: .*llamacpp/.test(e.message));
+});
