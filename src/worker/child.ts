@@ -259,6 +259,9 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
         rapl = null;
       }
     }
+    // Backends that queue work asynchronously (torch) sync the device at the window edges so the
+    // window holds exactly the measured work.
+    await session.beginWindow?.();
     await meter.start();
     const cpuAtStart = process.cpuUsage();
     const wallAtStart = performance.now();
@@ -276,6 +279,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     const live = setInterval(flushLive, Math.max(100, config.energy.live_interval_ms));
     let records: RequestRecord[];
     let window: EnergyWindow;
+    let sessionPeakBytes: number | null = null;
     try {
       records = await session.run(
         workload,
@@ -286,10 +290,17 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
         },
         abort.signal,
       );
+      const edge = await session.endWindow?.();
+      sessionPeakBytes = edge?.memory_peak_bytes ?? null;
     } finally {
       clearInterval(live);
       flushLive(); // the last partial second, so short windows still show up live
       window = await meter.stop();
+    }
+    // NVML's per-device memory includes every process; the backend's own peak is the better number
+    // when NVML has none (no GPU library, or a CPU run).
+    if (window.memory_peak_bytes === null && sessionPeakBytes !== null) {
+      window = { ...window, memory_peak_bytes: sessionPeakBytes };
     }
     {
       const cpu = process.cpuUsage(cpuAtStart);
