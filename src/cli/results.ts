@@ -4,6 +4,7 @@ import { InputError } from './errors.ts';
 import path from 'node:path';
 import { loadSnapshot, ManifestError } from '../runner/index.ts';
 import { loadStudy, type LoadedStudy } from '../results/summary.ts';
+import type { SummaryOptions } from '../results/summarize.ts';
 import { readSummaryFile, StudyDirError, summaryPath, writeFileAtomic } from '../results/study-dir.ts';
 import {
   configTable,
@@ -24,15 +25,16 @@ export interface ResultsOptions {
   where: string[];
   runs?: boolean;
   recompute?: boolean;
+  bootstrapResamples?: string;
 }
 
 /** Loads a study for the results commands; bad directories and files are input errors (exit 2). */
-export async function loadStudyForCli(studyDir: string): Promise<LoadedStudy> {
+export async function loadStudyForCli(studyDir: string, summaryOptions: Partial<SummaryOptions> = {}): Promise<LoadedStudy> {
   if (!existsSync(studyDir)) throw new InputError(`${studyDir}: no such study directory`);
   try {
     // The runner's view: statuses, attempts, error types, result paths (chunked manifests too).
     const snapshot = existsSync(path.join(studyDir, 'manifest.json')) ? await loadSnapshot(studyDir) : null;
-    return await loadStudy(studyDir, { snapshot });
+    return await loadStudy(studyDir, { snapshot, summary: summaryOptions });
   } catch (err) {
     if (err instanceof StudyDirError || err instanceof ManifestError) throw new InputError(err.message);
     throw err;
@@ -70,7 +72,14 @@ export async function summaryForCli(study: LoadedStudy, recompute: boolean): Pro
 export async function resultsText(studyDir: string, opts: ResultsOptions, termColumns = 120): Promise<{ stdout: string; stderr: string }> {
   const format = opts.format as OutputFormat;
   if (!OUTPUT_FORMATS.includes(format)) throw new InputError(`--format ${opts.format}: expected one of ${OUTPUT_FORMATS.join(', ')}`);
-  const study = await loadStudyForCli(studyDir);
+  const summaryOptions: Partial<SummaryOptions> = {};
+  if (opts.bootstrapResamples !== undefined) {
+    const b = Number(opts.bootstrapResamples);
+    if (!Number.isInteger(b) || b < 100 || b > 1_000_000) throw new InputError(`--bootstrap-resamples ${opts.bootstrapResamples}: expected an integer from 100 to 1000000`);
+    if (!opts.recompute) throw new InputError('--bootstrap-resamples changes summary.json: use it with --recompute');
+    summaryOptions.bootstrapResamples = b;
+  }
+  const study = await loadStudyForCli(studyDir, summaryOptions);
   const { summary, notes } = await summaryForCli(study, !!opts.recompute);
   let data: TableData = opts.runs ? runTable(study.plan, study.snapshot, study.results, summary) : configTable(summary);
   try {
@@ -94,6 +103,7 @@ export function register(program: Command): void {
     .option('-w, --where <expr>', 'keep rows where FIELD=VALUE (also !=, <, <=, >, >=); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--runs', 'one row per run instead of per config (for pandas: use with --format csv or json)')
     .option('--recompute', 'recompute summary.json from the run files and write it')
+    .option('--bootstrap-resamples <n>', 'with --recompute: bootstrap resamples per metric (default 1000)')
     .action(async (dir: string, opts: ResultsOptions) => {
       const { stdout, stderr } = await resultsText(dir, opts, process.stdout.columns ?? 120);
       if (stderr) process.stderr.write(stderr);

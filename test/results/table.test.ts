@@ -7,6 +7,7 @@ import { parse } from 'csv-parse/sync';
 import { summarizeStudy } from '../../src/results/summarize.ts';
 import { configTable, filterRows, parseWhere, renderCsv, renderMarkdown, runTable, sortRows, formatNumber } from '../../src/results/table.ts';
 import { resultsText } from '../../src/cli/results.ts';
+import { readSummaryFile } from '../../src/results/study-dir.ts';
 import { makeConfig, makeGrid, makePlan, makeResult, makeSnapshot, writeStudyDir, type ConfigFixture } from './fixtures.ts';
 
 const NOW = '2026-02-01T00:00:00.000Z';
@@ -122,8 +123,11 @@ test('llem results on a study dir: csv/json to stdout, notes to stderr, --recomp
     const json = JSON.parse((await resultsText(dir, { format: 'json', where: [], runs: true })).stdout) as Array<Record<string, unknown>>;
     assert.equal(json.length, 12);
     assert.equal(json.filter((r) => r.status === 'pending').length, 1);
-    const recomputed = await resultsText(dir, { format: 'table', where: [], recompute: true });
+    const recomputed = await resultsText(dir, { format: 'table', where: [], recompute: true, bootstrapResamples: '500' });
     assert.match(recomputed.stdout, /recomputed .*summary\.json/);
+    assert.equal((await readSummaryFile(path.join(dir, 'summary.json'))).statistics.bootstrap_resamples, 500);
+    await assert.rejects(resultsText(dir, { format: 'table', where: [], bootstrapResamples: '500' }), /use it with --recompute/);
+    await assert.rejects(resultsText(dir, { format: 'table', where: [], recompute: true, bootstrapResamples: '5' }), /--bootstrap-resamples 5/);
     // A stale summary.json (fewer runs than now on disk) is not shown as current.
     await writeStudyDir(dir, plan, results);
     const after = await resultsText(dir, { format: 'md', where: [] });
