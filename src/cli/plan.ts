@@ -2,6 +2,7 @@
 // `llem run --dry-run` prints the same through planText / planJson.
 import type { Command } from 'commander';
 import { planStudy, type StudyPlan } from '../study/plan.ts';
+import { gpuFreeMemory } from '../measure/index.ts';
 
 /** Above this many runs `order` is left out of --json (it would be megabytes). */
 export const JSON_ORDER_MAX_RUNS = 100_000;
@@ -139,7 +140,8 @@ export function register(program: Command): void {
     .option('--json', 'print the plan as JSON (a stable interface for scripts)')
     .option('--no-order', 'leave the run order out')
     .action(async (studyPath: string, opts: { json?: boolean; order: boolean }) => {
-      const plan = await planStudy(studyPath);
+      const free = await gpuFreeMemory();
+      const plan = await planStudy(studyPath, { gpuFreeMemoryBytes: free.bytes, gpuFreeMemoryReason: free.reason });
       const text = opts.json ? JSON.stringify(planJson(plan, { order: opts.order }), null, 2) + '\n' : planText(plan, { order: false });
       await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
     });

@@ -343,21 +343,29 @@ export async function readGpuTemperatures(
  * Free memory (bytes) of the smallest selected GPU (default selection: CUDA_VISIBLE_DEVICES), for
  * the planner's fit check; null when unknown.
  */
-export async function gpuFreeMemoryBytes(
+/** Free memory (bytes) of the least-free visible GPU, or null with the reason it is unknown. */
+export async function gpuFreeMemory(
   cudaVisibleDevices: string | null = process.env.CUDA_VISIBLE_DEVICES ?? null,
-): Promise<number | null> {
+): Promise<{ bytes: number | null; reason: string }> {
   const opened = await openNvmlAsync();
-  if (opened.status === 'unavailable') return null;
+  // One line for a table cell; `llem doctor` gives the full story (every path tried).
+  if (opened.status === 'unavailable') return { bytes: null, reason: opened.reason.split(/;? tried:|\n/)[0]!.trim() };
   const { session } = opened;
   try {
     const resolved = resolveVisibleDevices(session, cudaVisibleDevices);
-    if (resolved.status === 'unavailable') return null;
+    if (resolved.status === 'unavailable') return { bytes: null, reason: resolved.reason };
     const free = resolved.devices.map((d) => session.deviceInfo(d.index).memoryFreeBytes);
-    if (free.some((f) => f === null)) return null;
-    return Math.min(...(free as number[]));
-  } catch {
-    return null;
+    if (free.some((f) => f === null)) return { bytes: null, reason: 'NVML does not report free memory on this GPU' };
+    return { bytes: Math.min(...(free as number[])), reason: '' };
+  } catch (err) {
+    return { bytes: null, reason: `NVML: ${(err as Error).message}` };
   } finally {
     session.close();
   }
+}
+
+export async function gpuFreeMemoryBytes(
+  cudaVisibleDevices: string | null = process.env.CUDA_VISIBLE_DEVICES ?? null,
+): Promise<number | null> {
+  return (await gpuFreeMemory(cudaVisibleDevices)).bytes;
 }

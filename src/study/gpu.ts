@@ -1,7 +1,6 @@
-// ─── LEAD: WIRE TO NVML HERE ────────────────────────────────────────────────────────────────────
 // Free GPU memory for the pre-flight memory check. src/study is pure and must not load the native
-// addon itself, so this returns null until the lead connects it (e.g. by passing
-// `gpuFreeMemoryBytes` to planStudy from the CLI, read through src/measure / src/native).
+// addon itself: the CLI reads NVML (src/measure `gpuFreeMemory`) and passes the figure to
+// planStudy. This fallback serves callers that pass nothing (tests, library use).
 export interface GpuFreeMemory {
   /** Free bytes on the GPU(s) the study will use; null = unknown. */
   bytes: number | null;
@@ -10,5 +9,5 @@ export interface GpuFreeMemory {
 }
 
 export function gpuFreeMemoryBytes(): GpuFreeMemory {
-  return { bytes: null, reason: 'GPU free memory not read (NVML not wired into planning yet)' };
+  return { bytes: null, reason: 'GPU free memory not read (the caller passed no NVML reading)' };
 }

@@ -64,6 +64,8 @@ export interface PlanOptions {
   history?: EstimateHistory;
   /** Free GPU memory in bytes; null = unknown; undefined = ask gpuFreeMemoryBytes() in src/study/gpu.ts. */
   gpuFreeMemoryBytes?: number | null;
+  /** Why it is unknown, shown as the memory-fit reason (with gpuFreeMemoryBytes: null). */
+  gpuFreeMemoryReason?: string;
 }
 
 /** Whether running this plan needs an explicit confirmation (or `--yes`). */
@@ -218,7 +220,7 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
   };
 
   const free = opts.gpuFreeMemoryBytes !== undefined
-    ? { bytes: opts.gpuFreeMemoryBytes, reason: opts.gpuFreeMemoryBytes === null ? 'GPU free memory unknown' : '' }
+    ? { bytes: opts.gpuFreeMemoryBytes, reason: opts.gpuFreeMemoryBytes === null ? (opts.gpuFreeMemoryReason ?? 'GPU free memory unknown') : '' }
     : readGpuFreeMemory();
   const estimate = estimatePlan({ config_count: configCount, cycles, execution: exec, configAt }, opts.history, {
     now,
