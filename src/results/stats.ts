@@ -175,9 +175,9 @@ export function finiteValues(values: ReadonlyArray<number | null | undefined>): 
 
 /** B × n resampling indices (row b = resample b), drawn from mulberry32(seed). Depends only on
  * (n, resamples, seed), so metrics with the same n in one config share them (paired resamples). */
-export function resampleIndices(n: number, resamples: number, seed: number): Uint32Array {
+export function resampleIndices(n: number, resamples: number, seed: number, scratch?: Uint32Array): Uint32Array {
   const rand = mulberry32(seed);
-  const idx = new Uint32Array(n * resamples);
+  const idx = scratch && scratch.length >= n * resamples ? scratch.subarray(0, n * resamples) : new Uint32Array(n * resamples);
   for (let i = 0; i < idx.length; i++) idx[i] = (rand() * n) | 0;
   return idx;
 }
@@ -313,7 +313,8 @@ export function describeMany<K extends string>(
   const cis = new Map<K, [number, number]>();
   for (const [n, groupKeys] of groups) {
     const columns = groupKeys.map((k) => finiteByKey.get(k)!);
-    const result = bootstrapMeanCisMulti(columns, resampleIndices(n, opts.bootstrapResamples, opts.seed), opts.confidence);
+    if (indexScratch.length < n * opts.bootstrapResamples) indexScratch = new Uint32Array(n * opts.bootstrapResamples);
+    const result = bootstrapMeanCisMulti(columns, resampleIndices(n, opts.bootstrapResamples, opts.seed, indexScratch), opts.confidence);
     groupKeys.forEach((k, i) => cis.set(k, result[i]!));
   }
   const out = {} as Record<K, MetricStats>;
@@ -327,6 +328,17 @@ export function describeMany<K extends string>(
   return out;
 }
 
+const scratch = new Map<string, Float64Array>();
+function scratchFloat64(name: string, length: number): Float64Array {
+  let buf = scratch.get(name);
+  if (!buf || buf.length < length) {
+    buf = new Float64Array(Math.max(length, (buf?.length ?? 0) * 2));
+    scratch.set(name, buf);
+  }
+  return buf.subarray(0, length);
+}
+let indexScratch = new Uint32Array(0);
+
 /** bootstrapMeanCiWith for M columns of the same length at once: one pass over the indices with
  * the columns interleaved (row-major), which is what makes a 10,000-run summary fast. */
 export function bootstrapMeanCisMulti(columns: ReadonlyArray<ReadonlyArray<number>>, indices: Uint32Array, confidence: number): Array<[number, number]> {
@@ -334,14 +346,16 @@ export function bootstrapMeanCisMulti(columns: ReadonlyArray<ReadonlyArray<numbe
   const n = columns[0]?.length ?? 0;
   if (n < 2) throw new RangeError('bootstrap needs at least 2 values');
   const resamples = indices.length / n;
-  const rows = new Float64Array(n * m);
+  const rows = scratchFloat64('rows', n * m);
   for (let j = 0; j < m; j++) {
     const col = columns[j]!;
     if (col.length !== n) throw new RangeError('columns differ in length');
     for (let i = 0; i < n; i++) rows[i * m + j] = col[i]!;
   }
-  const means = columns.map(() => new Float64Array(resamples));
-  const sums = new Float64Array(m);
+  // Reused buffers: a 1000-config summary would otherwise allocate ~100 MB of short-lived arrays.
+  const meansAll = scratchFloat64('means', m * resamples);
+  const means = columns.map((_, j) => meansAll.subarray(j * resamples, (j + 1) * resamples));
+  const sums = scratchFloat64('sums', m);
   let k = 0;
   for (let b = 0; b < resamples; b++) {
     sums.fill(0);
