@@ -230,6 +230,12 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
   });
   const wontFit = estimate.per_config.filter((c) => c.memory_fit === 'wont_fit').length;
   if (wontFit) warnings.push(`${wontFit} config(s) will likely not fit in free GPU memory`);
+  if (exec.parallel === 'per_gpu') {
+    warnings.push(
+      'execution.parallel: per_gpu runs one run per visible GPU at once: neighbours heat each other and share ' +
+        'PCIe/CPU, so energy can differ from sequential runs (the time estimate assumes one run at a time)',
+    );
+  }
 
   const plan: StudyPlan = {
     study_name: model.name,

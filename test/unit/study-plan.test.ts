@@ -228,3 +228,13 @@ describe('canonical JSON', () => {
     assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }], u: undefined }), '{"a":[{"c":2,"d":1}],"b":1}');
   });
 });
+
+describe('parallel execution', () => {
+  it('warns that per_gpu runs share the machine, and says nothing when off', async () => {
+    const base = 'name: p\nbackend: llamacpp\nmodel: builtin:tiny-random\n';
+    const par = await planOf(base + 'execution:\n  parallel: per_gpu\n');
+    assert.ok(par.warnings.some((w) => /per_gpu/.test(w) && /heat/.test(w)), par.warnings.join('\n'));
+    const seq = await planOf(base);
+    assert.ok(!seq.warnings.some((w) => /per_gpu/.test(w)));
+  });
+});
