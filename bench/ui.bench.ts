@@ -72,7 +72,8 @@ async function withoutTui(tmp: string): Promise<number> {
 async function withTui(tmp: string): Promise<number> {
   const out = join(tmp, 'tui');
   const socket = `llem-bench-ui-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: workerEnv() });
+  const tmux = (...args: string[]) =>
+    execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: workerEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
   const argv = [process.execPath, ...commandArgs(out)].map((a) => `'${a}'`).join(' ');
   tmux('new-session', '-d', '-s', 'bench', '-x', '120', '-y', '40', '-c', repo, `env -u CI ${argv}`);
   try {
@@ -96,7 +97,7 @@ export default async function bench(): Promise<void> {
   try {
     const plain = await withoutTui(tmp);
     const tui = await withTui(tmp);
-    console.log(`parent CPU over ${windowS} s of a measuring run (1 Hz progress, power, log):`);
+    console.log(`parent CPU over ${windowS} s of a measuring run (1 Hz progress, power, log; TUI 120×40):`);
     console.log(`  --no-tui : ${plain.toFixed(2)} % of one core`);
     console.log(`  TUI      : ${tui.toFixed(2)} % of one core   (target < 1 %)`);
     console.log(`  TUI cost : ${(tui - plain).toFixed(2)} percentage points`);

@@ -83,6 +83,7 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
   let unsubscribe: (() => void) | null = null;
   let aborted = false;
   let started = false;
+  let closed = false;
   let runPromise: Promise<number> | null = null;
   const { mountSession } = await loadSession();
   return mountSession(
@@ -96,11 +97,18 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
         session.store.flush();
         opts.createRunner().then(
           (h) => {
-            handle = h;
-            unsubscribe = h.subscribe((event) => session.store.dispatch({ type: 'runner', event }));
-            session.store.dispatch({ type: 'snapshot', snapshot: h.snapshot() });
-            session.store.flush();
-            runPromise = h.run();
+            // Ctrl+C while the runner was being created: the session is over, run nothing.
+            if (closed) return;
+            try {
+              handle = h;
+              unsubscribe = h.subscribe((event) => session.store.dispatch({ type: 'runner', event }));
+              session.store.dispatch({ type: 'snapshot', snapshot: h.snapshot() });
+              session.store.flush();
+              runPromise = h.run();
+            } catch (error) {
+              session.fail(error);
+              return;
+            }
             runPromise.then(
               (code) => session.done(aborted ? 130 : code),
               (error: unknown) => session.fail(error),
@@ -120,6 +128,7 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
         return runPromise ? Promise.race([runPromise.catch(() => 130), new Promise((r) => setTimeout(r, 1500).unref())]).then(() => undefined) : Promise.resolve();
       },
       cleanup() {
+        closed = true;
         unsubscribe?.();
       },
       finalMessage(code, store) {

@@ -12,6 +12,9 @@ import { createUiStore, type UiStore } from './store.ts';
 import { enterFullScreen } from './terminal.ts';
 import { glyphsFor, themeFromEnv } from './theme.ts';
 
+const PUBLISH_INTERVAL_MS = 1000;
+const MEASURE_PUBLISH_INTERVAL_MS = 2000;
+
 export interface TerminalIo {
   stdin?: NodeJS.ReadStream;
   stdout?: NodeJS.WriteStream;
@@ -27,7 +30,7 @@ export interface TerminalIo {
    * at all when CI is set, so tests over fake streams could see nothing.
    */
   debugFrames?: boolean;
-  /** Least time between two background renders (default 1000 ms; keys render at once). */
+  /** Least time between two background renders (default 1000 ms, 2000 ms while measuring; keys render at once). */
   minPublishIntervalMs?: number;
 }
 
@@ -62,8 +65,9 @@ export function mountSession(
   const stdin = io.stdin ?? process.stdin;
   const theme = themeFromEnv(io.env ?? process.env);
   const env = { theme, glyphs: glyphsFor(theme) };
-  // Background updates (runner events, the clock) reach React at most once a second: the parent
-  // must not disturb the measurement (< 1 % of a core). Keys and resizes flush at once.
+  // Background updates (runner events, the clock) reach React at most once a second, and every
+  // two seconds while a run is in its measure phase: an Ink frame costs ~10-15 ms of CPU and the
+  // parent must stay under 1 % of a core while energy is measured. Keys and resizes render at once.
   const store = createUiStore(
     initialState({
       plan: opts.plan,
@@ -74,7 +78,7 @@ export function mountSession(
       nowMs: Date.now(),
       stage: opts.stage,
     }),
-    { minPublishIntervalMs: io.minPublishIntervalMs ?? 1000 },
+    { minPublishIntervalMs: io.minPublishIntervalMs ?? ((state) => (state.live?.phase === 'measure' ? MEASURE_PUBLISH_INTERVAL_MS : PUBLISH_INTERVAL_MS)) },
   );
   const terminal = enterFullScreen({ stdout, stdin }, theme);
 

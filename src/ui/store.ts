@@ -18,8 +18,9 @@ export interface UiStore {
   dispose(): void;
 }
 
-export function createUiStore(initial: UiState, opts: { minPublishIntervalMs?: number } = {}): UiStore {
-  const minIntervalMs = opts.minPublishIntervalMs ?? 100;
+export function createUiStore(initial: UiState, opts: { minPublishIntervalMs?: number | ((state: UiState) => number) } = {}): UiStore {
+  const interval = opts.minPublishIntervalMs ?? 100;
+  const minIntervalMs = () => (typeof interval === 'function' ? interval(state) : interval);
   let state = initial;
   let published = initial;
   let lastPublishMs = 0;
@@ -39,7 +40,7 @@ export function createUiStore(initial: UiState, opts: { minPublishIntervalMs?: n
 
   const schedule = () => {
     if (timer !== null || disposed) return;
-    const waitMs = Math.max(0, lastPublishMs + minIntervalMs - Date.now());
+    const waitMs = Math.max(0, lastPublishMs + minIntervalMs() - Date.now());
     timer = setTimeout(publish, waitMs);
   };
 

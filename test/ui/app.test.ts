@@ -203,6 +203,26 @@ describe('runTui', () => {
     assert.equal(s.inp.rawMode, false);
   });
 
+  test('Ctrl+C while the runner is being created: exit 130, nothing runs', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const s = start({
+      createRunner: async () => {
+        await gate;
+        return s.handle;
+      },
+    });
+    await waitFor(() => s.out.lastFrame().includes('Press Enter'), 'pre-flight');
+    s.inp.press('enter');
+    await waitFor(() => s.out.lastFrame().includes('starting…'), 'the starting state');
+    s.inp.press('ctrl+c');
+    assert.equal(await s.result, 130);
+    release();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(s.handle.methods(), [], 'run() never called');
+    assert.match(s.out.all, /interrupted before the study started/);
+  });
+
   test('NO_COLOR: no colour codes; TERM=dumb: ASCII and no alternate screen', async () => {
     const s = start({ env: { ...UTF8_ENV, NO_COLOR: '1' } });
     await started(s);
