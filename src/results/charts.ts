@@ -195,7 +195,10 @@ export function paretoChart(summary: StudySummary): ChartSpec | null {
   const data = rows.map((r) => ({ ...r, pareto: front.has(r.config_hash) ? 'Pareto front' : 'dominated' }));
   const frontData = data.filter((d) => d.pareto === 'Pareto front').sort((a, b) => a.tps - b.tps);
   const nGroups = new Set(data.map((d) => d.group)).size;
-  const x = { field: 'tps', type: 'quantitative' as const, title: 'output tokens per second', scale: { zero: false } };
+  // Throughput across batch sizes spans orders of magnitude: log axis then, else the slow configs pile up at 0.
+  const tpsValues = data.map((d) => d.tps_lo).filter((v) => v > 0);
+  const logTps = tpsValues.length === data.length && Math.max(...data.map((d) => d.tps_hi)) / Math.min(...tpsValues) >= 16;
+  const x = { field: 'tps', type: 'quantitative' as const, title: `output tokens per second${logTps ? ' (log scale)' : ''}`, scale: logTps ? { type: 'log' as const } : { zero: false } };
   // One color encoding shared by every layer, so the layers merge into one legend.
   const color = { field: 'group', type: 'nominal' as const, title: colorField ?? 'config', legend: nGroups > MAX_LEGEND_ENTRIES ? null : { orient: 'right' as const } };
   const y = { field: 'ept', type: 'quantitative' as const, title: 'energy per output token (J)', scale: { zero: false } };
