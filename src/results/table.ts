@@ -22,6 +22,9 @@ export interface TableData {
   display: Array<Record<string, string>>;
   /** Lines printed above a table (partial study, warnings). */
   notes: string[];
+  /** Every config field of each row (flattened), so --where/--sort work on fields that are not
+   * swept (and so not columns), e.g. `--where model=…` in a one-model study. */
+  configFields?: Row[];
 }
 
 /** The headline metrics of the table, in order. */
@@ -108,6 +111,7 @@ export function configTable(summary: StudySummary): TableData {
   return {
     rows,
     display,
+    configFields: summary.configs.map((c) => flattenConfig(c.config)),
     displayColumns: [...sweptCols, { key: 'runs', header: 'runs' }, ...HEADLINE_METRICS.map((h) => ({ key: h.column, header: h.header })), { key: 'flags', header: 'flags' }],
     notes: studyNotes(summary),
   };
@@ -144,6 +148,7 @@ export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results
   const excluded = new Map(summary.excluded_runs.map((e) => [e.run_id, e]));
   const rows: Row[] = [];
   const display: Array<Record<string, string>> = [];
+  const configFields: Row[] = [];
   for (const run of [...snap.runs].sort((a, b) => a.index - b.index)) {
     const pc = configByHash.get(run.config_hash);
     if (!pc) continue;
@@ -169,6 +174,7 @@ export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results
     row.energy_method = result?.metrics.energy_method ?? null;
     row.started_at = result?.started_at ?? run.attempts.at(-1)?.started_at ?? null;
     rows.push(row);
+    configFields.push(flat);
     const cell: Record<string, string> = {};
     for (const [k, v] of Object.entries(row)) cell[k] = typeof v === 'number' ? formatNumber(v) : scalarText(v);
     if (row.reason) cell.flags = `${run.status}: ${row.reason}`;
@@ -179,6 +185,7 @@ export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results
   return {
     rows,
     display,
+    configFields,
     displayColumns: [
       { key: 'run_id', header: 'run' },
       ...sweptCols,
@@ -202,6 +209,16 @@ export interface WhereClause {
   value: string;
 }
 
+function knownFields(data: TableData): Set<string> {
+  return new Set([...data.rows.flatMap((r) => Object.keys(r)), ...(data.configFields ?? []).flatMap((r) => Object.keys(r))]);
+}
+
+function fieldOf(data: TableData, i: number, field: string): Scalar {
+  const row = data.rows[i]!;
+  if (field in row) return row[field] ?? null;
+  return data.configFields?.[i]?.[field] ?? null;
+}
+
 export function parseWhere(expr: string): WhereClause {
   const m = /^\s*([^=!<>\s]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$/.exec(expr);
   if (!m) throw new Error(`--where "${expr}": expected FIELD=VALUE (or !=, <, <=, >, >=)`);
@@ -219,15 +236,15 @@ function compare(a: Scalar, b: string): number | null {
 /** Keep rows matching every clause. Unknown fields are an error that lists the known ones. */
 export function filterRows(data: TableData, clauses: WhereClause[]): TableData {
   if (clauses.length === 0) return data;
-  const known = new Set(data.rows.flatMap((r) => Object.keys(r)));
+  const known = knownFields(data);
   for (const c of clauses) {
     if (data.rows.length > 0 && !known.has(c.field)) {
       throw new Error(`--where: unknown field "${c.field}"; fields: ${[...known].join(', ')}`);
     }
   }
-  const keep = data.rows.map((row) =>
+  const keep = data.rows.map((row, i) =>
     clauses.every((c) => {
-      const v = row[c.field] ?? null;
+      const v = fieldOf(data, i, c.field);
       if (c.op === '=') return v === null ? c.value === '' || c.value === 'null' : compare(v, c.value) === 0;
       if (c.op === '!=') return v === null ? !(c.value === '' || c.value === 'null') : compare(v, c.value) !== 0;
       const d = compare(v, c.value);
@@ -239,6 +256,7 @@ export function filterRows(data: TableData, clauses: WhereClause[]): TableData {
     ...data,
     rows: data.rows.filter((_, i) => keep[i]),
     display: data.display.filter((_, i) => keep[i]),
+    configFields: data.configFields?.filter((_, i) => keep[i]),
   };
 }
 
@@ -246,21 +264,26 @@ export function filterRows(data: TableData, clauses: WhereClause[]): TableData {
 export function sortRows(data: TableData, spec: string): TableData {
   const desc = spec.startsWith('-');
   const field = desc ? spec.slice(1) : spec;
-  const known = new Set(data.rows.flatMap((r) => Object.keys(r)));
+  const known = knownFields(data);
   if (data.rows.length > 0 && !known.has(field)) {
     throw new Error(`--sort: unknown column "${field}"; columns: ${[...known].join(', ')}`);
   }
   const order = data.rows.map((_, i) => i);
   order.sort((i, j) => {
-    const a = data.rows[i]![field] ?? null;
-    const b = data.rows[j]![field] ?? null;
+    const a = fieldOf(data, i, field);
+    const b = fieldOf(data, j, field);
     if (a === null && b === null) return i - j;
     if (a === null) return 1;
     if (b === null) return -1;
     const d = typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b), undefined, { numeric: true });
     return (desc ? -d : d) || i - j;
   });
-  return { ...data, rows: order.map((i) => data.rows[i]!), display: order.map((i) => data.display[i]!) };
+  return {
+    ...data,
+    rows: order.map((i) => data.rows[i]!),
+    display: order.map((i) => data.display[i]!),
+    configFields: data.configFields ? order.map((i) => data.configFields![i]!) : undefined,
+  };
 }
 
 // --- rendering

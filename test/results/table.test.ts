@@ -59,6 +59,10 @@ test('--where filters with =, != and numeric comparisons; unknown fields are nam
   );
   assert.equal(filterRows(data, [parseWhere('batch_size>10')]).rows.length, 0);
   assert.throws(() => filterRows(data, [parseWhere('colour=red')]), /unknown field "colour"/);
+  // Fields that are not swept (so not columns) still filter: every config has this model.
+  assert.equal(filterRows(data, [parseWhere('model=builtin:tiny-random')]).rows.length, 6);
+  assert.equal(filterRows(data, [parseWhere('llamacpp.n_gpu_layers=99'), parseWhere('backend=llamacpp')]).rows.length, 3);
+  assert.equal(filterRows(data, [parseWhere('seed=2')]).rows.length, 0);
   assert.throws(() => parseWhere('nonsense'), /FIELD=VALUE/);
 });
 
