@@ -14,6 +14,7 @@ import {
   render,
   runTable,
   sortRows,
+  studyHeadline,
   type OutputFormat,
   type TableData,
 } from '../results/table.ts';
@@ -88,7 +89,7 @@ export async function resultsText(studyDir: string, opts: ResultsOptions, termCo
   } catch (err) {
     throw new InputError((err as Error).message);
   }
-  data = { ...data, notes: [...notes, ...data.notes] };
+  data = { ...data, notes: [studyHeadline(summary), ...notes, ...data.notes] };
   const machine = format === 'csv' || format === 'json';
   return { stdout: render(data, format, termColumns), stderr: machine && data.notes.length ? data.notes.join('\n') + '\n' : '' };
 }

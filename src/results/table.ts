@@ -117,6 +117,15 @@ export function configTable(summary: StudySummary): TableData {
   };
 }
 
+/** One line naming the study, its protocol and its hardware, above terminal tables. */
+export function studyHeadline(summary: StudySummary): string {
+  const p = summary.protocol;
+  const e = summary.environment;
+  const gpus = e ? [...new Set(e.gpus.map((g) => g.name))].join(' + ') || 'no GPU' : null;
+  const hw = e ? ` · ${gpus}${e.driver_version ? `, driver ${e.driver_version}` : ''}${e.differences.length ? ` (${e.differences.length} runs on another environment)` : ''}` : '';
+  return `${summary.study.name} (${summary.study.hash}) · ${summary.configs.length} configs × ${p.n_cycles} cycles, ${p.cycle_order} order${hw}`;
+}
+
 export function studyNotes(summary: StudySummary): string[] {
   const notes: string[] = [];
   const c = summary.study.counts;
