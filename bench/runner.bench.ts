@@ -137,6 +137,10 @@ async function parentCpuDuringRun(runSeconds: number): Promise<number> {
 }
 
 export default async function bench(): Promise<void> {
+  // first, so that garbage from the other measurements is not collected inside its window
+  const seconds = Number(process.env.BENCH_CPU_SECONDS ?? 8);
+  const cpu = await parentCpuDuringRun(seconds);
+  console.log(`parent CPU while a run is in progress (${seconds} s run, heartbeat 500 ms): ${(cpu * 100).toFixed(3)} % of one core`);
   const runs = Number(process.env.BENCH_RUNS ?? 20);
   console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores (figures scale with it)`);
   console.log(`runner overhead per run (spawn → result persisted → next spawn), ${runs} runs, no-op worker:`);
@@ -156,7 +160,4 @@ export default async function bench(): Promise<void> {
       `  ${String(n).padStart(6)} runs: median ${ms(withFsync.median)}, p95 ${ms(withFsync.p95)} (fsync); without fsync median ${ms(noFsync.median)}, p95 ${ms(noFsync.p95)}`,
     );
   }
-  const seconds = Number(process.env.BENCH_CPU_SECONDS ?? 8);
-  const cpu = await parentCpuDuringRun(seconds);
-  console.log(`parent CPU while a run is in progress (${seconds} s run, heartbeat 500 ms): ${(cpu * 100).toFixed(3)} % of one core`);
 }
