@@ -92,7 +92,10 @@ function applyRunnerEvent(state: UiState, event: RunnerEvent): UiState {
       return { ...state, log: appendCapped(state.log, [line], LOG_CAPACITY) };
     }
     case 'gap':
-      return { ...state, gap: { kind: event.kind, secondsLeft: event.seconds_left, totalSeconds: event.total_seconds, tempC: event.temp_c } };
+      return {
+        ...state,
+        gap: { kind: event.kind, secondsLeft: event.seconds_left, totalSeconds: event.total_seconds, tempC: event.temp_c, sinceMs: state.nowMs },
+      };
     case 'gap_end':
       return { ...state, gap: null };
     case 'paused':

@@ -28,6 +28,8 @@ export interface GapState {
   secondsLeft: number;
   totalSeconds: number;
   tempC: number | null;
+  /** Clock time of the event, so the countdown runs between the runner's updates. */
+  sinceMs: number;
 }
 
 export interface UiState {

@@ -126,6 +126,19 @@ describe('runTui', () => {
     assert.ok(s.handle.methods().includes('abortNow'));
   });
 
+  test('a gap shows its countdown; c cuts it short, s points at c', async () => {
+    const s = start();
+    await started(s);
+    emit(s, { type: 'gap', at, kind: 'cooldown', seconds_left: 90, total_seconds: 120, temp_c: 74 });
+    await waitFor(() => /cooldown gap: 1m\d\ds left of 2m00s {2}GPU 74°C/.test(s.out.lastFrame()), 'the gap line');
+    s.inp.press('s');
+    await waitFor(() => s.out.lastFrame().includes('no run is running (c cuts the gap short)'), 'the reason');
+    s.inp.press('c');
+    await waitFor(() => s.handle.methods().includes('skipGap'), 'skipGap()');
+    emit(s, { type: 'gap_end', at, kind: 'cooldown', cut_short: true });
+    await waitFor(() => !s.out.lastFrame().includes('cooldown gap'), 'the gap to end');
+  });
+
   test('the frame is at most rows − 1 high at every size, and a resize reflows', async () => {
     const s = start({ columns: 120, rows: 40 });
     await started(s);

@@ -88,7 +88,7 @@ describe('reducer: runner events', () => {
       name: 'gap and gap_end',
       actions: [{ type: 'runner', event: { type: 'gap', at, kind: 'cooldown', seconds_left: 20, total_seconds: 60, temp_c: 71 } }],
       check: (s) => {
-        assert.deepEqual(s.gap, { kind: 'cooldown', secondsLeft: 20, totalSeconds: 60, tempC: 71 });
+        assert.deepEqual(s.gap, { kind: 'cooldown', secondsLeft: 20, totalSeconds: 60, tempC: 71, sinceMs: s.nowMs });
         assert.equal(reducer(s, { type: 'runner', event: { type: 'gap_end', at, kind: 'cooldown', cut_short: true } }).gap, null);
       },
     },

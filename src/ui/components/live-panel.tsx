@@ -21,7 +21,8 @@ export function LivePanel(props: { state: UiState; height: number; columns: numb
   const live = state.live;
   if (state.gap) {
     const g = state.gap;
-    lines.push({ text: `${g.kind} gap: ${formatDuration(g.secondsLeft)} left of ${formatDuration(g.totalSeconds)}${g.tempC !== null ? `  GPU ${g.tempC}°C` : ''}  (c cuts it short)`, color: tint(env, 'yellow') });
+    const leftS = Math.max(0, g.secondsLeft - (state.nowMs - g.sinceMs) / 1000);
+    lines.push({ text: `${g.kind} gap: ${formatDuration(leftS)} left of ${formatDuration(g.totalSeconds)}${g.tempC !== null ? `  GPU ${g.tempC}°C` : ''}  (c cuts it short)`, color: tint(env, 'yellow') });
   }
   if (running && live && live.index === running.index) {
     const spinner = env.glyphs.spinner[Math.floor(state.nowMs / 1000) % env.glyphs.spinner.length];
