@@ -134,7 +134,9 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
       finalMessage(code, store) {
         if (!handle) return code === 130 ? 'llem: interrupted before the study started; nothing was run.' : 'llem: cancelled; nothing was run.';
         const verb = code === 130 ? 'interrupted' : code === 0 ? 'completed' : 'finished with failures';
-        return summaryLine(store, verb) + (code === 130 && opts.resumeHint ? `\n${opts.resumeHint}` : '');
+        const studyDir = store.getState().study?.study_dir;
+        const hint = opts.resumeHint ?? (studyDir ? `resume with: llem resume ${studyDir}` : null);
+        return summaryLine(store, verb) + (code === 130 && hint ? `\n${hint}` : '');
       },
     },
   );

@@ -191,6 +191,7 @@ describe('runTui', () => {
     assert.ok(all.lastIndexOf(SHOW_CURSOR) > all.lastIndexOf(LEAVE_ALT) - 1);
     assert.equal(s.inp.rawMode, false);
     assert.equal(s.handle.listenerCount, 0, 'unsubscribed from the runner');
+    assert.match(s.out.all, /resume with: llem resume \/tmp\/study-dir/);
   });
 
   test('a second Ctrl+C forces when the runner does not stop', async () => {
