@@ -12,6 +12,7 @@ export interface PlainReporter {
 
 export function attachPlainReporter(runner: StudyRunner, options: { json: boolean }): PlainReporter {
   let total = 0;
+  let energyReasonShown: string | null = null;
   const unsubscribe = runner.subscribe((e) => onEvent(e));
   function onEvent(e: RunnerEvent): void {
     switch (e.type) {
@@ -28,7 +29,7 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
           const h = r.headline;
           const parts = [
             h?.duration_s != null ? `${h.duration_s.toFixed(1)} s` : null,
-            h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : 'energy n/a',
+            h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : energyNa(h?.energy_unavailable_reason ?? null),
             h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
             h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
           ].filter(Boolean);
@@ -66,6 +67,13 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
       default:
         break;
     }
+  }
+  // The reason energy is missing is said once (and again only when it changes), not on every line.
+  function energyNa(reason: string | null): string {
+    if (!reason || reason === energyReasonShown) return 'energy n/a';
+    energyReasonShown = reason;
+    // First line only: the result file and `llem doctor` keep the full story (paths tried).
+    return `energy n/a (${reason.split(/;? tried:|\n/)[0]!.trim()})`;
   }
   return {
     finish(exitCode) {

@@ -23,6 +23,8 @@ export interface RunHeadline {
   window_s: number | null;
   duration_s: number | null;
   flags: string[];
+  /** Why energy_j is null (no NVML, counter unsupported …); absent in older manifests. */
+  energy_unavailable_reason?: string | null;
 }
 
 export interface AttemptRecord {

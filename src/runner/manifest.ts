@@ -52,6 +52,7 @@ export const headlineSchema = z.object({
   window_s: z.number().nullable(),
   duration_s: z.number().nullable(),
   flags: z.array(z.string()),
+  energy_unavailable_reason: z.string().nullable().optional(),
 });
 
 export const runRecordSchema = z.object({

@@ -690,6 +690,7 @@ export function headlineOf(result: RunResult): RunHeadline {
     window_s: result.metrics.window_s,
     duration_s: Number.isFinite(started) && Number.isFinite(ended) ? (ended - started) / 1000 : null,
     flags: result.flags.map((f) => f.code),
+    energy_unavailable_reason: result.metrics.energy_unavailable_reason,
   };
 }
 
