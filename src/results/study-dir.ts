@@ -146,24 +146,4 @@ export function summaryPath(studyDir: string): string {
   return path.join(studyDir, SUMMARY_FILE);
 }
 
-/** Atomic replace: temp in the same dir → fsync → rename → fsync dir. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, file);
-  const dir = await open(path.dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
+export { writeFileAtomic } from '../atomic-file.ts';

@@ -9,7 +9,8 @@
 // instead of megabytes (see bench/runner.bench.ts). Each file is replaced atomically, chunk before
 // header, and readers recompute counts from the runs, so a stale header is never wrong.
 // Always read through readManifest().
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { writeFileAtomicSync } from '../atomic-file.ts';
 import path from 'node:path';
 import { z } from 'zod';
 import { ERROR_TYPES, PHASES } from './protocol.ts';
@@ -170,27 +171,7 @@ export function readManifest(studyDir: string): Manifest {
   return parsed.data;
 }
 
-/** Atomic replace: temp in the same dir → fsync → rename → fsync dir. */
-export function writeFileAtomicSync(file: string, data: string, options: { fsync?: boolean } = {}): void {
-  const doFsync = options.fsync ?? true;
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, data);
-    if (doFsync) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  if (doFsync) {
-    const dirFd = openSync(path.dirname(file), 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-  }
-}
+export { writeFileAtomicSync } from '../atomic-file.ts';
 
 function writeAll(fd: number, data: string): void {
   const buf = Buffer.from(data, 'utf8');

@@ -3,24 +3,7 @@ import { createHash } from 'node:crypto';
 import { open, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Write temp in the same dir → fsync → rename → fsync dir, so a reader sees the old or the new file, whole. */
-export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
+export { writeFileAtomic } from '../atomic-file.ts';
 
 export const PARTIAL_HASH_CHUNK_BYTES = 16 * 2 ** 20;
 
