@@ -108,5 +108,6 @@ export function summaryText(snap: StudySnapshot, exitCode: number): string {
   lines.push(`  study dir: ${snap.study_dir}`);
   if (exitCode === 130 || c.pending > 0 || c.interrupted > 0) lines.push(`  resume with: llem resume ${snap.study_dir}`);
   else if (c.failed > 0) lines.push(`  retry the failed runs with: llem resume ${snap.study_dir} --retry-failed`);
+  if (c.completed > 0) lines.push(`  results: llem results ${snap.study_dir}   report: llem report ${snap.study_dir}`);
   return lines.join('\n') + '\n';
 }

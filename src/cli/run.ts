@@ -51,7 +51,9 @@ export function register(program: Command): void {
 
 async function planFromYaml(studyPath: string): Promise<PlanFile> {
   const { planStudy } = await import('../study/plan.ts');
-  const plan = await planStudy(studyPath);
+  const { gpuFreeMemory } = await import('../measure/index.ts');
+  const free = await gpuFreeMemory();
+  const plan = await planStudy(studyPath, { gpuFreeMemoryBytes: free.bytes, gpuFreeMemoryReason: free.reason });
   return plan.toPlanFile();
 }
 

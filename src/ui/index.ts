@@ -65,7 +65,7 @@ function summaryLine(store: UiStore, verb: string): string {
   const h = selectHeader(state);
   const c = h.counts;
   const dir = state.study?.study_dir ?? '';
-  return `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}`;
+  return `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}\n  next: llem results ${dir}   ·   llem report ${dir}`;
 }
 
 /**
