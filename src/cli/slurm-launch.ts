@@ -8,6 +8,7 @@ import { activeJobIds, reconcileStudy, submitStudy, type SlurmSubmitOptions } fr
 import { followSlurmStudy, startSlurmPoller } from '../runner/slurm/follow.ts';
 import { parseTimeOption } from '../runner/slurm/array.ts';
 import { withStudyLock } from '../runner/slurm/study-lock.ts';
+import { topUpStudyCycles } from '../runner/slurm/top-up.ts';
 import { isSlurmStudy } from '../runner/slurm/state-file.ts';
 import type { RunnerEvent } from '../runner/events.ts';
 import { InputError } from './errors.ts';
@@ -130,9 +131,6 @@ export async function resumeOnSlurm(
   flags: { detach: boolean; json: boolean; tui?: boolean; retryFailed: boolean; force: boolean; cycles?: number },
 ): Promise<number> {
   const dir = path.resolve(studyDir);
-  if (flags.cycles !== undefined) {
-    throw new InputError('--cycles with --launcher slurm is not implemented: the top-up that appends runs to the plan exists only in the local runner');
-  }
   if (isSlurmStudy(dir)) {
     await reconcileStudy(dir, { minIntervalMs: 0 });
     const active = await activeJobIds(dir);
@@ -165,6 +163,12 @@ export async function resumeOnSlurm(
       store.close();
     }
   });
+  if (flags.cycles !== undefined) {
+    // the same top-up as the local `resume --cycles` (src/runner/slurm/top-up.ts); the new runs are pending and go into the array below
+    const top = await topUpStudyCycles(dir, flags.cycles);
+    if (flags.cycles < top.fromCycles) writeErr(`warning: --cycles ${flags.cycles} is below the study's ${top.fromCycles} cycles; nothing removed\n`);
+    else if (top.added.length > 0) writeErr(`topped up from ${top.fromCycles} to ${top.toCycles} cycles: ${top.added.length} run(s) added\n`);
+  }
   const todo = readManifest(dir)
     .runs.filter((r) => r.status === 'pending' || r.status === 'interrupted' || (flags.retryFailed && (r.status === 'failed' || r.status === 'skipped')))
     .map((r) => r.index);

@@ -1,9 +1,13 @@
 // `llem status <dir> [--json]`. The JSON form is a stable interface:
 // {status, counts: {pending, running, completed, failed, skipped, interrupted},
 //  runs: [{index, config_hash, cycle, status, error_type, attempts, result}]}
+// A study submitted to Slurm is refreshed from Slurm once first (briefly takes the study lock).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { readLockOwner, readManifest, statusJson } from '../runner/index.ts';
 import { pidAlive } from '../runner/lock.ts';
+import { slurmStatePath } from '../runner/slurm/state-file.ts';
 
 export function register(program: Command): void {
   program
@@ -11,7 +15,14 @@ export function register(program: Command): void {
     .description("a study dir's progress from its manifest")
     .argument('<dir>', 'study directory')
     .option('--json', 'machine-readable (stable fields)')
-    .action((dir: string, opts: { json?: boolean }) => {
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      // A Slurm study: first record what Slurm did to tasks whose worker never could (killed on a
+      // failed node, cancelled while pending). One rate-limited squeue shared with every poller.
+      if (existsSync(slurmStatePath(path.resolve(dir)))) {
+        const { refreshStudyFromSlurm } = await import('../runner/slurm/follow.ts');
+        const refresh = await refreshStudyFromSlurm(path.resolve(dir));
+        if (refresh.kind === 'unavailable') process.stderr.write(`note: ${refresh.reason}; showing the manifest as recorded\n`);
+      }
       const m = readManifest(dir);
       if (opts.json) {
         process.stdout.write(JSON.stringify(statusJson(m), null, 2) + '\n');

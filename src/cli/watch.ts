@@ -1,5 +1,6 @@
 // `llem watch <dir>`: follow a study another process runs (nohup, another tmux pane, a Slurm
-// job) from its plan.json and events.jsonl. Read-only: it never takes the lock or sends a control.
+// job) from its plan.json and events.jsonl. Read-only: it never sends a control, and takes the lock
+// only for a Slurm study, briefly, when its poller records what Slurm did.
 // On a terminal: the full-screen study view. Otherwise (or --no-tui): one line per run change,
 // until the study finishes.
 import { existsSync } from 'node:fs';
@@ -19,12 +20,22 @@ export function register(program: Command): void {
       if (!existsSync(path.join(studyDir, 'plan.json'))) {
         throw new InputError(`${path.join(studyDir, 'plan.json')}: not found (is ${dir} a study directory?)`);
       }
-      if (opts.tui !== false && process.stdout.isTTY && process.stdin.isTTY) {
-        const { watchStudy } = await import('../ui/index.ts');
-        process.exitCode = await watchStudy(studyDir);
-        return;
+      const fullScreen = opts.tui !== false && process.stdout.isTTY && process.stdin.isTTY;
+      // A Slurm study: poll Slurm while open (rate-limited, shared cache; takes the study lock
+      // briefly to record tasks Slurm killed before their worker could), see slurm/follow.ts.
+      const slurmPoller = existsSync(path.join(studyDir, 'slurm.json'))
+        ? (await import('../runner/slurm/follow.ts')).pollSlurmWhileWatching(studyDir, { warn: fullScreen ? undefined : (t) => process.stderr.write(t + '\n') })
+        : null;
+      try {
+        if (fullScreen) {
+          const { watchStudy } = await import('../ui/index.ts');
+          process.exitCode = await watchStudy(studyDir);
+          return;
+        }
+        process.exitCode = await watchPlain(studyDir);
+      } finally {
+        slurmPoller?.stop();
       }
-      process.exitCode = await watchPlain(studyDir);
     });
 }
 

@@ -1,8 +1,8 @@
 // One runner per study dir: proper-lockfile on `<study>/.lock`, plus `.lock-owner.json` naming the
 // holder so that a refusal can say who holds it. A lock whose holder is provably dead (same host,
-// pid gone) is taken over at once; otherwise proper-lockfile's stale time applies (a holder on
+// pid gone) is taken over at once, one taker at a time (takeOverDeadLock); otherwise proper-lockfile's stale time applies (a holder on
 // another host of a shared filesystem, or one we cannot see).
-import { readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -10,6 +10,9 @@ import { writeFileAtomicSync } from './manifest.ts';
 
 export const LOCK_DIR = '.lock';
 export const LOCK_OWNER_FILE = '.lock-owner.json';
+/** Exists while one process takes over a dead holder's lock (see takeOverDeadLock). */
+export const LOCK_TAKEOVER_DIR = '.lock-takeover';
+const TAKEOVER_MARKER_STALE_MS = 30_000;
 
 export interface LockOwner {
   pid: number;
@@ -67,6 +70,11 @@ export async function acquireStudyLock(
     onCompromised: options.onCompromised,
   };
   let release: () => Promise<void>;
+  const writeOwner = () => {
+    const me: LockOwner = { pid: process.pid, hostname: os.hostname(), started_at: new Date().toISOString() };
+    writeFileAtomicSync(path.join(studyDir, LOCK_OWNER_FILE), JSON.stringify(me) + '\n', { fsync: false });
+  };
+  let takenOver = false;
   try {
     release = await lockfile.lock(studyDir, opts);
   } catch (err) {
@@ -74,22 +82,13 @@ export async function acquireStudyLock(
     const owner = readLockOwner(studyDir);
     if (owner && owner.hostname === os.hostname() && owner.pid !== process.pid && !pidAlive(owner.pid)) {
       // The holder was killed without releasing (SIGKILL, OOM): take over without waiting.
-      try {
-        rmdirSync(lockfilePath);
-      } catch {
-        // someone else removed it first; the retry below decides
-      }
-      try {
-        release = await lockfile.lock(studyDir, opts);
-      } catch (err2) {
-        throw lockedError(studyDir, readLockOwner(studyDir), err2 as Error);
-      }
+      release = await takeOverDeadLock(studyDir, owner, () => lockfile.lock(studyDir, opts), writeOwner);
+      takenOver = true;
     } else {
       throw lockedError(studyDir, owner, err as Error);
     }
   }
-  const me: LockOwner = { pid: process.pid, hostname: os.hostname(), started_at: new Date().toISOString() };
-  writeFileAtomicSync(path.join(studyDir, LOCK_OWNER_FILE), JSON.stringify(me) + '\n', { fsync: false });
+  if (!takenOver) writeOwner();
   return {
     async release() {
       try {
@@ -100,6 +99,62 @@ export async function acquireStudyLock(
       }
     },
   };
+}
+
+/**
+ * Takes over a lock whose holder is dead. Several processes may find the same dead holder at the
+ * same moment; without care two of them both remove the lock dir, the second removing the fresh
+ * lock of the first, and both hold it. So: (1) one takeover at a time, by an atomic mkdir of
+ * `.lock-takeover`; the losers get StudyLockedError (callers retry). (2) Inside it, the owner file
+ * must still name the same dead holder (a taker before us has replaced or removed it). (3) The
+ * dead holder's owner file goes before its lock dir, so a process that takes the free lock in the
+ * gap is never mistaken for the dead holder by the next taker. (4) Our owner file is written
+ * before the marker goes. A marker left by a taker killed inside this short section is removed
+ * once it is older than TAKEOVER_MARKER_STALE_MS.
+ */
+async function takeOverDeadLock(
+  studyDir: string,
+  dead: LockOwner,
+  lock: () => Promise<() => Promise<void>>,
+  writeOwner: () => void,
+): Promise<() => Promise<void>> {
+  const marker = path.join(studyDir, LOCK_TAKEOVER_DIR);
+  try {
+    mkdirSync(marker);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    try {
+      if (Date.now() - statSync(marker).mtimeMs > TAKEOVER_MARKER_STALE_MS) rmSync(marker, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
+    throw lockedError(studyDir, dead, new Error(`another process is taking over the lock of dead pid ${dead.pid}`));
+  }
+  try {
+    const now = readLockOwner(studyDir);
+    const same = now !== null && now.pid === dead.pid && now.hostname === dead.hostname && now.started_at === dead.started_at;
+    if (!same) throw lockedError(studyDir, now, new Error(`the lock of dead pid ${dead.pid} was taken over by another process`));
+    rmSync(path.join(studyDir, LOCK_OWNER_FILE), { force: true });
+    try {
+      rmdirSync(path.join(studyDir, LOCK_DIR));
+    } catch {
+      // removed by proper-lockfile's stale check of another process; the lock below decides
+    }
+    let release: () => Promise<void>;
+    try {
+      release = await lock();
+    } catch (err) {
+      throw lockedError(studyDir, readLockOwner(studyDir), err as Error);
+    }
+    writeOwner();
+    return release;
+  } finally {
+    try {
+      rmdirSync(marker);
+    } catch {
+      // removed as stale by another process after a very long pause of ours
+    }
+  }
 }
 
 function lockedError(studyDir: string, owner: LockOwner | null, cause: Error): StudyLockedError {

@@ -2,9 +2,12 @@
 // a poller that records what Slurm did to tasks (one squeue per interval per study), and a plain
 // follower that prints run changes from the manifest until nothing is left to do.
 import { readManifest, type Manifest, type RunRecord } from '../manifest.ts';
-import { readSlurmState } from './state-file.ts';
+import { isSlurmStudy, readSlurmState } from './state-file.ts';
+import { StudyLockedError } from '../lock.ts';
 import { DEFAULT_POLL_INTERVAL_MS, reconcileStudy } from './launcher.ts';
-import type { SlurmCommandOptions } from './commands.ts';
+import { SlurmCommandError, type SlurmCommandOptions } from './commands.ts';
+
+export { isSlurmStudy };
 
 export interface SlurmPoller {
   stop(): void;
@@ -38,6 +41,58 @@ export function startSlurmPoller(
     stop: () => clearInterval(timer),
     pollNow,
   };
+}
+
+export type SlurmRefresh =
+  | { kind: 'refreshed'; recorded: number[] }
+  | { kind: 'not_slurm' }
+  /** Slurm's commands failed or are missing here, or the study lock stayed busy: the manifest is shown as recorded. */
+  | { kind: 'unavailable'; reason: string };
+
+/**
+ * One reconcile with Slurm for `llem status`: one squeue (shared, rate-limited poll cache, so
+ * repeated `llem status` calls within the interval cost no squeue), scontrol only for ended
+ * tasks, and the study lock taken briefly to record what Slurm killed. Never throws: an
+ * unreachable Slurm, a busy lock or a damaged slurm.json is returned as the reason.
+ */
+export async function refreshStudyFromSlurm(
+  studyDir: string,
+  options: SlurmCommandOptions & { minIntervalMs?: number; lockWaitMs?: number } = {},
+): Promise<SlurmRefresh> {
+  try {
+    if (!isSlurmStudy(studyDir)) return { kind: 'not_slurm' };
+    const r = await reconcileStudy(studyDir, {
+      minIntervalMs: options.minIntervalMs ?? pollIntervalMs(),
+      lockWaitMs: options.lockWaitMs ?? 10_000,
+      timeoutMs: options.timeoutMs ?? 20_000,
+      env: options.env,
+    });
+    return { kind: 'refreshed', recorded: r.recorded };
+  } catch (err) {
+    if (err instanceof SlurmCommandError) return { kind: 'unavailable', reason: `Slurm not reachable from here (${err.message.split('\n')[0]})` };
+    if (err instanceof StudyLockedError) return { kind: 'unavailable', reason: `the study lock stayed busy (${err.message})` };
+    // a damaged slurm.json or manifest: status still shows what it can
+    return { kind: 'unavailable', reason: `Slurm refresh failed: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * `llem watch` of a Slurm study: the poller while the view is open, so a task Slurm killed before
+ * its worker recorded anything (node failure, scancel while pending) still reaches the manifest
+ * and the journal the view follows. Each distinct poll error is reported once to `warn` (none in
+ * the full-screen view). Null when the study was never submitted to Slurm.
+ */
+export function pollSlurmWhileWatching(studyDir: string, options: { warn?: (text: string) => void; intervalMs?: number } = {}): SlurmPoller | null {
+  if (!isSlurmStudy(studyDir)) return null;
+  const warned = new Set<string>();
+  return startSlurmPoller(studyDir, {
+    intervalMs: options.intervalMs,
+    onError: (err) => {
+      if (warned.has(err.message)) return;
+      warned.add(err.message);
+      options.warn?.(`warning: Slurm poll failed (the view shows what the workers recorded): ${err.message}`);
+    },
+  });
 }
 
 /** Nothing pending or running and no provisional record: the study's outcome is final. */

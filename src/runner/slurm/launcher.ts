@@ -172,7 +172,10 @@ export interface ReconcileResult {
  * interrupted, PREEMPTED/NODE_FAIL → interrupted with the reason, …). One squeue for the study
  * (rate-limited), then one `scontrol show job` per array that has ended tasks.
  */
-export async function reconcileStudy(studyDir: string, options: SlurmCommandOptions & { minIntervalMs?: number } = {}): Promise<ReconcileResult> {
+export async function reconcileStudy(
+  studyDir: string,
+  options: SlurmCommandOptions & { minIntervalMs?: number; lockWaitMs?: number } = {},
+): Promise<ReconcileResult> {
   const dir = path.resolve(studyDir);
   const state = readSlurmState(dir);
   const manifest = readManifest(dir);
@@ -229,7 +232,8 @@ export async function reconcileStudy(studyDir: string, options: SlurmCommandOpti
       }
     }
   }
-  const recorded = await recordSlurmVerdicts(dir, verdicts);
+  const lockOptions = options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {};
+  const recorded = await recordSlurmVerdicts(dir, verdicts, [], lockOptions);
 
   // Provisional records (the worker saw only COMPLETING): Slurm's final state, once there is one.
   const refined: RefinedVerdict[] = [];
@@ -248,7 +252,7 @@ export async function reconcileStudy(studyDir: string, options: SlurmCommandOpti
       verdict: v.kind === 'ended' ? { status: v.status, error_type: v.errorType, message: `${v.message} [task ${p.job_id}_${p.index}]` } : null,
     });
   }
-  recorded.push(...(await refineProvisional(dir, refined)));
+  recorded.push(...(await refineProvisional(dir, refined, lockOptions)));
   return { active, recorded };
 }
 

@@ -9,7 +9,7 @@ import type { RunnerEvent, StudyStatus } from '../events.ts';
 import type { ErrorType, Phase } from '../protocol.ts';
 import type { RunResult } from '../../results/schema.ts';
 import { headlineOf } from '../study-runner.ts';
-import { withStudyLock } from './study-lock.ts';
+import { withStudyLock, type LockRetryOptions } from './study-lock.ts';
 import { readSlurmState, submissionOwning, writeSlurmState } from './state-file.ts';
 
 export interface TaskIdentity {
@@ -182,7 +182,12 @@ export interface SlurmVerdictForRun {
  * manifest (the task was killed before its worker could record, or never started). Runs that
  * ended meanwhile are left alone. Returns the indices changed.
  */
-export async function recordSlurmVerdicts(studyDir: string, verdicts: SlurmVerdictForRun[], extraEvents: RunnerEvent[] = []): Promise<number[]> {
+export async function recordSlurmVerdicts(
+  studyDir: string,
+  verdicts: SlurmVerdictForRun[],
+  extraEvents: RunnerEvent[] = [],
+  lockOptions: LockRetryOptions = {},
+): Promise<number[]> {
   if (verdicts.length === 0 && extraEvents.length === 0) return [];
   return withStudyLock(studyDir, () => {
     const store = ManifestStore.open(studyDir);
@@ -212,7 +217,7 @@ export async function recordSlurmVerdicts(studyDir: string, verdicts: SlurmVerdi
     } finally {
       store.close();
     }
-  });
+  }, lockOptions);
 }
 
 export interface RefinedVerdict {
@@ -227,7 +232,7 @@ export interface RefinedVerdict {
  * drops them from slurm.json. A record changed meanwhile (resubmitted, rerun) is left alone.
  * Returns the run indices changed.
  */
-export async function refineProvisional(studyDir: string, refined: RefinedVerdict[]): Promise<number[]> {
+export async function refineProvisional(studyDir: string, refined: RefinedVerdict[], lockOptions: LockRetryOptions = {}): Promise<number[]> {
   if (refined.length === 0) return [];
   return withStudyLock(studyDir, () => {
     const store = ManifestStore.open(studyDir);
@@ -270,5 +275,5 @@ export async function refineProvisional(studyDir: string, refined: RefinedVerdic
     } finally {
       store.close();
     }
-  });
+  }, lockOptions);
 }
