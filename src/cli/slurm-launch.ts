@@ -122,8 +122,9 @@ export async function launchOnSlurm(
 
 /**
  * `llem resume <dir> --launcher slurm`: records what Slurm did meanwhile, refuses while a job of
- * the study is still queued or running, then resubmits every run not completed (interrupted, and
- * failed/skipped with --retry-failed). Errors: InputError for a refused resume.
+ * the study is still queued or running, tops the study up to `--cycles` (as the local resume
+ * does), then resubmits every run not completed (the new ones, interrupted, and failed/skipped
+ * with --retry-failed) as one array. Errors: InputError for a refused resume.
  */
 export async function resumeOnSlurm(
   studyDir: string,
