@@ -4,6 +4,7 @@ import path from 'node:path';
 import { cancelStudy } from '../runner/slurm/launcher.ts';
 import { isSlurmStudy } from '../runner/slurm/state-file.ts';
 import { InputError } from './errors.ts';
+import { requireStudyDir } from './study-dir-arg.ts';
 
 export function register(program: Command): void {
   program
@@ -11,6 +12,7 @@ export function register(program: Command): void {
     .description('Cancel the Slurm jobs of a study (scancel) and mark its unfinished runs interrupted')
     .argument('<dir>', 'study directory')
     .action(async (dir: string) => {
+      requireStudyDir(dir);
       if (!isSlurmStudy(path.resolve(dir))) {
         throw new InputError(`${dir}: this study was never submitted to Slurm (no slurm.json); stop a local run with Ctrl+C or q`);
       }

@@ -3,6 +3,11 @@
 import type { Command } from 'commander';
 import { planStudy, type StudyPlan } from '../study/plan.ts';
 import { gpuFreeMemory } from '../measure/index.ts';
+import { formatIssue } from '../study/errors.ts';
+import { localInputIssues } from '../study/local-inputs.ts';
+
+/** Up to this many configs the plan also checks the local files (dataset, model) they use. */
+const LOCAL_INPUT_CHECK_MAX_CONFIGS = 20_000;
 
 /** Above this many runs `order` is left out of --json (it would be megabytes). */
 export const JSON_ORDER_MAX_RUNS = 100_000;
@@ -142,6 +147,11 @@ export function register(program: Command): void {
     .action(async (studyPath: string, opts: { json?: boolean; order: boolean }) => {
       const free = await gpuFreeMemory();
       const plan = await planStudy(studyPath, { gpuFreeMemoryBytes: free.bytes, gpuFreeMemoryReason: free.reason });
+      if (plan.expansion === 'full' && plan.config_count <= LOCAL_INPUT_CHECK_MAX_CONFIGS) {
+        const configs = Array.from({ length: plan.config_count }, (_, i) => plan.configAt(i).config);
+        // warnings, not errors: a study may be planned here for files that exist where it runs
+        for (const issue of await localInputIssues(studyPath, configs)) plan.warnings.push(`${formatIssue(issue)} (\`llem run\` refuses this until it is fixed)`);
+      }
       const text = opts.json ? JSON.stringify(planJson(plan, { order: opts.order }), null, 2) + '\n' : planText(plan, { order: false });
       await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
     });

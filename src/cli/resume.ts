@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { InputError } from './errors.ts';
 import { executeStudy } from './run.ts';
+import { requireStudyDir } from './study-dir-arg.ts';
 import { addLauncherOptions, refuseLocalWhileSlurmActive, resumeOnSlurm, slurmOptionsFrom, type SlurmFlags } from './slurm-launch.ts';
 
 export function register(program: Command): void {
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     .option('--json', 'print the final status as JSON on stdout')
     .action(async (dir: string, opts: { retryFailed?: boolean; cycles?: string; force?: boolean; tui: boolean; json?: boolean } & SlurmFlags) => {
       const slurm = slurmOptionsFrom(opts);
+      requireStudyDir(dir);
       let cycles: number | undefined;
       if (opts.cycles !== undefined) {
         cycles = Number(opts.cycles);

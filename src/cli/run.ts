@@ -1,12 +1,15 @@
 // `llem run <study.yaml|experiment.yaml> [--out DIR] [--yes] [--no-tui] [--json]`
 // Plans the study, confirms big ones, creates the study dir and runs it. `executeStudy` is shared
 // with `llem resume`.
+import { accessSync, constants as fsConstants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { nodeArgsFor } from '../node-entry.ts';
 import { StudyRunner, createStudyDir, type ResumeOptions, type WorkerCommand } from '../runner/index.ts';
 import type { PlanFile } from '../study/types.ts';
+import { StudyInputError } from '../study/errors.ts';
+import { localInputIssues } from '../study/local-inputs.ts';
 import { CliError, InputError } from './errors.ts';
 import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts';
 import { attachPlainReporter } from './plain-reporter.ts';
@@ -23,6 +26,10 @@ export function register(program: Command): void {
     .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & SlurmFlags) => {
       const slurm = slurmOptionsFrom(opts);
       const planFile = await planFromYaml(studyPath);
+      // before any study dir exists: a missing dataset or model is bad input, not N failed runs
+      const inputIssues = await localInputIssues(studyPath, planFile.configs.map((c) => c.config));
+      if (inputIssues.length) throw new StudyInputError(inputIssues);
+      checkOutDir(opts.out);
       const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
       if (slurm) {
         // --launcher slurm: freeze the plan, submit one job array, then detach or follow (src/cli/slurm-launch.ts)
@@ -47,6 +54,36 @@ export function register(program: Command): void {
       if (needsConfirmation) await confirmSize(planFile);
       await executeStudy(newRunner(), { json: opts.json === true, tui: false });
     });
+}
+
+/** `--out` must be (or be creatable as) a writable directory; checked before asking or creating anything. */
+function checkOutDir(out: string): void {
+  let probe = path.resolve(out);
+  for (;;) {
+    let st: Stats | null = null;
+    try {
+      st = statSync(probe);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new InputError(`--out ${out}: cannot use ${probe} (${code ?? (err as Error).message})`);
+    }
+    if (st) {
+      if (!st.isDirectory()) {
+        throw new InputError(
+          probe === path.resolve(out) ? `--out ${out}: expected a directory, got a file` : `--out ${out}: ${probe} is a file, so the directory cannot be created`,
+        );
+      }
+      try {
+        accessSync(probe, fsConstants.W_OK | fsConstants.X_OK);
+      } catch {
+        throw new InputError(`--out ${out}: ${probe} is not writable`);
+      }
+      return;
+    }
+    const parent = path.dirname(probe);
+    if (parent === probe) return;
+    probe = parent;
+  }
 }
 
 async function planFromYaml(studyPath: string): Promise<PlanFile> {

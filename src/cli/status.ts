@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { readLockOwner, readManifest, statusJson } from '../runner/index.ts';
 import { pidAlive } from '../runner/lock.ts';
 import { slurmStatePath } from '../runner/slurm/state-file.ts';
+import { requireStudyDir } from './study-dir-arg.ts';
 
 export function register(program: Command): void {
   program
@@ -16,6 +17,7 @@ export function register(program: Command): void {
     .argument('<dir>', 'study directory')
     .option('--json', 'machine-readable (stable fields)')
     .action(async (dir: string, opts: { json?: boolean }) => {
+      requireStudyDir(dir);
       // A Slurm study: first record what Slurm did to tasks whose worker never could (killed on a
       // failed node, cancelled while pending). One rate-limited squeue shared with every poller.
       if (existsSync(slurmStatePath(path.resolve(dir)))) {

@@ -5,7 +5,16 @@
 import { mkdirSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
+// proper-lockfile is loaded on first use, not at import: it installs signal-exit's SIGINT/SIGTERM
+// listeners when loaded, and a listener present while `llem plan` (or run's planning) computes a big
+// grid swallows Ctrl+C: the signal is only dispatched after the plan is printed, and then lost
+// when the event loop ends, so the command finished with exit 0 instead of stopping with 130.
+type ProperLockfile = typeof import('proper-lockfile');
+let lockfileModule: ProperLockfile | null = null;
+async function loadLockfile(): Promise<ProperLockfile> {
+  lockfileModule ??= ((await import('proper-lockfile')) as unknown as { default: ProperLockfile }).default;
+  return lockfileModule;
+}
 import { writeFileAtomicSync } from './manifest.ts';
 
 export const LOCK_DIR = '.lock';
@@ -75,6 +84,7 @@ export async function acquireStudyLock(
     writeFileAtomicSync(path.join(studyDir, LOCK_OWNER_FILE), JSON.stringify(me) + '\n', { fsync: false });
   };
   let takenOver = false;
+  const lockfile = await loadLockfile();
   try {
     release = await lockfile.lock(studyDir, opts);
   } catch (err) {

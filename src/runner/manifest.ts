@@ -95,6 +95,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 export type RunRecord = z.infer<typeof runRecordSchema>;
 
 export class ManifestError extends Error {
+  /** A damaged study dir is bad input to the command that reads it (src/cli/errors.ts exitCodeOf). */
+  readonly exitCode = 2;
   constructor(
     message: string,
     readonly file: string,

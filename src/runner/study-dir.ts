@@ -99,18 +99,39 @@ export function writePlan(studyDir: string, plan: PlanFile): void {
   writeFileAtomicSync(path.join(studyDir, PLAN_FILE), JSON.stringify(plan, null, 2) + '\n');
 }
 
+/** A missing or damaged plan.json: bad input to the command that reads it (exit 2, no stack). */
+export class PlanFileError extends Error {
+  readonly exitCode = 2;
+  constructor(
+    message: string,
+    readonly file: string,
+  ) {
+    super(message);
+    this.name = 'PlanFileError';
+  }
+}
+
 /** Reads plan.json; errors name the file and field. */
 export function readPlan(studyDir: string): PlanFile {
   const file = path.join(studyDir, PLAN_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'not found (is this a study directory? `llem run <study.yaml>` creates one)' : `cannot read the plan: ${(err as Error).message}`;
+    throw new PlanFileError(`${file}: ${why}`, file);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: cannot read the plan: ${(err as Error).message}`);
+    throw new PlanFileError(`${file}: not valid JSON (${(err as Error).message}); the plan cannot be rebuilt, start the study again from its study.yaml`, file);
   }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new PlanFileError(`${file}: expected a JSON object (the study plan)`, file);
   const plan = raw as Partial<PlanFile>;
   const need = (ok: boolean, field: string) => {
-    if (!ok) throw new Error(`${file}: field "${field}" is missing or malformed`);
+    if (!ok) throw new PlanFileError(`${file}: field "${field}" is missing or malformed`, file);
   };
   need(plan.schema_version === 1, 'schema_version');
   need(typeof plan.study_name === 'string', 'study_name');
@@ -119,7 +140,7 @@ export function readPlan(studyDir: string): PlanFile {
   need(Array.isArray(plan.order), 'order');
   need(typeof plan.execution === 'object' && plan.execution !== null, 'execution');
   for (const [i, r] of plan.order!.entries()) {
-    need(Number.isInteger(r.index) && typeof r.config_hash === 'string' && Number.isInteger(r.cycle), `order.${i}`);
+    need(r !== null && typeof r === 'object' && Number.isInteger(r.index) && typeof r.config_hash === 'string' && Number.isInteger(r.cycle), `order.${i}`);
   }
   return plan as PlanFile;
 }

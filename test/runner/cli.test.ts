@@ -34,7 +34,7 @@ test('status --json has exactly the stable fields; repair-manifest fixes a corru
 
     writeFileSync(path.join(t.studyDir, 'manifest.json'), '{ truncated');
     const broken = await llem(['status', t.studyDir]);
-    assert.equal(broken.code, 1);
+    assert.equal(broken.code, 2); // a damaged study dir is bad input
     assert.match(broken.stderr, /manifest\.json: not valid JSON.*repair-manifest/);
     const repaired = await llem(['repair-manifest', t.studyDir]);
     assert.equal(repaired.code, 0, repaired.stderr);
