@@ -16,6 +16,13 @@ export async function compareText(dirA: string, dirB: string, opts: CompareOptio
   const a = await summaryForCli(await loadStudyForCli(dirA), false);
   const b = await summaryForCli(await loadStudyForCli(dirB), false);
   const result = compareSummaries(a.summary, b.summary);
+  if (result.matched === 0) {
+    // an empty table with exit 0 reads as "no differences"; say what happened instead
+    const list = (xs: string[]) => (xs.length > 5 ? `${xs.slice(0, 5).join(', ')}, … (${xs.length})` : xs.join(', ') || 'none');
+    throw new InputError(
+      `${dirA} and ${dirB} share no config, nothing to compare (configs match by hash, else by label): only in A: ${list(result.onlyA)}; only in B: ${list(result.onlyB)}`,
+    );
+  }
   let table = { ...result.table, notes: [...a.notes.map((n) => `A: ${n}`), ...b.notes.map((n) => `B: ${n}`), ...result.table.notes] };
   try {
     table = filterRows(table, opts.where.map(parseWhere));

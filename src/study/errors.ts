@@ -32,6 +32,9 @@ export class StudyInputError extends Error {
 /** " (did you mean \"x\"?)" when a candidate is close enough to be a plausible typo, else ''. */
 export function didYouMean(word: string, candidates: readonly string[]): string {
   if (candidates.length === 0) return '';
+  // a case slip (`vLLM`, `Batch_Size`) is far in edit distance on short words but obvious
+  const sameLetters = candidates.find((c) => c.toLowerCase() === word.toLowerCase());
+  if (sameLetters !== undefined) return ` (did you mean "${sameLetters}"?)`;
   const best = closest(word, candidates as string[]);
   const limit = Math.max(2, Math.floor(word.length / 3));
   return distance(word, best) <= limit ? ` (did you mean "${best}"?)` : '';

@@ -133,7 +133,10 @@ export function loadStudyFile(file: string): SourceFile {
     });
   }
   const src: SourceFile = { file, doc, lineCounter, data: {} };
-  if (data === null || data === undefined) data = {};
+  if (data === null || data === undefined) {
+    // an empty file (or only comments): one clear message instead of "backend/model missing"
+    throw new StudyInputError({ file, line: 1, col: 1, path: '', message: 'the file has no study fields (empty or only comments): expected at least backend: and model:' });
+  }
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new StudyInputError(issueAt(src, [], 'expected a mapping of study fields at the top level'));
   }

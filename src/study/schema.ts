@@ -229,6 +229,14 @@ export interface PathMessage {
   atKey: boolean;
 }
 
+/** `n: "10"`: YAML quotes make a string; say so rather than leave "expected number, got "10"" puzzling. */
+function quotedNumberHint(expected: string, value: unknown): string {
+  if ((expected === 'number' || expected === 'integer') && typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) {
+    return ` (quoted, so it is text: write ${value.trim()} without quotes)`;
+  }
+  return '';
+}
+
 /** zod issues → one message per problem, with did-you-mean for unknown keys and enum values. */
 export function zodIssuesToMessages(error: z.ZodError, schema: z.ZodTypeAny, input: unknown): PathMessage[] {
   const out: PathMessage[] = [];
@@ -254,7 +262,7 @@ export function zodIssuesToMessages(error: z.ZodError, schema: z.ZodTypeAny, inp
       case 'invalid_type':
         out.push({
           path,
-          message: issue.received === 'undefined' ? `required field is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeReceived(valueAt(path))}`,
+          message: issue.received === 'undefined' ? `required field is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeReceived(valueAt(path))}${quotedNumberHint(issue.expected, valueAt(path))}`,
           atKey: issue.received === 'undefined',
         });
         break;
