@@ -65,3 +65,22 @@ test('llem compare on two study dirs, CSV on stdout', async () => {
     await rm(dirB, { recursive: true, force: true });
   }
 });
+
+test('llem compare on two studies that share no config is bad input (exit 2), not an empty table', async () => {
+  const dirA = await mkdtemp(path.join(os.tmpdir(), 'llem-cmpA-'));
+  const dirB = await mkdtemp(path.join(os.tmpdir(), 'llem-cmpB-'));
+  try {
+    const A = studyOf(makeGrid([1, 2]), (c, cycle) => c.config.batch_size * 10 + cycle);
+    const B = studyOf(makeGrid([8]), (c, cycle) => c.config.batch_size * 10 + cycle);
+    await writeStudyDir(dirA, A.plan, A.results);
+    await writeStudyDir(dirB, B.plan, B.results);
+    await assert.rejects(compareText(dirA, dirB, { format: 'table', where: [] }), (err: Error & { exitCode?: number }) => {
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /share no config, nothing to compare .*only in A: llamacpp bs=1, llamacpp bs=2; only in B: llamacpp bs=8/);
+      return true;
+    });
+  } finally {
+    await rm(dirA, { recursive: true, force: true });
+    await rm(dirB, { recursive: true, force: true });
+  }
+});
