@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from './errors.ts';
@@ -51,8 +51,44 @@ async function powerCsvText(study: LoadedStudy, runId: string): Promise<string |
   return null;
 }
 
+/** Files of the study record that a report must never overwrite. */
+const STUDY_OWN_FILES = new Set(['plan.json', 'manifest.json', 'study.yaml', 'events.jsonl', 'summary.json', 'slurm.json']);
+
+/**
+ * Where `--out` puts the report: a directory gets `<study dir name>.html` inside it; missing parent
+ * directories are created; a file in the way is bad input (checked before the report is built).
+ */
+export async function reportOutFile(studyDir: string, out: string | undefined): Promise<string> {
+  if (out === undefined) return path.resolve(studyDir, 'report.html');
+  const abs = path.resolve(out);
+  const kind = (p: string) => {
+    try {
+      return statSync(p).isDirectory() ? 'dir' : 'file';
+    } catch {
+      return 'missing';
+    }
+  };
+  if (kind(abs) === 'dir') return path.join(abs, `${path.basename(path.resolve(studyDir))}.html`);
+  const rel = path.relative(path.resolve(studyDir), abs);
+  if (STUDY_OWN_FILES.has(rel) || rel.startsWith(`runs${path.sep}`)) {
+    throw new InputError(`--out ${out}: that is the study's own ${rel}; expected an .html file that is not part of the study record`);
+  }
+  for (let p = path.dirname(abs); ; p = path.dirname(p)) {
+    const k = kind(p);
+    if (k === 'file') throw new InputError(`--out ${out}: ${p} is a file, so the report cannot be written there`);
+    if (k === 'dir' || path.dirname(p) === p) break;
+  }
+  try {
+    await mkdir(path.dirname(abs), { recursive: true });
+  } catch (err) {
+    throw new InputError(`--out ${out}: cannot create ${path.dirname(abs)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return abs;
+}
+
 export async function writeReport(studyDir: string, opts: ReportOptions): Promise<{ file: string; bytes: number; notes: string[] }> {
   const study = await loadStudyForCli(studyDir);
+  const file = await reportOutFile(studyDir, opts.out);
   const { summary, notes } = await summaryForCli(study, false);
   const { runIds, omitted } = choosePowerRuns(study, opts.powerRuns);
   const labelOf = new Map(summary.configs.map((c) => [c.config_hash, c.label]));
@@ -64,7 +100,6 @@ export async function writeReport(studyDir: string, opts: ReportOptions): Promis
   const yamlFile = path.join(studyDir, 'study.yaml');
   const studyYaml = existsSync(yamlFile) ? await readFile(yamlFile, 'utf8') : null;
   const html = await buildReportHtml({ summary, plan: study.plan, powerRuns, powerRunsOmitted: omitted, studyYaml });
-  const file = path.resolve(opts.out ?? path.join(studyDir, 'report.html'));
   await writeFileAtomic(file, html);
   const { size } = await stat(file);
   return { file, bytes: size, notes };
@@ -75,7 +110,7 @@ export function register(program: Command): void {
     .command('report')
     .description('Write one self-contained HTML report (design, protocol, table, charts, flags); no network needed to view it')
     .argument('<dir>', 'study directory')
-    .option('-o, --out <file>', 'output file (default: <dir>/report.html)')
+    .option('-o, --out <file>', 'output file, or a directory to write <study dir name>.html into (default: <dir>/report.html)')
     .option('--power-runs <runs>', `power timelines: "all", "none" or RUN_ID,… (default: first run of up to ${DEFAULT_POWER_RUNS} configs)`)
     .action(async (dir: string, opts: ReportOptions) => {
       const { file, bytes, notes } = await writeReport(dir, opts);

@@ -221,6 +221,43 @@ describe('commands on a <dir> that is not a study dir, or a damaged one', { time
   });
 });
 
+describe('llem report --out', { timeout: 600_000 }, () => {
+  it('a directory gets <study>.html inside; missing parents are created; a file in the way and the study\'s own files are refused', async () => {
+    const t = tempStudy(makePlan([{ fixture_mode: 'ok' }], { nCycles: 1 }));
+    try {
+      const before = snapshotTree(t.studyDir);
+      const reports = join(t.root, 'reports');
+      mkdirSync(reports);
+      const intoDir = await llem(['report', t.studyDir, '--out', reports]);
+      assert.equal(intoDir.code, 0, intoDir.stderr);
+      const name = `${t.studyDir.split('/').pop()}.html`;
+      assert.match(intoDir.stdout, new RegExp(`wrote .*reports/${name.replace(/[.]/g, '\\.')}`));
+      assert.ok(readFileSync(join(reports, name), 'utf8').startsWith('<!'), 'an HTML file was written into the directory');
+
+      const deep = join(t.root, 'new', 'sub', 'r.html');
+      const nested = await llem(['report', t.studyDir, '--out', deep]);
+      assert.equal(nested.code, 0, nested.stderr);
+      assert.ok(existsSync(deep));
+
+      const blocker = join(t.root, 'afile');
+      writeFileSync(blocker, 'x');
+      const underFile = await llem(['report', t.studyDir, '--out', join(blocker, 'r.html')]);
+      assert.equal(underFile.code, 2, underFile.stderr);
+      assert.match(underFile.stderr, /--out .*afile\/r\.html: .*afile is a file, so the report cannot be written there/);
+      assertNoStack(underFile);
+
+      for (const own of ['plan.json', 'manifest.json', 'study.yaml']) {
+        const r = await llem(['report', t.studyDir, '--out', join(t.studyDir, own)]);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`that is the study's own ${own.replace('.', '\\.')}`));
+      }
+      assert.deepEqual(snapshotTree(t.studyDir), before, 'the study record is untouched');
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
 describe('Ctrl+C', { timeout: 120_000 }, () => {
   // proper-lockfile installs signal-exit's SIGINT listener when loaded; loaded at import, it made
   // Ctrl+C during a long synchronous plan a no-op (the plan printed in full, exit 0).
