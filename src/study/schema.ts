@@ -237,6 +237,13 @@ function quotedNumberHint(expected: string, value: unknown): string {
   return '';
 }
 
+/** `batch_size: [1, 2]` outside sweep: a list there is one value, not a sweep; point at sweep:. */
+function listNotSweepHint(path: (string | number)[], value: unknown): string {
+  if (!Array.isArray(value) || path.length === 0 || path.some((p) => typeof p === 'number')) return '';
+  if (['sweep', 'experiments', 'execution', 'base', 'name'].includes(String(path[0]))) return '';
+  return ` (to sweep several values, list them under sweep: as ${path.join('.')}: [...])`;
+}
+
 /** zod issues → one message per problem, with did-you-mean for unknown keys and enum values. */
 export function zodIssuesToMessages(error: z.ZodError, schema: z.ZodTypeAny, input: unknown): PathMessage[] {
   const out: PathMessage[] = [];
@@ -262,7 +269,7 @@ export function zodIssuesToMessages(error: z.ZodError, schema: z.ZodTypeAny, inp
       case 'invalid_type':
         out.push({
           path,
-          message: issue.received === 'undefined' ? `required field is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeReceived(valueAt(path))}${quotedNumberHint(issue.expected, valueAt(path))}`,
+          message: issue.received === 'undefined' ? `required field is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeReceived(valueAt(path))}${quotedNumberHint(issue.expected, valueAt(path))}${listNotSweepHint(path, valueAt(path))}`,
           atKey: issue.received === 'undefined',
         });
         break;

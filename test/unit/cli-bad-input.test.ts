@@ -84,6 +84,20 @@ const yamlCases: YamlCase[] = [
     stderr: /study\.yaml:7:4: n: expected number, got "10" \(quoted, so it is text: write 10 without quotes\)/,
   },
   {
+    name: 'a list where one value goes (meant as a sweep)',
+    command: 'plan',
+    files: { 'study.yaml': 'backend: llamacpp\nmodel: builtin:tiny-random\nbatch_size: [1, 2]\n' },
+    code: 2,
+    stderr: /study\.yaml:3:13: batch_size: expected number, got a list \(to sweep several values, list them under sweep: as batch_size: \[\.\.\.\]\)/,
+  },
+  {
+    name: 'a key with the wrong case',
+    command: 'plan',
+    files: { 'study.yaml': quickstartWith(/^n: 8/m, 'N: 8') },
+    code: 2,
+    stderr: /study\.yaml:7:1: N: unknown field "N" \(did you mean "n"\?\)/,
+  },
+  {
     name: 'run: a dataset file that does not exist',
     command: 'run',
     files: { 'study.yaml': quickstartWith(/^dataset: builtin/m, 'dataset: ./prompts.jsonl') },
