@@ -1,15 +1,15 @@
 // Runner figures (not pass/fail): per-run overhead against the Python ancestor's pattern,
 // manifest transition cost by study size, parent CPU while a run is in progress.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StudyRunner } from '../src/runner/index.ts';
 import { ManifestStore } from '../src/runner/manifest.ts';
 import { initialManifest } from '../src/runner/study-dir.ts';
 import { fixtureResult } from '../test/runner/fixtures/result.ts';
-import { fixtureWorker, makePlan, tempStudy } from '../test/runner/helpers.ts';
+import { fixtureWorkerPath, makePlan, tempStudy } from '../test/runner/helpers.ts';
 
 const noopWorker = fileURLToPath(new URL('../test/runner/fixtures/noop-worker.mjs', import.meta.url));
 
@@ -114,22 +114,63 @@ function manifestTransitionCost(nRuns: number, fsync: boolean): { median: number
   }
 }
 
-async function parentCpuDuringRun(runSeconds: number): Promise<number> {
+// The parent runs in a process of its own, as `llem run` does: the bench process itself runs
+// through tsx and carries every other measurement's garbage, which is not what a study's parent
+// costs. Two parents: the compiled runner in dist/ (what bin/llem.js runs after `npm install`)
+// and the same runner from src/ through tsx's loader (a fresh clone without dist/).
+const PARENT_DRIVER = String.raw`
+const [mode, runnerUrl, tsxUrl, tsxApiUrl, studyDir, workerPath, seconds] = process.argv.slice(2);
+// as bin/llem.js starts the TypeScript sources
+if (mode === 'tsx') (await import(tsxApiUrl)).register();
+const { StudyRunner } = await import(runnerUrl);
+const runSeconds = Number(seconds);
+const runner = new StudyRunner(studyDir, {
+  workerCommand: (spec) => ({ command: process.execPath, args: ['--import', tsxUrl, workerPath, '--run-spec', spec] }),
+});
+let share = NaN;
+// a window strictly inside the run: from its measure phase until a second before it ends,
+// so spawn and result bookkeeping are not counted
+runner.subscribe((e) => {
+  if (e.type !== 'phase' || e.phase !== 'measure') return;
+  const start = { cpu: process.cpuUsage(), wall: performance.now() };
+  setTimeout(() => {
+    const cpu = process.cpuUsage(start.cpu);
+    share = (cpu.user + cpu.system) / 1000 / (performance.now() - start.wall);
+  }, (runSeconds - 1) * 1000);
+});
+const code = await runner.run();
+process.stdout.write(JSON.stringify({ share, code }) + '\n');
+`;
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** Whether dist/ (scripts/build-dist.mjs) exists and is newer than every file in src/. */
+function distIsFresh(): boolean {
+  let builtMs: number;
+  try {
+    builtMs = statSync(path.join(repoRoot, 'dist', '.llem-build.json')).mtimeMs;
+  } catch {
+    return false;
+  }
+  const newer = (dir: string): boolean =>
+    statSync(dir).mtimeMs > builtMs ||
+    readdirSync(dir, { withFileTypes: true }).some((e) => (e.isDirectory() ? newer(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs > builtMs));
+  return !newer(path.join(repoRoot, 'src'));
+}
+
+async function parentCpuDuringRun(runSeconds: number, mode: 'compiled' | 'tsx'): Promise<number> {
   const t = tempStudy(makePlan([{ fixture_mode: 'ok', sleep_ms: runSeconds * 1000 }]));
   try {
-    const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker });
-    let share = NaN;
-    // a window strictly inside the run: from its measure phase until a second before it ends,
-    // so spawn and result bookkeeping are not counted
-    runner.subscribe((e) => {
-      if (e.type !== 'phase' || e.phase !== 'measure') return;
-      const start = { cpu: process.cpuUsage(), wall: performance.now() };
-      setTimeout(() => {
-        const cpu = process.cpuUsage(start.cpu);
-        share = (cpu.user + cpu.system) / 1000 / (performance.now() - start.wall);
-      }, (runSeconds - 1) * 1000);
+    const driver = path.join(t.root, 'parent-driver.mjs');
+    writeFileSync(driver, PARENT_DRIVER);
+    const runnerUrl = mode === 'compiled' ? pathToFileURL(path.join(repoRoot, 'dist/runner/index.js')).href : pathToFileURL(path.join(repoRoot, 'src/runner/index.ts')).href;
+    const out = execFileSync(process.execPath, [driver, mode, runnerUrl, import.meta.resolve('tsx'), import.meta.resolve('tsx/esm/api'), t.studyDir, fixtureWorkerPath, String(runSeconds)], {
+      encoding: 'utf8',
+      timeout: (runSeconds + 120) * 1000,
+      cwd: repoRoot,
     });
-    await runner.run();
+    const { share, code } = JSON.parse(out.trim().split('\n').at(-1)!) as { share: number; code: number };
+    if (code !== 0) throw new Error(`bench study failed with ${code}`);
     return share;
   } finally {
     t.cleanup();
@@ -138,9 +179,16 @@ async function parentCpuDuringRun(runSeconds: number): Promise<number> {
 
 export default async function bench(): Promise<void> {
   // first, so that garbage from the other measurements is not collected inside its window
-  const seconds = Number(process.env.BENCH_CPU_SECONDS ?? 8);
-  const cpu = await parentCpuDuringRun(seconds);
-  console.log(`parent CPU while a run is in progress (${seconds} s run, heartbeat 500 ms): ${(cpu * 100).toFixed(3)} % of one core`);
+  const seconds = Number(process.env.BENCH_CPU_SECONDS ?? 20);
+  console.log(`parent CPU while a run is in progress (${seconds} s run, heartbeat 5 s at the default stall timeout; target < 0.5 % of one core):`);
+  if (distIsFresh()) {
+    const compiled = await parentCpuDuringRun(seconds, 'compiled');
+    console.log(`  compiled (dist/, what bin/llem.js runs): ${(compiled * 100).toFixed(3)} % of one core`);
+  } else {
+    console.log('  compiled (dist/): not measured, dist/ is missing or older than src/ (node scripts/build-dist.mjs)');
+  }
+  const viaTsx = await parentCpuDuringRun(seconds, 'tsx');
+  console.log(`  src/ through tsx's loader:                ${(viaTsx * 100).toFixed(3)} % of one core`);
   const runs = Number(process.env.BENCH_RUNS ?? 20);
   console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores (figures scale with it)`);
   console.log(`runner overhead per run (spawn → result persisted → next spawn), ${runs} runs, no-op worker:`);

@@ -44,8 +44,11 @@ async function parentCpuPercent(pid: number, out: string): Promise<number> {
   return ((c1 - c0) / CLOCK_TICKS_PER_S / ((Date.now() - t0) / 1000)) * 100;
 }
 
+// LLEM_BENCH_UI_PROFILE_DIR=<dir> writes a V8 CPU profile of each parent there (where the time goes).
+const profileArgs = process.env.LLEM_BENCH_UI_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LLEM_BENCH_UI_PROFILE_DIR}`] : [];
+
 function commandArgs(out: string): string[] {
-  return ['bin/llem.js', 'run', join(repo, 'test/e2e/fixtures/bench-study.yaml'), '--out', out, '--yes'];
+  return [...profileArgs, 'bin/llem.js', 'run', join(repo, 'test/e2e/fixtures/bench-study.yaml'), '--out', out, '--yes'];
 }
 
 function workerEnv(): NodeJS.ProcessEnv {

@@ -1,4 +1,5 @@
-// Builds addon/ (the NVML/CUDA addon) with node-gyp. Run by `npm install` (the package's install
+// Builds dist/ (src/ compiled to JavaScript, scripts/build-dist.mjs), then addon/ (the NVML/CUDA
+// addon) with node-gyp. Run by `npm install` (the package's install
 // script) and `npm run build:addon` (--force rebuilds). Never fails the install: without the addon
 // llem still runs and reports energy as unavailable, and `llem doctor` says how to fix it.
 import { spawnSync } from 'node:child_process';
@@ -35,6 +36,16 @@ function nodeDir() {
   if (fromConfig) candidates.push(fromConfig);
   candidates.push(dirname(dirname(process.execPath)), '/usr', '/usr/local');
   return candidates.find((d) => existsSync(join(d, 'include', 'node', 'node_api.h'))) ?? null;
+}
+
+// First the plain-JavaScript build of src/ (dist/), which the long-running parent prefers; its
+// failure only means llem runs from src/ through tsx, so it is reported and never fails install.
+try {
+  const { buildDist } = await import('./build-dist.mjs');
+  const compiled = await buildDist();
+  log(`compiled ${compiled} files from src/ to dist/`);
+} catch (err) {
+  process.stderr.write(`llem: WARNING: dist/ was not built (${err?.message ?? err}); llem runs from src/ through tsx.\n`);
 }
 
 if (!force && existsSync(output)) {

@@ -86,6 +86,7 @@ export class ChildHandle {
   private escalatedToSigkill = false;
   private lastSignOfLifeMs = Date.now();
   private timers: NodeJS.Timeout[] = [];
+  private stallTimer: NodeJS.Timeout | null = null;
   private childError: { error_type: ErrorType; message: string; phase: Phase | null } | null = null;
   private reportedResultPath: string | null = null;
   private malformed = 0;
@@ -106,6 +107,8 @@ export class ChildHandle {
     if (from === to) return;
     if (!ALLOWED[from].includes(to)) throw new Error(`child handle: illegal transition ${from} → ${to} (${why})`);
     this.state = to;
+    // the allowance shrinks from start-up to the stall timeout at the first message
+    if (to === 'running') this.armStallCheck();
     this.opts.onStateChange?.(from, to, why);
   }
 
@@ -172,19 +175,30 @@ export class ChildHandle {
     if (this.opts.timeoutMs !== null) {
       this.timers.push(setTimeout(() => this.kill('timeout'), this.opts.timeoutMs));
     }
-    if (this.opts.stallTimeoutMs !== null) {
-      const stallMs = this.opts.stallTimeoutMs;
-      const every = Math.max(50, Math.min(1000, Math.floor(stallMs / 4)));
-      this.timers.push(
-        setInterval(() => {
-          // Before its first message a child is still starting (loading modules): a longer allowance.
-          const limitMs = this.state === 'running' ? stallMs : Math.max(stallMs, STARTUP_ALLOWANCE_MS);
-          if (this.state !== 'stopping' && this.state !== 'exited' && Date.now() - this.lastSignOfLifeMs > limitMs) {
-            this.kill('stall');
-          }
-        }, every),
-      );
+    this.armStallCheck();
+  }
+
+  /**
+   * One timer, set for the moment the last sign of life expires, instead of a poll every second:
+   * a measuring parent should not wake for nothing (issue 4's CPU target). When it fires and a
+   * message has arrived since, it is set again for the new expiry.
+   */
+  private armStallCheck(): void {
+    const stallMs = this.opts.stallTimeoutMs;
+    if (stallMs === null || this.state === 'stopping' || this.state === 'exited') return;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    // Before its first message a child is still starting (loading modules): a longer allowance.
+    const limitMs = this.state === 'running' ? stallMs : Math.max(stallMs, STARTUP_ALLOWANCE_MS);
+    const leftMs = this.lastSignOfLifeMs + limitMs - Date.now();
+    if (leftMs < 0) {
+      this.stallTimer = null;
+      this.kill('stall');
+      return;
     }
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = null;
+      this.armStallCheck();
+    }, leftMs + 1);
   }
 
   /** Send a parent message; false when the channel is gone. */
@@ -265,6 +279,8 @@ export class ChildHandle {
   private clearTimers(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
   }
 
   private finish(): void {

@@ -44,6 +44,7 @@ export interface StudyRunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** SIGTERM → SIGKILL grace for a child group (default 3000 ms). */
   killGraceMs?: number;
+  /** Child heartbeat interval (default heartbeatMsFor(stall timeout): 0.5–5 s). */
   heartbeatMs?: number;
   /** Set when resuming: applies the resume rules (changed YAML refused, retry, top-up). */
   resume?: ResumeOptions;
@@ -520,7 +521,7 @@ export class StudyRunner implements RunnerControls {
       config: (planned?.config ?? {}) as ExperimentConfig,
       result_path: path.join(runDir, 'result.json'),
       power_csv_path: path.join(runDir, 'power.csv'),
-      heartbeat_ms: this.opts.heartbeatMs ?? 500,
+      heartbeat_ms: this.opts.heartbeatMs ?? heartbeatMsFor(plan.execution.stall_timeout_seconds),
       cuda_visible_devices: slot ? slot.cudaVisibleDevices : ((this.opts.env ?? process.env).CUDA_VISIBLE_DEVICES ?? null),
     };
     const specPath = path.join(runDir, 'run.json');
@@ -671,6 +672,16 @@ export class StudyRunner implements RunnerControls {
     await writeSummarySafely(this.studyDir, (m) => this.warn(m));
     return code;
   }
+}
+
+/**
+ * How often the child says it is alive: a quarter of the stall timeout, between 0.5 s and 5 s. Each
+ * heartbeat wakes both the measured child and the parent, so with the default 120 s stall timeout
+ * it is one every 5 s rather than two a second (the parent's CPU target while measuring).
+ */
+export function heartbeatMsFor(stallTimeoutSeconds: number): number {
+  if (!(stallTimeoutSeconds > 0)) return 5000;
+  return Math.min(5000, Math.max(500, Math.floor((stallTimeoutSeconds * 1000) / 4)));
 }
 
 /** Reads the manifest of a study dir (for `llem watch`, `llem results`, `llem status`). */

@@ -11,6 +11,10 @@ import { initialState, type Stage } from './state.ts';
 import { createUiStore, type UiStore } from './store.ts';
 import { enterFullScreen } from './terminal.ts';
 import { glyphsFor, themeFromEnv } from './theme.ts';
+import { shareInkOutputCaches } from './ink-output-cache.ts';
+
+// before the first frame: unchanged lines are not re-tokenised every frame (see ink-output-cache.ts)
+await shareInkOutputCaches();
 
 const PUBLISH_INTERVAL_MS = 1000;
 const MEASURE_PUBLISH_INTERVAL_MS = 2000;
