@@ -190,7 +190,13 @@ test('SIGKILL loop: runner killed at random moments, each followed by resume →
         cli.proc.kill('SIGKILL');
         await cli.exit;
         // every worker the dead runner started ends itself (orphan guard) before we resume
-        await waitFor(() => readFileSync(pidsFile, 'utf8').split('\n').filter(Boolean).every((p) => !pidAlive(Number(p))), 15_000, 'orphaned workers to end');
+        // (the manifest's pids too: a worker killed before the fixture wrote its pid file line)
+        const recordedPids = () => readManifest(t.studyDir).runs.flatMap((r) => r.attempts.filter((a) => a.status === 'running' && a.pid).map((a) => String(a.pid)));
+        await waitFor(
+          () => [...readFileSync(pidsFile, 'utf8').split('\n').filter(Boolean), ...recordedPids()].every((p) => !pidAlive(Number(p))),
+          15_000,
+          'orphaned workers to end',
+        );
         readManifest(t.studyDir); // never partial: parses and validates after every kill
       } else {
         finalCode = (await cli.exit).code;
