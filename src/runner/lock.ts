@@ -1,7 +1,8 @@
 // One runner per study dir: proper-lockfile on `<study>/.lock`, plus `.lock-owner.json` naming the
 // holder so that a refusal can say who holds it. A lock whose holder is provably dead (same host,
-// pid gone) is taken over at once, one taker at a time (takeOverDeadLock); otherwise proper-lockfile's stale time applies (a holder on
-// another host of a shared filesystem, or one we cannot see).
+// pid gone) is taken over at once, one taker at a time (takeOverDeadLock); otherwise
+// proper-lockfile's stale time applies (a holder on another host of a shared filesystem, or one
+// we cannot see).
 import { mkdirSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
