@@ -4,6 +4,7 @@
 // On a terminal: the full-screen study view. Otherwise (or --no-tui): one line per run change,
 // until the study finishes.
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { RunnerEvent } from '../runner/events.ts';
@@ -39,6 +40,9 @@ export function register(program: Command): void {
     });
 }
 
+/** How often plain watch checks that some runner still holds the study (see watchPlain). */
+const NOT_RUNNING_CHECK_MS = 2000;
+
 /** Prints run changes from the journal until `study_finished`; exits with the study's code. */
 async function watchPlain(studyDir: string): Promise<number> {
   const { followJournal } = await import('../ui/journal.ts');
@@ -62,8 +66,7 @@ async function watchPlain(studyDir: string): Promise<number> {
         case 'study_finished': {
           const c = event.counts;
           line(`study ${event.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending`);
-          follower.stop();
-          resolve(event.status === 'completed' ? 0 : event.status === 'interrupted' ? 130 : 1);
+          stop(event.status === 'completed' ? 0 : event.status === 'interrupted' ? 130 : 1);
           break;
         }
         default:
@@ -71,11 +74,36 @@ async function watchPlain(studyDir: string): Promise<number> {
       }
     });
     void follower.poll();
-    const stop = () => {
+    // A journal without study_finished (truncated, or its runner was SIGKILLed) and no runner
+    // alive: nothing will ever come, so say so instead of waiting forever. Two checks in a row,
+    // seconds apart, so a watch started just before `llem run` takes its lock still follows it.
+    let idleChecks = 0;
+    const notRunning = existsSync(path.join(studyDir, 'slurm.json'))
+      ? null
+      : setInterval(() => {
+          void (async () => {
+            const { readLockOwner, readManifest } = await import('../runner/index.ts');
+            const { pidAlive } = await import('../runner/lock.ts');
+            const owner = readLockOwner(studyDir);
+            const alive = owner !== null && (owner.hostname !== os.hostname() || pidAlive(owner.pid));
+            idleChecks = alive ? 0 : idleChecks + 1;
+            if (idleChecks < 2) return;
+            let status = 'unknown';
+            try {
+              status = readManifest(studyDir).status;
+            } catch {
+              /* a damaged manifest: still nothing to follow */
+            }
+            line(`no runner is running this study (manifest status: ${status}); nothing to follow — see llem status ${studyDir}, continue with llem resume ${studyDir}`);
+            stop(status === 'completed' ? 0 : status === 'interrupted' ? 130 : 1);
+          })();
+        }, NOT_RUNNING_CHECK_MS);
+    const stop = (code = 130) => {
+      if (notRunning) clearInterval(notRunning);
       follower.stop();
-      resolve(130);
+      resolve(code);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => stop(130));
+    process.once('SIGTERM', () => stop(130));
   });
 }

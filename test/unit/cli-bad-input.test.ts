@@ -272,6 +272,23 @@ describe('llem report --out', { timeout: 600_000 }, () => {
   });
 });
 
+describe('llem watch on a study nobody runs', { timeout: 300_000 }, () => {
+  it('says so and exits instead of waiting forever for a journal that will not grow', async () => {
+    const t = tempStudy(makePlan([{ fixture_mode: 'ok' }], { nCycles: 1 }));
+    try {
+      writeFileSync(join(t.studyDir, 'events.jsonl'), 'garbage, not a journal line\n');
+      const before = snapshotTree(t.studyDir);
+      const r = await llem(['watch', t.studyDir, '--no-tui']);
+      assert.equal(r.code, 1, r.stderr); // the manifest still says running: not completed
+      assert.match(r.stdout, /no runner is running this study \(manifest status: running\); nothing to follow .*llem resume/);
+      assertNoStack(r);
+      assert.deepEqual(snapshotTree(t.studyDir), before, 'watch is read-only');
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
 describe('Ctrl+C', { timeout: 120_000 }, () => {
   // proper-lockfile installs signal-exit's SIGINT listener when loaded; loaded at import, it made
   // Ctrl+C during a long synchronous plan a no-op (the plan printed in full, exit 0).
