@@ -1,7 +1,7 @@
 // `llem run <study.yaml|experiment.yaml> [--out DIR] [--yes] [--no-tui] [--json]`
 // Plans the study, confirms big ones, creates the study dir and runs it. `executeStudy` is shared
 // with `llem resume`.
-import { accessSync, constants as fsConstants, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
@@ -56,8 +56,13 @@ export function register(program: Command): void {
     });
 }
 
-/** `--out` must be (or be creatable as) a writable directory; checked before asking or creating anything. */
+/**
+ * `--out` must be (or be creatable as) a writable directory. Missing components are created one
+ * at a time (not mkdir -p: Node's recursive mkdir spins forever under /proc), so a refusal names
+ * the exact directory and errno and exits 2 instead of failing inside createStudyDir.
+ */
 function checkOutDir(out: string): void {
+  const missing: string[] = [];
   let probe = path.resolve(out);
   for (;;) {
     let st: Stats | null = null;
@@ -78,10 +83,19 @@ function checkOutDir(out: string): void {
       } catch {
         throw new InputError(`--out ${out}: ${probe} is not writable`);
       }
+      for (const dir of missing.reverse()) {
+        try {
+          mkdirSync(dir);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EEXIST') throw new InputError(`--out ${out}: cannot create ${dir} (${code ?? (err as Error).message})`);
+        }
+      }
       return;
     }
     const parent = path.dirname(probe);
     if (parent === probe) return;
+    missing.push(probe);
     probe = parent;
   }
 }
