@@ -21,6 +21,7 @@ import { procStartTicks, sameProcessAlive } from './proc.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
 import { pendingRecord, readPlan, runDirFor, runIdFor, sha256File, writePlan } from './study-dir.ts';
 import { perGpuSlots, type GpuSlot, type GpuSlotsResult } from './per-gpu.ts';
+import { appendCycles } from './top-up.ts';
 
 export type WorkerCommand = (runSpecPath: string) => { command: string; args: string[] };
 
@@ -338,14 +339,8 @@ export class StudyRunner implements RunnerControls {
       if (cycles < have) this.warn(`--cycles ${cycles} is below the study's ${have} cycles; nothing removed`);
       return;
     }
-    const order = plan.order.slice(0, store.manifest.runs.length);
-    const configs = plan.configs.map((c) => c.config_hash);
-    for (let cycle = have + 1; cycle <= cycles; cycle++) {
-      const hashes = plan.execution.cycle_order === 'shuffled' ? seededShuffle(configs, plan.cycle_seed + cycle) : configs;
-      for (const config_hash of hashes) order.push({ index: order.length, config_hash, cycle });
-    }
-    const added = order.slice(store.manifest.runs.length);
-    this.plan = { ...plan, order, execution: { ...plan.execution, n_cycles: cycles } };
+    const { plan: topped, added } = appendCycles(plan, store.manifest.runs.length, have, cycles);
+    this.plan = topped;
     writePlan(this.studyDir, this.plan);
     store.setRuns([...store.manifest.runs, ...added.map(pendingRecord)]);
     store.manifest.n_cycles = cycles;
@@ -721,24 +716,6 @@ export function trueCycleBoundaryBetween(order: PlannedRun[], a: number, b: numb
     if (i >= a && maxBefore < minAfter[i + 1]!) return true;
   }
   return false;
-}
-
-function seededShuffle<T>(items: T[], seed: number): T[] {
-  // mulberry32: small, deterministic, good enough for run order
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 async function defaultTimeoutSeconds(config: ExperimentConfig): Promise<number> {

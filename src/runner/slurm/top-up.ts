@@ -1,12 +1,11 @@
 // `llem resume <dir> --launcher slurm --cycles N`: more cycles of the same configs, appended to the
 // plan and the manifest under the study lock, exactly as the local runner's top-up does
-// (StudyRunner.topUpCycles in src/runner/study-runner.ts): cycle by cycle after the existing
-// order, `shuffled` reshuffled per cycle with seed cycle_seed + cycle, completed runs untouched.
+// (both use appendCycles from src/runner/top-up.ts), completed runs untouched.
 // The caller then submits the new pending runs as a job array.
 import { ManifestStore, runSnapshotOf } from '../manifest.ts';
 import { pendingRecord, readPlan, writePlan } from '../study-dir.ts';
 import type { RunnerEvent } from '../events.ts';
-import type { PlanFile, PlannedRun } from '../../study/types.ts';
+import { appendCycles } from '../top-up.ts';
 import { withStudyLock } from './study-lock.ts';
 
 export interface TopUpResult {
@@ -18,21 +17,7 @@ export interface TopUpResult {
   added: number[];
 }
 
-/**
- * The plan with cycles `haveCycles + 1 … cycles` appended after its first `runCount` runs. Pure.
- * The manifest is the truth for `runCount`/`haveCycles`: a plan.json rewritten just before a
- * crash may be ahead of it.
- */
-export function appendCycles(plan: PlanFile, runCount: number, haveCycles: number, cycles: number): { plan: PlanFile; added: PlannedRun[] } {
-  if (cycles <= haveCycles) return { plan, added: [] };
-  const order = plan.order.slice(0, runCount);
-  const configs = plan.configs.map((c) => c.config_hash);
-  for (let cycle = haveCycles + 1; cycle <= cycles; cycle++) {
-    const hashes = plan.execution.cycle_order === 'shuffled' ? seededShuffle(configs, plan.cycle_seed + cycle) : configs;
-    for (const config_hash of hashes) order.push({ index: order.length, config_hash, cycle });
-  }
-  return { plan: { ...plan, order, execution: { ...plan.execution, n_cycles: cycles } }, added: order.slice(runCount) };
-}
+export { appendCycles };
 
 /** Tops the study up to `cycles` under the study lock; a lower or equal count changes nothing. */
 export async function topUpStudyCycles(studyDir: string, cycles: number): Promise<TopUpResult> {
@@ -53,22 +38,4 @@ export async function topUpStudyCycles(studyDir: string, cycles: number): Promis
       store.close();
     }
   });
-}
-
-/** The local runner's run-order shuffle (mulberry32 + Fisher-Yates); must stay identical to it. */
-function seededShuffle<T>(items: T[], seed: number): T[] {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
