@@ -1,43 +1,13 @@
 // `llem run --launcher slurm --detach`, `llem watch`, `llem cancel`, `llem resume --launcher slurm`
 // as a user types them, against the real single-node Slurm, with the fixture worker.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/runner/manifest.ts';
 import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
-import { llemBin } from '../runner/helpers.ts';
-import { completionLines, scancelQuiet, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function llem(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [llemBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      reject(new Error(`llem ${args.join(' ')} timed out; stderr: ${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { completionLines, llem, scancelQuiet, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 const STUDY_YAML = `name: slurm-cli
 backend: llamacpp

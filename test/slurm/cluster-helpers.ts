@@ -1,11 +1,12 @@
 // A real single-node Slurm for the tests: scripts/slurm/up.sh under a lease of this test process
 // (several test processes share one cluster; the last one out stops it), fixture studies, waits.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readManifest, type Manifest } from '../../src/runner/manifest.ts';
 import { reconcileStudy } from '../../src/runner/slurm/launcher.ts';
 import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
+import { llemBin } from '../runner/helpers.ts';
 
 const upScript = fileURLToPath(new URL('../../scripts/slurm/up.sh', import.meta.url));
 const downScript = fileURLToPath(new URL('../../scripts/slurm/down.sh', import.meta.url));
@@ -66,4 +67,33 @@ export function scancelQuiet(ids: string[]): void {
   } catch {
     // already gone
   }
+}
+
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the llem CLI in its own process group; killed as a group on timeout. */
+export function llem(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [llemBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      reject(new Error(`llem ${args.join(' ')} timed out; stdout: ${stdout.slice(-2000)} stderr: ${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

@@ -3,7 +3,7 @@
 // so when Slurm is unreachable; `llem watch` polls Slurm while open, so a task cancelled while
 // pending (its worker never ran) still ends the view.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,36 +13,8 @@ import { readPlan } from '../../src/runner/study-dir.ts';
 import { cancelStudy, submitStudy } from '../../src/runner/slurm/launcher.ts';
 import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
 import { squeue } from '../../src/runner/slurm/commands.ts';
-import { llemBin, makePlan, tempStudy } from '../runner/helpers.ts';
-import { completionLines, finished, scancelQuiet, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function llem(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [llemBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      reject(new Error(`llem ${args.join(' ')} timed out; stdout: ${stdout.slice(-2000)} stderr: ${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { makePlan, tempStudy } from '../runner/helpers.ts';
+import { completionLines, finished, llem, scancelQuiet, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 /** Reads the manifest only (no Slurm poll: these tests must leave the poll cache to the command under test). */
 async function waitManifestOnly(studyDir: string, done: (m: Manifest) => boolean, timeoutMs: number, what: string): Promise<Manifest> {
