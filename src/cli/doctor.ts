@@ -83,6 +83,18 @@ async function backendChecks(): Promise<DoctorReport['backends']> {
       ? { name, status: 'ok', detail: `${what} found by ${py.python}` }
       : { name, status: 'missing', detail: `${py.python} lacks ${absent.join(', ')}: pip install ${absent.map((m) => m.replace('_', '-')).join(' ')}` };
   };
+  // pytorch needs only torch for builtin:tiny-torch; transformers adds Hugging Face models. Judge
+  // it on the Python the backend would pick: the first candidate whose torch imports.
+  const pytorchCheck = (): DoctorReport['backends'][number] => {
+    const withTorch = probes.find((p) => p.found.torch);
+    if (!withTorch) return pyCheck('pytorch', ['torch', 'transformers'], 'torch and transformers');
+    if (withTorch.found.transformers) return { name: 'pytorch', status: 'ok', detail: `torch and transformers found by ${withTorch.python}` };
+    return {
+      name: 'pytorch',
+      status: 'warn',
+      detail: `torch found by ${withTorch.python} (builtin:tiny-torch runs); Hugging Face models need transformers: ${withTorch.python} -m pip install transformers`,
+    };
+  };
   let llamacpp: DoctorReport['backends'][number];
   try {
     createRequire(import.meta.url).resolve('node-llama-cpp');
@@ -93,7 +105,7 @@ async function backendChecks(): Promise<DoctorReport['backends']> {
   const server = onPath('llama-server');
   return [
     llamacpp,
-    pyCheck('pytorch', ['torch', 'transformers'], 'torch and transformers'),
+    pytorchCheck(),
     pyCheck('vllm', ['vllm'], 'vllm'),
     pyCheck('sglang', ['sglang'], 'sglang'),
     pyCheck('trtllm', ['tensorrt_llm'], 'tensorrt_llm'),
