@@ -3,6 +3,7 @@
 // values computed by hand. The npm statistics packages we looked at either lack a seeded bootstrap
 // (simple-statistics, jstat) or the Student-t quantile for small df without a big dependency tree;
 // the whole of what we need is ~150 lines.
+import { mulberry32 } from '../prng.ts';
 
 /** Sample statistics of one metric over the completed runs of one config. */
 export interface MetricStats {
@@ -45,17 +46,6 @@ export const DEFAULT_STATS_OPTIONS: StatsOptions = {
   highVarianceCv: 0.1,
 };
 
-/** mulberry32: a small, well-known 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** FNV-1a over the parts joined, mixed with a base seed: a per-(config, metric) seed that does
  * not depend on the order configs are summarised in, so adding a config never moves another's CI. */

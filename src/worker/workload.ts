@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { DatasetSpec } from '../study/types.ts';
 import type { Prompt } from '../backends/types.ts';
 import { BUILTIN_PROMPTS } from './datasets/builtin.ts';
-import { mulberry32 } from '../backends/llamacpp/tiny-random.ts';
+import { mulberry32 } from '../prng.ts';
 
 export class DatasetError extends Error {}
 

@@ -5,11 +5,11 @@ import {
   describe,
   describeMany,
   intervalsOverlap,
-  mulberry32,
   quantileSorted,
   seedFor,
   studentTQuantile,
 } from '../../src/results/stats.ts';
+import { mulberry32 } from '../../src/prng.ts';
 
 const close = (actual: number | null | undefined, expected: number, tol = 1e-9, what = '') => {
   assert.ok(typeof actual === 'number', `${what}: expected a number, got ${actual}`);

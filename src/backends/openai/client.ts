@@ -4,7 +4,7 @@
 // the first content token is recorded separately.
 import { performance } from 'node:perf_hooks';
 import type { RequestRecord, Workload, Prompt } from '../types.ts';
-import { mulberry32 } from '../llamacpp/tiny-random.ts';
+import { mulberry32 } from '../../prng.ts';
 
 export type Arrival =
   | { kind: 'concurrency' }
