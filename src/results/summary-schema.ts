@@ -1,7 +1,7 @@
 // summary.json: cross-cycle statistics of one study. Written at study end (writeSummary) and by
 // `llem results <dir> --recompute`; versioned and zod-checked on every read.
 import { z } from 'zod';
-import { FLAG_CODES } from './schema.ts';
+import { environmentSchema, FLAG_CODES, gpuSnapshotSchema } from './schema.ts';
 
 export const SUMMARY_SCHEMA_VERSION = 1 as const;
 export const SUMMARY_FILE = 'summary.json';
@@ -91,32 +91,29 @@ export const excludedRunSchema = z.object({
 });
 export type ExcludedRun = z.infer<typeof excludedRunSchema>;
 
-export const summaryEnvironmentSchema = z.object({
-  hostname: z.string(),
-  platform: z.string(),
-  node_version: z.string(),
-  llem_version: z.string(),
-  cpu_model: z.string().nullable(),
-  cuda_visible_devices: z.string().nullable(),
-  nvml_available: z.boolean(),
-  nvml_reason: z.string().nullable(),
-  driver_version: z.string().nullable(),
-  cuda_driver_version: z.string().nullable(),
-  gpus: z.array(
-    z.object({
-      index: z.number().int(),
-      uuid: z.string(),
-      name: z.string(),
-      memory_total_bytes: nnum,
-      power_limit_w: nnum,
-      persistence_mode: z.boolean().nullable(),
-      mig_mode: z.boolean().nullable(),
-    }),
-  ),
-  extra: z.record(z.string(), z.string().nullable()),
-  /** Runs whose environment differs from this one (GPU, driver, host), described; empty = all same. */
-  differences: z.array(z.string()),
-});
+// The study-level projection of a run's environment (src/results/schema.ts), recorded once.
+export const summaryEnvironmentSchema = environmentSchema
+  .pick({ hostname: true, platform: true, node_version: true, llem_version: true, cpu_model: true, cuda_visible_devices: true })
+  .extend({
+    nvml_available: z.boolean(),
+    nvml_reason: z.string().nullable(),
+    driver_version: z.string().nullable(),
+    cuda_driver_version: z.string().nullable(),
+    gpus: z.array(
+      gpuSnapshotSchema.pick({
+        index: true,
+        uuid: true,
+        name: true,
+        memory_total_bytes: true,
+        power_limit_w: true,
+        persistence_mode: true,
+        mig_mode: true,
+      }),
+    ),
+    extra: z.record(z.string(), z.string().nullable()),
+    /** Runs whose environment differs from this one (GPU, driver, host), described; empty = all same. */
+    differences: z.array(z.string()),
+  });
 export type SummaryEnvironment = z.infer<typeof summaryEnvironmentSchema>;
 
 export const studySummarySchema = z.object({
