@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { childMessageSchema, type ChildMessage, type ErrorType, type Phase } from './protocol.ts';
 import { runResultSchema, type RunResult } from '../results/schema.ts';
+import type { TreeCleanup } from './process-tree.ts';
 
 export type ChildState = 'spawning' | 'ready' | 'running' | 'stopping' | 'exited';
 export type KillReason = 'timeout' | 'stall' | 'skip' | 'abort';
@@ -36,6 +37,8 @@ export interface ChildOutcome {
   result_path: string | null;
   result: RunResult | null;
   malformed_messages: number;
+  /** What was left of the process tree after the main process exited; null when not checked. */
+  tree_cleanup: TreeCleanup | null;
 }
 
 export interface ChildHandleOptions {
@@ -301,6 +304,7 @@ export class ChildHandle {
       result_path: null,
       result: null,
       malformed_messages: this.malformed,
+      tree_cleanup: null,
     };
     const fail = (status: OutcomeStatus, error_type: ErrorType, message: string): ChildOutcome => ({
       ...base,

@@ -14,6 +14,7 @@ import { writeFileAtomicSync } from '../atomic-file.ts';
 import path from 'node:path';
 import { z } from 'zod';
 import { ERROR_TYPES, PHASES } from './protocol.ts';
+import { treeCleanupSchema } from './process-tree.ts';
 import type { RunnerEvent, RunSnapshot, StatusCounts, StudySnapshot, StudyStatus } from './events.ts';
 
 export const MANIFEST_SCHEMA_VERSION = 1 as const;
@@ -44,6 +45,8 @@ export const attemptSchema = z.object({
   run_dir: z.string(),
   /** Start time of `pid` (clock ticks since boot, /proc/<pid>/stat field 22), so pid reuse is not mistaken for our child. */
   pid_start_ticks: z.number().nullable().optional(),
+  /** What was left of the run's process tree after it ended (absent: nothing was checked). */
+  tree_cleanup: treeCleanupSchema.nullable().optional(),
 });
 
 export const headlineSchema = z.object({

@@ -609,6 +609,7 @@ export class StudyRunner implements RunnerControls {
       a.phase_reached = outcome.phase_reached;
       // the manifest keeps a short tail; worker.log has everything
       a.stderr_tail = outcome.status === 'completed' ? null : outcome.stderr_tail.slice(-8192) || null;
+      a.tree_cleanup = outcome.tree_cleanup;
       if (outcome.result_path && outcome.result) {
         r.result = path.relative(this.studyDir, outcome.result_path);
         r.headline = headlineOf(outcome.result);
