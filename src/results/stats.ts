@@ -23,7 +23,9 @@ export interface MetricStats {
   ci_bootstrap: [number, number] | null;
   /** mean ± t(1 − α/2, n − 1) · std / √n; null below n = 2. */
   ci_t: [number, number] | null;
-  /** cv above the threshold (default 10 %). */
+  /** cv above the threshold (default 10 %) and the mean distinguishable from zero (its interval
+   * excludes 0): a quantity that hovers around zero (energy_adjusted_j at constant power) has a
+   * huge CV that says nothing about the measurement. The interval is the one shown (bootstrap). */
   high_variance: boolean;
 }
 
@@ -270,7 +272,8 @@ export function describe(
   const halfWidth = studentTQuantile(1 - (1 - opts.confidence) / 2, n - 1) * (std / Math.sqrt(n));
   const ci_t: [number, number] = [mean - halfWidth, mean + halfWidth];
   const ci_bootstrap = bootstrapCi ? bootstrapCi(finite) : bootstrapMeanCi(finite, opts.bootstrapResamples, opts.confidence, opts.seed);
-  return { n, n_missing: missing, mean, std, cv, median, min, max, ci_bootstrap, ci_t, high_variance: cv !== null && cv > opts.highVarianceCv };
+  const high_variance = cv !== null && cv > opts.highVarianceCv && excludesZero(ci_bootstrap ?? ci_t);
+  return { n, n_missing: missing, mean, std, cv, median, min, max, ci_bootstrap, ci_t, high_variance };
 }
 
 /** describe() for several metrics of one config: metrics with the same number of finite values
@@ -357,6 +360,11 @@ export function bootstrapMeanCisMulti(columns: ReadonlyArray<ReadonlyArray<numbe
   }
   const alpha = 1 - confidence;
   return means.map((mm) => [quantileSelect(mm, alpha / 2), quantileSelect(mm, 1 - alpha / 2)] as [number, number]);
+}
+
+/** The interval lies entirely on one side of zero: the mean is distinguishable from zero. */
+export function excludesZero(ci: [number, number] | null): boolean {
+  return ci !== null && (ci[0] > 0 || ci[1] < 0);
 }
 
 /** Half the width of an interval, for "mean ± x" displays. */
