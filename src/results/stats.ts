@@ -377,3 +377,26 @@ export function intervalsOverlap(a: [number, number] | null, b: [number, number]
   if (!a || !b) return null;
   return a[0] <= b[1] && b[0] <= a[1];
 }
+
+/**
+ * Percentile-bootstrap CI of mean(b) ÷ mean(a), resampling each sample on its own (the two
+ * studies' cycles are independent), from mulberry32(seed). null when either sample has fewer than
+ * 2 values, or when a resampled mean of `a` is 0 or changes sign (the ratio is then meaningless).
+ */
+export function bootstrapRatioCi(a: ReadonlyArray<number>, b: ReadonlyArray<number>, resamples: number, confidence: number, seed: number): [number, number] | null {
+  if (a.length < 2 || b.length < 2) return null;
+  const rand = mulberry32(seed);
+  const ratios = new Float64Array(resamples);
+  const sign = Math.sign(a.reduce((s, v) => s + v, 0));
+  if (sign === 0) return null;
+  for (let k = 0; k < resamples; k++) {
+    let sa = 0;
+    for (let i = 0; i < a.length; i++) sa += a[(rand() * a.length) | 0]!;
+    let sb = 0;
+    for (let i = 0; i < b.length; i++) sb += b[(rand() * b.length) | 0]!;
+    if (Math.sign(sa) !== sign) return null;
+    ratios[k] = sb / b.length / (sa / a.length);
+  }
+  const alpha = 1 - confidence;
+  return [quantileSelect(ratios, alpha / 2), quantileSelect(ratios, 1 - alpha / 2)];
+}
