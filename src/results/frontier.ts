@@ -1,6 +1,7 @@
 // The energy–latency frontier, aware of uncertainty. A config is *dominated* only when another is
 // better on both axes beyond the overlap of their 95 % intervals (the other's whole interval is
-// better than this one's whole interval, on each axis). When another config is better on both
+// better than this one's whole interval, on each axis; an exact tie — both intervals the same
+// single point, no uncertainty — counts as not worse on that axis). When another config is better on both
 // means but an interval overlaps, neither claim can be made: the config stays on the frontier,
 // marked "not separable" from the one that looks better. Pure.
 import type { ConfigSummary, StudySummary, SummaryMetricKey } from './summary-schema.ts';
@@ -94,6 +95,12 @@ function betterBeyondCi(a: AxisValue, b: AxisValue, dir: Direction): boolean {
   return dir === 'lower' ? a.ci[1] < b.ci[0] : a.ci[0] > b.ci[1];
 }
 
+/** Both intervals are the same single point: every cycle measured exactly this value (a tie with
+ * no uncertainty, as with a scripted or capped quantity), which the other axis can break. */
+function exactTie(a: AxisValue, b: AxisValue): boolean {
+  return !!a.ci && !!b.ci && a.ci[0] === a.ci[1] && b.ci[0] === b.ci[1] && a.ci[0] === b.ci[0];
+}
+
 export function computeFrontier(summary: StudySummary, x: FrontierAxis, y: FrontierAxis): Frontier {
   const points = summary.configs.map((c) => ({ c, x: axisValue(c, x), y: axisValue(c, y) }));
   const entries: FrontierEntry[] = points.map((p) => {
@@ -109,7 +116,9 @@ export function computeFrontier(summary: StudySummary, x: FrontierAxis, y: Front
         betterMean(q.y, p.y, y.better, false) &&
         (betterMean(q.x, p.x, x.better, true) || betterMean(q.y, p.y, y.better, true));
       if (!byMeans) continue;
-      if (betterBeyondCi(q.x, p.x, x.better) && betterBeyondCi(q.y, p.y, y.better)) dominatedBy.push(q.c.config_hash);
+      const sx = betterBeyondCi(q.x, p.x, x.better);
+      const sy = betterBeyondCi(q.y, p.y, y.better);
+      if ((sx && sy) || (sx && exactTie(q.y, p.y)) || (sy && exactTie(q.x, p.x))) dominatedBy.push(q.c.config_hash);
       else notSeparable.push(q.c.config_hash);
     }
     const status: FrontierStatus = dominatedBy.length ? 'dominated' : notSeparable.length ? 'not_separable' : 'frontier';

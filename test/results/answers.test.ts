@@ -204,3 +204,15 @@ test('llem results --slo reads requests.jsonl of each run and recommends with th
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('frontier: an exact tie on one axis (every cycle the same value) lets the other axis decide', () => {
+  const configs = makeGrid([1, 2]);
+  const plan = makePlan(configs, 3);
+  const results = plan.order.map((o) => {
+    const c = configs.find((x) => x.hash === o.config_hash)!;
+    const bs = c.config.batch_size;
+    return makeResult(c, o.index, o.cycle, { ttft_ms: pct(40), energy_per_output_token_j: (bs === 1 ? 1 : 0.5) + o.cycle / 100 });
+  });
+  const f = computeFrontier(summarizeStudy({ plan, snapshot: null, results, now: NOW }), X, Y);
+  assert.deepEqual(f.entries.map((e) => [e.status, e.dominated_by]), [['dominated', [configs[1]!.hash]], ['frontier', []]]);
+});
