@@ -5,6 +5,7 @@
 //  - Backend (child side, src/backends/<name>/): load → session → run → dispose.
 import type { z } from 'zod';
 import type { ExperimentConfig } from '../study/types.ts';
+import type { WorkloadArrival } from '../arrival.ts';
 
 export interface BackendSpec {
   name: string;
@@ -19,6 +20,11 @@ export interface BackendSpec {
    * are applied. Reasons are full sentences naming the fields involved.
    */
   invalidReasons(config: ExperimentConfig): string[];
+  /**
+   * The backend drives requests through the OpenAI-compatible client, so it can honour a study's
+   * `request_rate` (open-loop arrivals). Absent: a config with a rate is skipped, naming the backend.
+   */
+  acceptsRequestRate?: true;
   /** Rough throughput for the pre-flight estimate (conservative), output tokens per second. */
   estimateTokensPerSecond(config: ExperimentConfig): number;
   /** Seconds to load the model, given its size in bytes when known. */
@@ -39,6 +45,9 @@ export interface RequestRecord {
   token_times_ms: number[];
   end_ms: number;
   error: string | null;
+  /** Open-loop workloads: when the arrival process scheduled this request (sent at start_ms, at
+   * the earliest moment an in-flight slot was free). */
+  scheduled_ms?: number;
   /** Generated text, when the backend has it (determinism checks, audits). */
   output_text?: string;
 }
@@ -53,8 +62,10 @@ export interface Prompt {
 export interface Workload {
   prompts: Prompt[];
   max_new_tokens: number;
-  /** Requests in flight at once. */
+  /** Requests in flight at once (the cap, also for open-loop arrivals). */
   concurrency: number;
+  /** Open-loop arrivals (request_rate set): absent = closed loop, `concurrency` lanes back to back. */
+  arrival?: WorkloadArrival;
   seed: number;
   greedy: boolean;
 }

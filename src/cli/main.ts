@@ -10,6 +10,7 @@ import * as doctor from './doctor.ts';
 import * as results from './results.ts';
 import * as report from './report.ts';
 import * as compare from './compare.ts';
+import * as exportCmd from './export.ts';
 import * as watch from './watch.ts';
 import * as worker from './worker.ts';
 import * as cancel from './cancel.ts';
@@ -22,7 +23,7 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-for (const mod of [plan, run, resume, status, repair, doctor, results, report, compare, watch, worker, cancel]) {
+for (const mod of [plan, run, resume, status, repair, doctor, results, report, compare, exportCmd, watch, worker, cancel]) {
   mod.register(program);
 }
 

@@ -7,6 +7,8 @@ import { loadStudyForCli, summaryForCli } from './results.ts';
 import { buildReportHtml, type PowerRunInput } from '../results/report.ts';
 import type { LoadedStudy } from '../results/summary.ts';
 import { writeFileAtomic } from '../results/study-dir.ts';
+import { parseSlo, sloAnswer, type SloAnswer } from '../results/slo.ts';
+import { loadRequestRecords } from '../results/requests.ts';
 
 /** Default number of power timelines: the first completed run of each config, up to this many. */
 export const DEFAULT_POWER_RUNS = 12;
@@ -99,7 +101,17 @@ export async function writeReport(studyDir: string, opts: ReportOptions): Promis
   }
   const yamlFile = path.join(studyDir, 'study.yaml');
   const studyYaml = existsSync(yamlFile) ? await readFile(yamlFile, 'utf8') : null;
-  const html = await buildReportHtml({ summary, plan: study.plan, powerRuns, powerRunsOmitted: omitted, studyYaml });
+  // The study's own `slo:` (plan.json): goodput per config from each run's requests.jsonl.
+  let slo: SloAnswer | null = null;
+  let sloWarnings: string[] = [];
+  if (study.plan.slo?.length) {
+    const used = new Set(summary.configs.flatMap((c) => c.runs));
+    const results = study.results.filter((r) => used.has(r.run_id));
+    const { records, errors } = await loadRequestRecords(study.studyDir, results, study.resultPaths);
+    slo = sloAnswer(summary, results, records, parseSlo(study.plan.slo));
+    sloWarnings = errors;
+  }
+  const html = await buildReportHtml({ summary, plan: study.plan, powerRuns, powerRunsOmitted: omitted, studyYaml, slo, sloWarnings });
   await writeFileAtomic(file, html);
   const { size } = await stat(file);
   return { file, bytes: size, notes };

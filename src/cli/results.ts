@@ -19,6 +19,10 @@ import {
   type TableData,
 } from '../results/table.ts';
 import type { StudySummary } from '../results/summary-schema.ts';
+import { computeFrontier, DEFAULT_FRONTIER_X, DEFAULT_FRONTIER_Y, FRONTIER_X_AXES, FRONTIER_Y_AXES, frontierAxis } from '../results/frontier.ts';
+import { parseSlo, SloParseError, sloAnswer, type SloCondition } from '../results/slo.ts';
+import { frontierView, sloView } from '../results/answers.ts';
+import { loadRequestRecords } from '../results/requests.ts';
 
 export interface ResultsOptions {
   format: string;
@@ -27,6 +31,23 @@ export interface ResultsOptions {
   runs?: boolean;
   recompute?: boolean;
   bootstrapResamples?: string;
+  /** issue 16: the CI-aware energy–latency frontier instead of the config table. */
+  frontier?: boolean;
+  x?: string;
+  y?: string;
+  /** issue 16: SLO conditions (repeatable, comma lists allowed): goodput and J per good token. */
+  slo?: string[];
+}
+
+/** `--slo` values → conditions; bad text is bad input naming the flag. */
+export function sloFromFlags(values: readonly string[] | undefined): SloCondition[] | null {
+  if (!values || values.length === 0) return null;
+  try {
+    return parseSlo(values);
+  } catch (err) {
+    if (err instanceof SloParseError) throw new InputError(`--slo ${err.message}`);
+    throw err;
+  }
 }
 
 /** Loads a study for the results commands; bad directories and files are input errors (exit 2). */
@@ -80,8 +101,14 @@ export async function resultsText(studyDir: string, opts: ResultsOptions, termCo
     if (!opts.recompute) throw new InputError('--bootstrap-resamples changes summary.json: use it with --recompute');
     summaryOptions.bootstrapResamples = b;
   }
+  const slo = sloFromFlags(opts.slo);
+  if (!opts.frontier && (opts.x !== undefined || opts.y !== undefined)) throw new InputError('--x and --y choose the axes of --frontier: add --frontier');
+  const xAxis = opts.frontier ? axisFromFlag(FRONTIER_X_AXES, opts.x ?? DEFAULT_FRONTIER_X, '--x') : null;
+  const yAxis = opts.frontier ? axisFromFlag(FRONTIER_Y_AXES, opts.y ?? DEFAULT_FRONTIER_Y, '--y') : null;
+  if ((xAxis || slo) && opts.runs) throw new InputError('--frontier and --slo answer per config: drop --runs');
   const study = await loadStudyForCli(studyDir, summaryOptions);
   const { summary, notes } = await summaryForCli(study, !!opts.recompute);
+  if (xAxis || slo) return answersText(study, summary, notes, { xAxis, yAxis, slo }, opts, format, termColumns);
   let data: TableData = opts.runs ? runTable(study.plan, study.snapshot, study.results, summary) : configTable(summary);
   try {
     data = filterRows(data, opts.where.map(parseWhere));
@@ -92,6 +119,64 @@ export async function resultsText(studyDir: string, opts: ResultsOptions, termCo
   data = { ...data, notes: [studyHeadline(summary), ...notes, ...data.notes] };
   const machine = format === 'csv' || format === 'json';
   return { stdout: render(data, format, termColumns), stderr: machine && data.notes.length ? data.notes.join('\n') + '\n' : '' };
+}
+
+function axisFromFlag(axes: typeof FRONTIER_X_AXES, name: string, flag: string) {
+  try {
+    return frontierAxis(axes, name, flag);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+}
+
+/** --frontier and/or --slo: the answer views (both: frontier first). JSON: the frontier alone is an
+ * array of configs (each with on_frontier and dominated_by), the SLO alone an object, both {frontier, slo}. */
+async function answersText(
+  study: LoadedStudy,
+  summary: StudySummary,
+  notes: string[],
+  q: { xAxis: ReturnType<typeof frontierAxis> | null; yAxis: ReturnType<typeof frontierAxis> | null; slo: SloCondition[] | null },
+  opts: ResultsOptions,
+  format: OutputFormat,
+  termColumns: number,
+): Promise<{ stdout: string; stderr: string }> {
+  const views: Array<{ data: TableData; json: unknown }> = [];
+  const json: Record<string, unknown> = {};
+  if (q.xAxis && q.yAxis) {
+    const v = frontierView(summary, computeFrontier(summary, q.xAxis, q.yAxis));
+    views.push(v);
+    json.frontier = v.json;
+  }
+  if (q.slo) {
+    const used = new Set(summary.configs.flatMap((c) => c.runs));
+    const results = study.results.filter((r) => used.has(r.run_id));
+    const { records, errors } = await loadRequestRecords(study.studyDir, results, study.resultPaths);
+    const v = sloView(summary, sloAnswer(summary, results, records, q.slo));
+    v.data = { ...v.data, notes: [...v.data.notes, ...errors.map((e) => `warning: ${e}`)] };
+    views.push(v);
+    json.slo = v.json;
+  }
+  const allNotes = [studyHeadline(summary), ...notes];
+  const machine = format === 'csv' || format === 'json';
+  let stdout: string;
+  if (format === 'json') {
+    const keys = Object.keys(json);
+    stdout = JSON.stringify(keys.length === 1 ? json[keys[0]!] : json, null, 2) + '\n';
+  } else {
+    try {
+      stdout = views
+        .map((v, i) => {
+          let data = filterRows(v.data, opts.where.map(parseWhere));
+          if (opts.sort) data = sortRows(data, opts.sort);
+          return render({ ...data, notes: [...(i === 0 ? allNotes : []), ...data.notes] }, format, termColumns);
+        })
+        .join(format === 'csv' ? '' : '\n');
+    } catch (err) {
+      throw new InputError((err as Error).message);
+    }
+  }
+  const stderrNotes = [...allNotes, ...views.flatMap((v) => [...v.data.notes, ...(v.data.legend ?? [])])];
+  return { stdout, stderr: machine ? stderrNotes.join('\n') + '\n' : '' };
 }
 
 export function register(program: Command): void {
@@ -105,6 +190,10 @@ export function register(program: Command): void {
     .option('--runs', 'one row per run instead of per config (for pandas: use with --format csv or json)')
     .option('--recompute', 'recompute summary.json from the run files and write it')
     .option('--bootstrap-resamples <n>', 'with --recompute: bootstrap resamples per metric (default 1000)')
+    .option('--frontier', 'the CI-aware energy–latency Pareto frontier: configs dominated only beyond the overlap of their 95 % intervals')
+    .option('--x <axis>', `frontier x axis: ${FRONTIER_X_AXES.map((a) => a.name).join('|')} (default ${DEFAULT_FRONTIER_X})`)
+    .option('--y <axis>', `frontier y axis: ${FRONTIER_Y_AXES.map((a) => a.name).join('|')} (default ${DEFAULT_FRONTIER_Y})`)
+    .option('--slo <conditions>', "SLO conditions, e.g. 'ttft_p95_ms<=200,itl_p95_ms<=50' (repeatable): goodput, J per good token and the lowest-energy config that meets it", (v: string, acc: string[] = []) => [...acc, v])
     .action(async (dir: string, opts: ResultsOptions) => {
       const { stdout, stderr } = await resultsText(dir, opts, process.stdout.columns ?? 120);
       if (stderr) process.stderr.write(stderr);

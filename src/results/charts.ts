@@ -7,8 +7,9 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { Scalar } from './summarize.ts';
 import { ciOf } from './table.ts';
 import type { ConfigSummary, StudySummary, SummaryMetricKey } from './summary-schema.ts';
+import type { Frontier } from './frontier.ts';
 
-export type ChartKind = 'parameter' | 'pareto' | 'power';
+export type ChartKind = 'parameter' | 'pareto' | 'frontier' | 'power';
 
 export interface ChartSpec {
   kind: ChartKind;
@@ -140,82 +141,62 @@ export function parameterCharts(summary: StudySummary): ChartSpec[] {
   return charts;
 }
 
-export interface ParetoPoint {
-  config_hash: string;
-  label: string;
-  tokensPerS: number;
-  energyPerTokenJ: number;
-}
-
-/** Configs no other config beats on both axes (more tokens/s and less energy/token, one strictly). */
-export function paretoFront(points: ParetoPoint[]): Set<string> {
-  // Sort by throughput descending (ties: less energy first); then a point is on the front exactly
-  // when its energy is below that of every point before it, or equals the front point it ties with.
-  const sorted = [...points].sort((a, b) => b.tokensPerS - a.tokensPerS || a.energyPerTokenJ - b.energyPerTokenJ);
-  const front = new Set<string>();
-  let bestEnergy = Infinity;
-  let best: ParetoPoint | null = null;
-  for (const p of sorted) {
-    if (p.energyPerTokenJ < bestEnergy) {
-      front.add(p.config_hash);
-      bestEnergy = p.energyPerTokenJ;
-      best = p;
-    } else if (best && p.energyPerTokenJ === best.energyPerTokenJ && p.tokensPerS === best.tokensPerS) {
-      front.add(p.config_hash); // identical to a front point: neither dominates the other
-    }
-  }
-  return front;
-}
-
-/** Energy per token against tokens/s, CI bars on both axes, Pareto front drawn and marked. */
-export function paretoChart(summary: StudySummary): ChartSpec | null {
+/**
+ * The CI-aware frontier (src/results/frontier.ts) as a chart: 95 % error bars on both axes, the
+ * frontier (configs not dominated beyond their intervals) joined by a dashed line and labelled,
+ * dominated configs faded. `kind` 'pareto' is energy vs throughput, 'frontier' energy vs latency.
+ */
+export function frontierChart(summary: StudySummary, frontier: Frontier, kind: 'pareto' | 'frontier', id: string): ChartSpec | null {
   const colorField = summary.swept_fields.includes('backend') ? 'backend' : (summary.swept_fields[0] ?? null);
-  const rows = summary.configs.flatMap((c) => {
-    const e = c.metrics.energy_per_output_token_j;
-    const t = c.metrics.output_tokens_per_s;
-    if (!e || !t || e.mean === null || t.mean === null) return [];
-    const eci = ciOf(e) ?? [e.mean, e.mean];
-    const tci = ciOf(t) ?? [t.mean, t.mean];
+  const swept = new Map(summary.configs.map((c) => [c.config_hash, c.swept]));
+  const data = frontier.entries.flatMap((e) => {
+    if (!e.x || !e.y) return [];
+    const xci = e.x.ci ?? [e.x.mean, e.x.mean];
+    const yci = e.y.ci ?? [e.y.mean, e.y.mean];
     return [
       {
-        config_hash: c.config_hash,
-        label: c.label,
-        group: colorField ? scalarKey(c.swept[colorField] ?? null) : 'config',
-        tps: t.mean,
-        tps_lo: tci[0],
-        tps_hi: tci[1],
-        ept: e.mean,
-        ept_lo: eci[0],
-        ept_hi: eci[1],
+        config_hash: e.config_hash,
+        label: e.label,
+        group: colorField ? scalarKey(swept.get(e.config_hash)?.[colorField] ?? null) : 'config',
+        x: e.x.mean,
+        x_lo: xci[0],
+        x_hi: xci[1],
+        y: e.y.mean,
+        y_lo: yci[0],
+        y_hi: yci[1],
+        status: e.status === 'dominated' ? 'dominated' : e.status === 'not_separable' ? 'frontier (not separable)' : 'frontier',
+        opacity: e.status === 'dominated' ? 0.22 : 1,
       },
     ];
   });
-  if (rows.length === 0) return null;
-  const front = paretoFront(rows.map((r) => ({ config_hash: r.config_hash, label: r.label, tokensPerS: r.tps, energyPerTokenJ: r.ept })));
-  const data = rows.map((r) => ({ ...r, pareto: front.has(r.config_hash) ? 'Pareto front' : 'dominated' }));
-  const frontData = data.filter((d) => d.pareto === 'Pareto front').sort((a, b) => a.tps - b.tps);
+  if (data.length === 0) return null;
+  const frontData = data.filter((d) => d.status !== 'dominated').sort((a, b) => a.x - b.x);
   const nGroups = new Set(data.map((d) => d.group)).size;
+  const xTitle = frontier.x.title;
   // Throughput across batch sizes spans orders of magnitude: log axis then, else the slow configs pile up at 0.
-  const tpsValues = data.map((d) => d.tps_lo).filter((v) => v > 0);
-  const logTps = tpsValues.length === data.length && Math.max(...data.map((d) => d.tps_hi)) / Math.min(...tpsValues) >= 16;
-  const x = { field: 'tps', type: 'quantitative' as const, title: `output tokens per second${logTps ? ' (log scale)' : ''}`, scale: logTps ? { type: 'log' as const } : { zero: false } };
-  // One color encoding shared by every layer, so the layers merge into one legend.
-  const color = { field: 'group', type: 'nominal' as const, title: colorField ?? 'config', legend: nGroups > MAX_LEGEND_ENTRIES ? null : { orient: 'right' as const } };
-  const y = { field: 'ept', type: 'quantitative' as const, title: 'energy per output token (J)', scale: { zero: false } };
+  const positive = data.map((d) => d.x_lo).filter((v) => v > 0);
+  const logX = positive.length === data.length && Math.max(...data.map((d) => d.x_hi)) / Math.min(...positive) >= 16;
+  const x = { field: 'x', type: 'quantitative' as const, title: `${xTitle}${logX ? ' (log scale)' : ''}`, scale: logX ? { type: 'log' as const } : { zero: false } };
+  const y = { field: 'y', type: 'quantitative' as const, title: frontier.y.title, scale: { zero: false } };
+  const color = { field: 'group', type: 'nominal' as const, title: colorField ?? 'config', legend: nGroups > MAX_LEGEND_ENTRIES ? null : { orient: 'right' as const, labelLimit: 220 } };
+  const opacity = { field: 'opacity', type: 'quantitative' as const, scale: null, legend: null };
+  const dominated = data.length - frontData.length;
+  const notSeparable = data.filter((d) => d.status === 'frontier (not separable)').length;
+  const title = `${frontier.y.title.replace(/ \(J\)$/, '')} vs ${xTitle.replace(/ \(.*\)$/, '')}`;
   return {
-    kind: 'pareto',
-    id: 'pareto',
-    title: 'Energy per token vs throughput',
-    caption: `${data.length} configs; ${frontData.length} on the Pareto front (no other config is both faster and more frugal), drawn as the dashed line and labelled. Bars: 95 % CI.`,
+    kind,
+    id,
+    title,
+    caption: `${data.length} configs; ${frontData.length} on the frontier${notSeparable ? ` (${notSeparable} of them only because their intervals overlap a config that looks better)` : ''}, joined by the dashed line and labelled; ${dominated} dominated (faded): another config is better on both axes beyond the overlap of the 95 % intervals. Bars: 95 % CI on both axes.`,
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       config: CHART_CONFIG,
       width: WIDTH + 80,
       height: HEIGHT + 60,
-      title: 'Energy per token vs throughput',
+      title,
       layer: [
-        { data: { values: data }, mark: { type: 'errorbar', opacity: 0.5 }, encoding: { x: { ...x, field: 'tps_lo' }, x2: { field: 'tps_hi' }, y, color } },
-        { data: { values: data }, mark: { type: 'errorbar', opacity: 0.5 }, encoding: { y: { ...y, field: 'ept_lo' }, y2: { field: 'ept_hi' }, x, color } },
+        { data: { values: data }, mark: { type: 'errorbar' }, encoding: { x: { ...x, field: 'x_lo' }, x2: { field: 'x_hi' }, y, color, opacity } },
+        { data: { values: data }, mark: { type: 'errorbar' }, encoding: { y: { ...y, field: 'y_lo' }, y2: { field: 'y_hi' }, x, color, opacity } },
         { data: { values: frontData }, mark: { type: 'line', strokeDash: [6, 4], color: '#333' }, encoding: { x, y } },
         {
           data: { values: data },
@@ -224,7 +205,8 @@ export function paretoChart(summary: StudySummary): ChartSpec | null {
             x,
             y,
             color,
-            shape: { field: 'pareto', type: 'nominal', title: null, scale: { domain: ['Pareto front', 'dominated'], range: ['diamond', 'circle'] } },
+            opacity,
+            shape: { field: 'status', type: 'nominal', title: null, legend: { labelLimit: 220 }, scale: { domain: ['frontier', 'frontier (not separable)', 'dominated'], range: ['diamond', 'square', 'circle'] } },
           },
         },
         { data: { values: frontData.slice(0, 30) }, mark: { type: 'text', align: 'left', dx: 7, dy: -7, fontSize: 10 }, encoding: { x, y, text: { field: 'label' } } },

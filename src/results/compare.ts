@@ -1,9 +1,13 @@
-// `llem compare A B`: the configs two studies share, side by side per metric, with the change and
-// whether the 95 % intervals overlap (non-overlap is a strong hint of a real difference; overlap
-// does not prove there is none). Pure.
-import { halfWidth, intervalsOverlap } from './stats.ts';
-import type { StudySummary, SummaryMetricKey } from './summary-schema.ts';
+// `llem compare A B`: first what differs between the two studies' environments and workloads, then
+// the configs they share, per metric: both means with their 95 % intervals, the change, the ratio
+// B/A with a bootstrap CI over both studies' cycles, and whether the difference is distinguishable
+// from noise (the ratio's interval excludes 1). Pure.
+import type { RunResult } from './schema.ts';
+import { METRIC_GETTERS, flattenConfig } from './summarize.ts';
+import { bootstrapRatioCi, finiteValues, halfWidth, intervalsOverlap, seedFor } from './stats.ts';
+import type { ConfigSummary, StudySummary, SummaryMetricKey } from './summary-schema.ts';
 import { ciOf, formatNumber, type Row, type TableData } from './table.ts';
+import { environmentDifferences, formatDifference, type EnvDifference } from './environment-diff.ts';
 
 export const COMPARE_METRICS: Array<{ key: SummaryMetricKey; header: string }> = [
   { key: 'energy_per_output_token_j', header: 'J/token' },
@@ -12,18 +16,30 @@ export const COMPARE_METRICS: Array<{ key: SummaryMetricKey; header: string }> =
   { key: 'power_mean_w', header: 'power W' },
 ];
 
+/** One study as compare needs it: its summary and the results the summary was computed from. */
+export interface CompareInput {
+  summary: StudySummary;
+  results: readonly RunResult[];
+}
+
+export type Verdict = 'B higher' | 'B lower' | 'not distinguishable' | 'undefined';
+
 export interface CompareResult {
   table: TableData;
   matched: number;
   onlyA: string[];
   onlyB: string[];
+  /** Environment and workload differences, meaning-changing ones first. */
+  differences: EnvDifference[];
 }
 
+type Pair = [ConfigSummary, ConfigSummary, 'hash' | 'label'];
+
 /** Configs matched by config_hash, then by label for the rest (a changed default alters the hash). */
-export function compareSummaries(a: StudySummary, b: StudySummary, metrics: SummaryMetricKey[] = COMPARE_METRICS.map((m) => m.key)): CompareResult {
+function matchConfigs(a: StudySummary, b: StudySummary): { pairs: Pair[]; onlyA: string[]; onlyB: string[] } {
   const bByHash = new Map(b.configs.map((c) => [c.config_hash, c]));
   const usedB = new Set<string>();
-  const pairs: Array<[StudySummary['configs'][number], StudySummary['configs'][number], 'hash' | 'label']> = [];
+  const pairs: Pair[] = [];
   const onlyA: string[] = [];
   for (const ca of a.configs) {
     const byHash = bByHash.get(ca.config_hash);
@@ -43,6 +59,44 @@ export function compareSummaries(a: StudySummary, b: StudySummary, metrics: Summ
   const onlyB = b.configs.filter((c) => !usedB.has(c.config_hash)).map((c) => c.label);
   const order = new Map(a.configs.map((c, i) => [c, i]));
   pairs.sort((x, y) => order.get(x[0])! - order.get(y[0])!);
+  return { pairs, onlyA, onlyB };
+}
+
+/** A pair matched by label has different configs: every field that differs is a workload difference. */
+function workloadDifferences(pairs: Pair[]): EnvDifference[] {
+  const out: EnvDifference[] = [];
+  for (const [ca, cb, by] of pairs) {
+    if (by !== 'label') continue;
+    const fa = flattenConfig(ca.config);
+    const fb = flattenConfig(cb.config);
+    for (const k of [...new Set([...Object.keys(fa), ...Object.keys(fb)])].sort()) {
+      const va = fa[k] ?? null;
+      const vb = fb[k] ?? null;
+      if (va !== vb) out.push({ field: 'workload', label: `${ca.label}: ${k}`, severity: 'meaning', a: String(va), b: String(vb) });
+    }
+  }
+  return out;
+}
+
+function runValues(c: ConfigSummary, byId: Map<string, RunResult>, key: SummaryMetricKey): number[] {
+  return finiteValues(c.runs.map((id) => byId.get(id)).map((r) => (r ? METRIC_GETTERS[key](r.metrics) : null))).finite;
+}
+
+export function compareSummaries(a: CompareInput, b: CompareInput, metrics: SummaryMetricKey[] = COMPARE_METRICS.map((m) => m.key)): CompareResult {
+  const { pairs, onlyA, onlyB } = matchConfigs(a.summary, b.summary);
+  const usedIds = (s: StudySummary) => new Set(s.configs.flatMap((c) => c.runs));
+  const usedA = usedIds(a.summary);
+  const usedB = usedIds(b.summary);
+  const resultsA = a.results.filter((r) => usedA.has(r.run_id));
+  const resultsB = b.results.filter((r) => usedB.has(r.run_id));
+  const differences = [...environmentDifferences(resultsA, resultsB), ...workloadDifferences(pairs)].sort(
+    (x, y) => (x.severity === y.severity ? 0 : x.severity === 'meaning' ? -1 : 1),
+  );
+  const byIdA = new Map(resultsA.map((r) => [r.run_id, r]));
+  const byIdB = new Map(resultsB.map((r) => [r.run_id, r]));
+  const stats = a.summary.statistics;
+  const meaningful = differences.filter((d) => d.severity === 'meaning');
+  const envText = meaningful.map((d) => `${d.field === 'workload' ? d.label : d.field}: ${d.a} → ${d.b}`).join('; ');
 
   const rows: Row[] = [];
   const display: Array<Record<string, string>> = [];
@@ -57,6 +111,9 @@ export function compareSummaries(a: StudySummary, b: StudySummary, metrics: Summ
       const change = meanA !== null && meanB !== null ? meanB - meanA : null;
       const changePct = change !== null && meanA !== null && meanA !== 0 ? (100 * change) / Math.abs(meanA) : null;
       const overlap = intervalsOverlap(ciA, ciB);
+      const ratio = meanA !== null && meanB !== null && meanA !== 0 ? meanB / meanA : null;
+      const ratioCi = bootstrapRatioCi(runValues(ca, byIdA, key), runValues(cb, byIdB, key), stats.bootstrap_resamples, stats.confidence, seedFor(stats.bootstrap_seed, ca.config_hash, cb.config_hash, key));
+      const verdict: Verdict = ratioCi === null ? 'undefined' : ratioCi[0] > 1 ? 'B higher' : ratioCi[1] < 1 ? 'B lower' : 'not distinguishable';
       const row: Row = {
         label: ca.label,
         config_hash_a: ca.config_hash,
@@ -74,7 +131,12 @@ export function compareSummaries(a: StudySummary, b: StudySummary, metrics: Summ
         change,
         change_pct: changePct,
         ci_overlap: overlap,
+        ratio,
+        ratio_ci_low: ratioCi?.[0] ?? null,
+        ratio_ci_high: ratioCi?.[1] ?? null,
+        verdict,
       };
+      if (meaningful.length) row.env_differences = envText;
       rows.push(row);
       const pm = (mean: number | null, ci: [number, number] | null) => (mean === null ? '–' : ci ? `${formatNumber(mean)} ± ${formatNumber(halfWidth(ci), 2)}` : formatNumber(mean));
       display.push({
@@ -83,13 +145,19 @@ export function compareSummaries(a: StudySummary, b: StudySummary, metrics: Summ
         a: `${pm(meanA, ciA)} (n=${ma?.n ?? 0})`,
         b: `${pm(meanB, ciB)} (n=${mb?.n ?? 0})`,
         change: change === null ? '–' : `${change >= 0 ? '+' : ''}${formatNumber(change)}${changePct === null ? '' : ` (${changePct >= 0 ? '+' : ''}${changePct.toFixed(1)} %)`}`,
-        ci_overlap: overlap === null ? 'n/a (n < 2)' : overlap ? 'overlap' : 'NO overlap',
+        ratio: ratio === null ? '–' : `${formatNumber(ratio)}${ratioCi ? ` [${formatNumber(ratioCi[0])}, ${formatNumber(ratioCi[1])}]` : ''}`,
+        verdict: verdict === 'undefined' ? 'n/a (n < 2 or a mean near 0)' : verdict,
       });
     }
   }
-  const notes: string[] = [`A: ${a.study.name} (${a.study.hash})  B: ${b.study.name} (${b.study.hash})  — ${pairs.length} configs in both`];
-  if (a.study.partial) notes.push('A has partial results');
-  if (b.study.partial) notes.push('B has partial results');
+  const notes: string[] = [];
+  if (differences.length) {
+    notes.push(meaningful.length ? `ENVIRONMENTS DIFFER (${meaningful.length} difference(s) that change the meaning of the numbers):` : 'Environment differences (readings, not settings):');
+    for (const d of differences) notes.push(`  ${d.severity === 'meaning' ? '!' : '·'} ${d.field === 'workload' ? `workload ${d.label}: A ${d.a} · B ${d.b}` : formatDifference(d)}`);
+  }
+  notes.push(`A: ${a.summary.study.name} (${a.summary.study.hash})  B: ${b.summary.study.name} (${b.summary.study.hash})  — ${pairs.length} configs in both`);
+  if (a.summary.study.partial) notes.push('A has partial results');
+  if (b.summary.study.partial) notes.push('B has partial results');
   if (onlyA.length) notes.push(`only in A (${onlyA.length}): ${onlyA.join(', ')}`);
   if (onlyB.length) notes.push(`only in B (${onlyB.length}): ${onlyB.join(', ')}`);
   return {
@@ -102,12 +170,15 @@ export function compareSummaries(a: StudySummary, b: StudySummary, metrics: Summ
         { key: 'a', header: 'A mean ± CI' },
         { key: 'b', header: 'B mean ± CI' },
         { key: 'change', header: 'B − A' },
-        { key: 'ci_overlap', header: '95 % CIs' },
+        { key: 'ratio', header: 'B/A [95 % CI]' },
+        { key: 'verdict', header: 'vs noise' },
       ],
       notes,
+      legend: [`B/A: ratio of the means; its interval is a percentile bootstrap over both studies' cycles (${stats.bootstrap_resamples} resamples, seeded). "vs noise": distinguishable when that interval excludes 1.`],
     },
     matched: pairs.length,
     onlyA,
     onlyB,
+    differences,
   };
 }

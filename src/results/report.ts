@@ -1,9 +1,12 @@
 // The HTML report: one self-contained file (inline CSS, inline SVG charts, no script, no external
 // reference) that a researcher can attach to a paper draft. Pure apart from chart rendering.
 import type { PlanFile } from '../study/types.ts';
-import { paretoChart, parameterCharts, parsePowerCsv, powerChart, renderSvg, type ChartSpec } from './charts.ts';
+import { frontierChart, parameterCharts, parsePowerCsv, powerChart, renderSvg, type ChartSpec } from './charts.ts';
 import { SUMMARY_METRICS, type StudySummary } from './summary-schema.ts';
 import { configTable, flagsText, formatMeanCi, formatNumber, studyNotes } from './table.ts';
+import { computeFrontier, FRONTIER_X_AXES, FRONTIER_Y_AXES, frontierAxis, type Frontier } from './frontier.ts';
+import { formatSlo, type SloAnswer } from './slo.ts';
+import { sloView } from './answers.ts';
 
 export interface PowerRunInput {
   run_id: string;
@@ -21,6 +24,10 @@ export interface ReportInput {
   powerRunsOmitted?: number;
   /** The frozen study.yaml of the study dir, shown verbatim (the design as the researcher wrote it). */
   studyYaml?: string | null;
+  /** Goodput under the study's `slo:` (plan.slo), computed from each run's requests.jsonl. */
+  slo?: SloAnswer | null;
+  /** Runs whose request records could not be read (their goodput is unknown). */
+  sloWarnings?: string[];
 }
 
 export interface RenderedChart {
@@ -53,6 +60,7 @@ figure.chart svg{max-width:100%;height:auto}
 figcaption{font-size:12px;color:#555;max-width:520px}
 .charts{display:flex;flex-wrap:wrap}
 code{background:#f2f2f2;padding:0 3px;border-radius:3px}
+tr.faded td{color:#9a9a9a}tr.recommended td{background:#e8f5e9;font-weight:600}
 `;
 
 function kv(rows: Array<[string, string]>): string {
@@ -188,8 +196,10 @@ function figure(c: RenderedChart): string {
 /** Every chart of the report, rendered to SVG. */
 export async function reportCharts(input: ReportInput): Promise<{ charts: RenderedChart[]; notes: string[] }> {
   const specs: ChartSpec[] = [...parameterCharts(input.summary)];
-  const pareto = paretoChart(input.summary);
-  if (pareto) specs.push(pareto);
+  for (const f of reportFrontiers(input.summary)) {
+    const chart = frontierChart(input.summary, f, f.x.name === 'tokens_per_s' ? 'pareto' : 'frontier', f.x.name === 'tokens_per_s' ? 'pareto' : `frontier-${f.x.name}`);
+    if (chart) specs.push(chart);
+  }
   const notes: string[] = [];
   for (const r of input.powerRuns) {
     if (r.csvText === null) {
@@ -214,6 +224,53 @@ export async function reportCharts(input: ReportInput): Promise<{ charts: Render
   return { charts, notes };
 }
 
+const ENERGY_Y = frontierAxis(FRONTIER_Y_AXES, 'energy_per_output_token_j', 'y');
+
+/** The frontiers the report draws: energy per token against TTFT p95 and against throughput. */
+export function reportFrontiers(summary: StudySummary): Frontier[] {
+  return ['ttft_p95_ms', 'tokens_per_s'].map((x) => computeFrontier(summary, frontierAxis(FRONTIER_X_AXES, x, 'x'), ENERGY_Y));
+}
+
+function frontierSection(summary: StudySummary, charts: RenderedChart[]): string {
+  const frontierCharts = charts.filter((c) => c.kind === 'frontier' || c.kind === 'pareto');
+  const [latency] = reportFrontiers(summary);
+  const rows = latency!.entries
+    .filter((e) => e.x && e.y)
+    .sort((a, b) => a.x!.mean - b.x!.mean)
+    .map((e) => {
+      const names = (hs: string[]) => hs.map((h) => summary.configs.find((c) => c.config_hash === h)?.label ?? h).join(', ');
+      const status =
+        e.status === 'dominated' ? `dominated by ${names(e.dominated_by)}` : e.status === 'not_separable' ? `on the frontier, not separable from ${names(e.not_separable_from)}` : 'on the frontier';
+      return `<tr class="${e.on_frontier ? '' : 'faded'}"><td>${escapeHtml(e.label)}</td><td class="num">${escapeHtml(formatNumber(e.x!.mean))}${e.x!.ci ? ` ± ${escapeHtml(formatNumber((e.x!.ci[1] - e.x!.ci[0]) / 2, 2))}` : ''}</td><td class="num">${escapeHtml(formatNumber(e.y!.mean))}${e.y!.ci ? ` ± ${escapeHtml(formatNumber((e.y!.ci[1] - e.y!.ci[0]) / 2, 2))}` : ''}</td><td>${escapeHtml(status)}</td></tr>`;
+    })
+    .join('');
+  if (!frontierCharts.length && !rows) return '';
+  return `<section id="frontier"><h2>Energy–latency frontier</h2>
+<p class="meta">A config is dominated only when another is better on both axes beyond the overlap of their 95 % intervals; when the intervals overlap, both stay on the frontier (marked not separable). Also as <code>llem results --frontier</code>.</p>
+${frontierCharts.length ? `<div class="charts">${frontierCharts.map(figure).join('\n')}</div>` : ''}
+${rows ? `<table class="frontier"><tr><th>config</th><th>${escapeHtml(latency!.x.title)}</th><th>${escapeHtml(latency!.y.title)}</th><th>frontier</th></tr>${rows}</table>` : ''}
+</section>`;
+}
+
+function sloSection(summary: StudySummary, slo: SloAnswer | null | undefined, warnings: string[]): string {
+  if (!slo) return '';
+  const view = sloView(summary, slo);
+  const head = view.data.displayColumns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join('');
+  const recHash = slo.recommendation?.config_hash;
+  const body = view.data.display
+    .map((cell, i) => {
+      const hash = String(view.data.rows[i]!.config_hash);
+      return `<tr${hash === recHash ? ' class="recommended"' : ''}>${view.data.displayColumns.map((c) => `<td>${escapeHtml(cell[c.key] ?? '–')}</td>`).join('')}</tr>`;
+    })
+    .join('\n');
+  const [recommendation, ...rest] = view.data.legend ?? [];
+  return `<section id="slo"><h2>Service-level objective: ${escapeHtml(formatSlo(slo.conditions))}</h2>
+<div class="banner ${slo.recommendation ? 'ok' : 'flags'}"><strong>${escapeHtml(recommendation ?? '')}</strong></div>
+<table class="slo"><tr>${head}</tr>
+${body}</table>
+<p class="meta">${rest.map(escapeHtml).join('<br>')}${warnings.length ? `<br>${warnings.map(escapeHtml).join('<br>')}` : ''}</p></section>`;
+}
+
 export async function buildReportHtml(input: ReportInput, generatedAt = new Date().toISOString()): Promise<string> {
   const { summary, plan } = input;
   const { charts, notes } = await reportCharts(input);
@@ -222,7 +279,6 @@ export async function buildReportHtml(input: ReportInput, generatedAt = new Date
     .map((n) => `<div class="banner ${partial ? 'partial' : 'flags'}">${escapeHtml(n)}</div>`)
     .join('');
   const param = charts.filter((c) => c.kind === 'parameter');
-  const pareto = charts.filter((c) => c.kind === 'pareto');
   const power = charts.filter((c) => c.kind === 'power');
   const flagsTotals: Record<string, number> = {};
   for (const c of summary.configs) for (const [k, v] of Object.entries(c.flags)) flagsTotals[k] = (flagsTotals[k] ?? 0) + v;
@@ -242,10 +298,11 @@ ${designSection(summary, plan, input.studyYaml ?? null)}
 ${environmentSection(summary)}
 ${flagsSection(summary)}
 ${resultsSection(summary)}
+${sloSection(summary, input.slo, input.sloWarnings ?? [])}
+${frontierSection(summary, charts)}
 <section id="charts"><h2>Charts</h2>
 ${energyMissingNote(summary)}
 ${param.length ? `<h3>Against each swept parameter</h3><div class="charts">${param.map(figure).join('\n')}</div>` : '<p>No swept parameter: nothing to plot against.</p>'}
-${pareto.length ? `<h3>Energy vs throughput</h3><div class="charts">${pareto.map(figure).join('\n')}</div>` : ''}
 <h3>Power timelines</h3>
 ${power.length ? `<div class="charts">${power.map(figure).join('\n')}</div>` : '<p>No power timeline available.</p>'}
 ${input.powerRunsOmitted ? `<p class="meta">${input.powerRunsOmitted} other runs have timelines not included here; choose them with <code>llem report --power-runs RUN_ID,…</code> or <code>--power-runs all</code>.</p>` : ''}

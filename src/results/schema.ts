@@ -19,6 +19,8 @@ export const FLAG_CODES = [
   'baseline_stale',
   'counter_reset',
   'builtin_model',
+  // issue 16: an open-loop run whose server did not keep up with the offered request rate
+  'over_saturated',
 ] as const;
 export type FlagCode = (typeof FLAG_CODES)[number];
 
@@ -73,6 +75,24 @@ export const environmentSchema = z.object({
 });
 export type EnvironmentSnapshot = z.infer<typeof environmentSchema>;
 
+// issue 16 (request-rate workloads): how the arrivals went. Absent in closed-loop runs and in
+// results written before request rates existed.
+export const arrivalMetricsSchema = z.object({
+  /** The config's request_rate: requests/s, or 'inf' (every request scheduled at once). */
+  offered_rate_per_s: z.union([num, z.literal('inf')]),
+  arrival: z.string(),
+  /** Rate of the seeded schedule as drawn: (scheduled requests − 1) ÷ (last − first scheduled time). */
+  scheduled_rate_per_s: nnum,
+  /** Departure rate: (completed requests − 1) ÷ (last − first completion time). */
+  achieved_rate_per_s: nnum,
+  /** Time from a request's scheduled arrival to the moment it was sent (ms): waiting for one of
+   * the batch_size in-flight slots. */
+  queueing_ms: z.object({ mean: nnum, p50: nnum, p95: nnum }),
+  /** achieved_rate_per_s < (1 − 0.05) × scheduled_rate_per_s; null at 'inf' (nothing to fall short of). */
+  over_saturated: z.boolean().nullable(),
+});
+export type ArrivalMetrics = z.infer<typeof arrivalMetricsSchema>;
+
 export const metricsSchema = z.object({
   // energy (joules); null + energy_unavailable_reason when it could not be measured, never 0
   energy_j: nnum,
@@ -117,6 +137,7 @@ export const metricsSchema = z.object({
   warmup_prompts: z.number().int(),
   warmup_cv: nnum,
   warmup_converged: z.boolean(),
+  arrival: arrivalMetricsSchema.nullable().optional(),
 });
 export type RunMetrics = z.infer<typeof metricsSchema>;
 
@@ -146,5 +167,8 @@ export const runResultSchema = z.object({
   /** Metric definitions as written in MEASUREMENT.md, so a result file explains itself. */
   definitions: z.record(z.string(), z.string()),
   power_csv: z.string().nullable(),
+  /** issue 16: identity of the prompt set, so that two studies can be checked for the same data.
+   * Absent in results written before it was recorded. */
+  dataset: z.object({ sha256: z.string(), prompts: z.number().int() }).nullable().optional(),
 });
 export type RunResult = z.infer<typeof runResultSchema>;

@@ -23,7 +23,9 @@ export interface MetricStats {
   ci_bootstrap: [number, number] | null;
   /** mean ± t(1 − α/2, n − 1) · std / √n; null below n = 2. */
   ci_t: [number, number] | null;
-  /** cv above the threshold (default 10 %). */
+  /** cv above the threshold (default 10 %) and the mean distinguishable from zero (its interval
+   * excludes 0): a quantity that hovers around zero (energy_adjusted_j at constant power) has a
+   * huge CV that says nothing about the measurement. The interval is the one shown (bootstrap). */
   high_variance: boolean;
 }
 
@@ -270,7 +272,8 @@ export function describe(
   const halfWidth = studentTQuantile(1 - (1 - opts.confidence) / 2, n - 1) * (std / Math.sqrt(n));
   const ci_t: [number, number] = [mean - halfWidth, mean + halfWidth];
   const ci_bootstrap = bootstrapCi ? bootstrapCi(finite) : bootstrapMeanCi(finite, opts.bootstrapResamples, opts.confidence, opts.seed);
-  return { n, n_missing: missing, mean, std, cv, median, min, max, ci_bootstrap, ci_t, high_variance: cv !== null && cv > opts.highVarianceCv };
+  const high_variance = cv !== null && cv > opts.highVarianceCv && excludesZero(ci_bootstrap ?? ci_t);
+  return { n, n_missing: missing, mean, std, cv, median, min, max, ci_bootstrap, ci_t, high_variance };
 }
 
 /** describe() for several metrics of one config: metrics with the same number of finite values
@@ -359,6 +362,11 @@ export function bootstrapMeanCisMulti(columns: ReadonlyArray<ReadonlyArray<numbe
   return means.map((mm) => [quantileSelect(mm, alpha / 2), quantileSelect(mm, 1 - alpha / 2)] as [number, number]);
 }
 
+/** The interval lies entirely on one side of zero: the mean is distinguishable from zero. */
+export function excludesZero(ci: [number, number] | null): boolean {
+  return ci !== null && (ci[0] > 0 || ci[1] < 0);
+}
+
 /** Half the width of an interval, for "mean ± x" displays. */
 export function halfWidth(ci: [number, number] | null): number | null {
   return ci ? (ci[1] - ci[0]) / 2 : null;
@@ -368,4 +376,27 @@ export function halfWidth(ci: [number, number] | null): number | null {
 export function intervalsOverlap(a: [number, number] | null, b: [number, number] | null): boolean | null {
   if (!a || !b) return null;
   return a[0] <= b[1] && b[0] <= a[1];
+}
+
+/**
+ * Percentile-bootstrap CI of mean(b) ÷ mean(a), resampling each sample on its own (the two
+ * studies' cycles are independent), from mulberry32(seed). null when either sample has fewer than
+ * 2 values, or when a resampled mean of `a` is 0 or changes sign (the ratio is then meaningless).
+ */
+export function bootstrapRatioCi(a: ReadonlyArray<number>, b: ReadonlyArray<number>, resamples: number, confidence: number, seed: number): [number, number] | null {
+  if (a.length < 2 || b.length < 2) return null;
+  const rand = mulberry32(seed);
+  const ratios = new Float64Array(resamples);
+  const sign = Math.sign(a.reduce((s, v) => s + v, 0));
+  if (sign === 0) return null;
+  for (let k = 0; k < resamples; k++) {
+    let sa = 0;
+    for (let i = 0; i < a.length; i++) sa += a[(rand() * a.length) | 0]!;
+    let sb = 0;
+    for (let i = 0; i < b.length; i++) sb += b[(rand() * b.length) | 0]!;
+    if (Math.sign(sa) !== sign) return null;
+    ratios[k] = sb / b.length / (sa / a.length);
+  }
+  const alpha = 1 - confidence;
+  return [quantileSelect(ratios, alpha / 2), quantileSelect(ratios, 1 - alpha / 2)];
 }

@@ -33,6 +33,10 @@ export const METRIC_GETTERS: Record<SummaryMetricKey, (m: RunMetrics) => number 
   temperature_max_c: (m) => m.temperature_max_c,
   memory_peak_bytes: (m) => m.memory_peak_bytes,
   energy_divergence: (m) => m.energy_divergence,
+  ttft_p95_ms: (m) => m.ttft_ms?.p95 ?? null,
+  itl_p95_ms: (m) => m.itl_ms?.p95 ?? null,
+  tpot_p95_ms: (m) => m.tpot_ms?.p95 ?? null,
+  e2e_p95_ms: (m) => m.e2e_ms?.p95 ?? null,
 };
 
 export interface SummaryOptions {

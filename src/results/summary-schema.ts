@@ -28,6 +28,11 @@ export const SUMMARY_METRICS = [
   { key: 'temperature_max_c', label: 'temp max', unit: '°C' },
   { key: 'memory_peak_bytes', label: 'memory peak', unit: 'B' },
   { key: 'energy_divergence', label: 'counter/polled divergence', unit: '' },
+  // Tail latencies: the x axes of the energy–latency frontier and the aggregate SLO check.
+  { key: 'ttft_p95_ms', label: 'TTFT p95', unit: 'ms' },
+  { key: 'itl_p95_ms', label: 'ITL p95', unit: 'ms' },
+  { key: 'tpot_p95_ms', label: 'TPOT p95', unit: 'ms' },
+  { key: 'e2e_p95_ms', label: 'E2E p95', unit: 'ms' },
 ] as const;
 export type SummaryMetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 export const SUMMARY_METRIC_KEYS = SUMMARY_METRICS.map((m) => m.key) as SummaryMetricKey[];

@@ -7,6 +7,7 @@ import type { StudySnapshot } from '../runner/events.ts';
 import type { RunResult } from './schema.ts';
 import { flattenConfig, METRIC_GETTERS, snapshotFromResults, type Scalar } from './summarize.ts';
 import { SUMMARY_METRICS, type MetricSummary, type StudySummary, type SummaryMetricKey } from './summary-schema.ts';
+import { flagLegend, HIGH_CV_LEGEND, shortFlagsText } from './flags.ts';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'md';
 export const OUTPUT_FORMATS: OutputFormat[] = ['table', 'csv', 'json', 'md'];
@@ -22,6 +23,8 @@ export interface TableData {
   display: Array<Record<string, string>>;
   /** Lines printed above a table (partial study, warnings). */
   notes: string[];
+  /** Lines printed below a terminal or Markdown table (the flag legend); not in CSV/JSON. */
+  legend?: string[];
   /** Every config field of each row (flattened), so --where/--sort work on fields that are not
    * swept (and so not columns), e.g. `--where model=…` in a one-model study. */
   configFields?: Row[];
@@ -98,9 +101,9 @@ export function configTable(summary: StudySummary): TableData {
     rows.push(row);
     const cell: Record<string, string> = {
       runs: `${c.counts.completed}/${c.planned_runs}${c.partial ? '*' : ''}`,
-      flags: [flagsText(c.flags), c.high_variance_metrics.length ? `high CV: ${c.high_variance_metrics.join(', ')}` : '']
+      flags: [shortFlagsText(c.flags), c.high_variance_metrics.length ? `${HIGH_CV_LEGEND.short}(${c.high_variance_metrics.map(metricLabel).join(', ')})` : '']
         .filter(Boolean)
-        .join('; '),
+        .join(' '),
     };
     for (const h of HEADLINE_METRICS) cell[h.column] = formatMeanCi(c.metrics[h.key]) + (c.metrics[h.key]?.high_variance ? ' !' : '');
     for (const f of summary.swept_fields) cell[f] = scalarText(c.swept[f] ?? null);
@@ -114,7 +117,16 @@ export function configTable(summary: StudySummary): TableData {
     configFields: summary.configs.map((c) => flattenConfig(c.config)),
     displayColumns: [...sweptCols, { key: 'runs', header: 'runs' }, ...HEADLINE_METRICS.map((h) => ({ key: h.column, header: h.header })), { key: 'flags', header: 'flags' }],
     notes: studyNotes(summary),
+    legend: flagLegend(
+      summary.configs.flatMap((c) => Object.keys(c.flags)),
+      summary.configs.some((c) => c.high_variance_metrics.length > 0),
+      summary.statistics.high_variance_cv,
+    ),
   };
+}
+
+function metricLabel(key: string): string {
+  return SUMMARY_METRICS.find((m) => m.key === key)?.label ?? key;
 }
 
 /** One line naming the study, its protocol and its hardware, above terminal tables. */
@@ -323,6 +335,7 @@ export function renderMarkdown(data: TableData): string {
   data.display.forEach((cell, i) => {
     lines.push(`| ${cols.map((c) => mdEscape(cell[c.key] ?? scalarText(data.rows[i]![c.key] ?? null))).join(' | ')} |`);
   });
+  if (data.legend?.length) lines.push('', ...data.legend.map((l) => `${mdEscape(l)}  `));
   return lines.join('\n') + '\n';
 }
 
@@ -337,6 +350,7 @@ export function renderTerminalTable(data: TableData, columns = 120): string {
   data.display.forEach((cell, i) => table.push(cols.map((c) => cell[c.key] ?? scalarText(data.rows[i]![c.key] ?? null))));
   const out = [...data.notes, table.toString()];
   if (data.rows.length === 0) out.push('(no rows)');
+  else if (data.legend?.length) out.push(...data.legend);
   return out.join('\n') + '\n';
 }
 

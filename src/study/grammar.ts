@@ -22,6 +22,8 @@ import {
 } from './schema.ts';
 import type { z } from 'zod';
 import type { DatasetSpec, ExecutionConfig, ExperimentConfig } from './types.ts';
+import { DEFAULT_ARRIVAL, formatArrival, parseArrival } from '../arrival.ts';
+import { formatSlo, parseSlo } from '../results/slo.ts';
 
 export interface SweepDimension {
   /** The key as written in `sweep:` (for labels and messages). */
@@ -63,6 +65,8 @@ export interface StudyModel {
   totalCount: number;
   /** Swept keys, for labels. */
   sweptKeys: string[];
+  /** issue 16: the study's `slo:` conditions, canonical (ttft_p95_ms<=200), or null. */
+  slo: string[] | null;
 }
 
 /** One config of the sequence, effective (defaults applied), with where it came from. */
@@ -103,7 +107,7 @@ export function normalizeDataset(value: unknown): DatasetSpec {
 /** Top-level scalar fields whose swept value is the effective value (no defaults to merge). */
 const DIRECT_FIELDS = new Set(['model', 'precision', 'n', 'max_new_tokens', 'batch_size', 'seed']);
 
-const LABEL_NAMES: Record<string, string> = { batch_size: 'bs', max_new_tokens: 'tok', precision: 'prec', n: 'n', seed: 'seed' };
+const LABEL_NAMES: Record<string, string> = { batch_size: 'bs', max_new_tokens: 'tok', precision: 'prec', n: 'n', seed: 'seed', request_rate: 'rate' };
 
 function labelValue(v: unknown): string {
   if (typeof v === 'string') return v.includes('/') ? basename(v) : v;
@@ -284,6 +288,8 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
     gridCount,
     totalCount: gridCount + explicit.length,
     sweptKeys: [...universalDims.map((d) => d.key), ...[...scopedDims.values()].flat().map((d) => d.key)],
+    // Validated by the study file schema (src/study/schema.ts) before the model is built.
+    slo: merged.slo === undefined ? null : formatSlo(parseSlo(merged.slo as string | string[])).split(','),
   };
 
   // Every backend section must parse with its defaults (a required field like openai.base_url may
@@ -396,7 +402,13 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
   }
   // Built in sorted key order at every depth so that JSON.stringify is the canonical JSON (hash.ts
   // configHashOfSorted); a unit test holds this equal to canonicalJson.
+  // Open-loop fields only when a rate or an arrival is set (sorted positions: arrival first,
+  // request_rate after precision), so closed-loop configs hash as before they existed.
+  const rate = raw.request_rate as number | 'inf' | undefined;
+  const arrivalText = raw.arrival as string | undefined;
+  const arrival = arrivalText !== undefined ? formatArrival(parseArrival(arrivalText)!) : rate !== undefined ? DEFAULT_ARRIVAL : undefined;
   const config: ExperimentConfig = {
+    ...(arrival !== undefined ? { arrival } : {}),
     backend,
     baseline: mergedSection(raw.baseline, DEFAULT_BASELINE),
     batch_size: (raw.batch_size as number | undefined) ?? DEFAULT_BATCH_SIZE,
@@ -407,6 +419,7 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
     n: (raw.n as number | undefined) ?? DEFAULT_N,
     params,
     precision: (raw.precision as string | undefined) ?? defaultPrecision(spec),
+    ...(rate !== undefined ? { request_rate: rate } : {}),
     seed: (raw.seed as number | undefined) ?? DEFAULT_SEED,
     warmup: mergedSection(raw.warmup, DEFAULT_WARMUP),
   };
@@ -484,6 +497,11 @@ export function invalidReasons(config: ExperimentConfig, spec: BackendSpec): str
   }
   if (config.warmup.max_prompts > 0 && config.warmup.window > config.warmup.max_prompts) {
     reasons.push(`warmup.window ${config.warmup.window} exceeds warmup.max_prompts ${config.warmup.max_prompts}: the CV could never be computed`);
+  }
+  if (config.request_rate !== undefined && spec.acceptsRequestRate !== true) {
+    reasons.push(`request_rate ${config.request_rate} needs a backend that sends requests itself (openai and the managed servers); backend ${spec.name} runs its own loop and cannot honour a rate`);
+  } else if (config.request_rate === undefined && config.arrival !== undefined) {
+    reasons.push(`arrival ${config.arrival} is set without request_rate: arrivals need a rate (requests per second, or inf)`);
   }
   reasons.push(...spec.invalidReasons(config));
   return reasons;

@@ -286,6 +286,7 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
         order,
         warnings,
         estimate,
+        ...(model.slo ? { slo: model.slo } : {}),
       };
     },
   };

@@ -4,12 +4,32 @@ import { z } from 'zod';
 import { backendNames, backendSpecs, getBackendSpec, registryVersion } from '../backends/registry.ts';
 import type { BaselineConfig, EnergyConfig, ExecutionConfig, WarmupConfig } from './types.ts';
 import { didYouMean } from './errors.ts';
+import { ARRIVAL_EXPECTED, parseArrival } from '../arrival.ts';
+import { parseSlo, SloParseError } from '../results/slo.ts';
+
+/** `request_rate`: requests per second (> 0), or inf. */
+export const requestRateSchema = z.union([z.number().positive().finite(), z.literal('inf')], {
+  errorMap: () => ({ message: 'expected requests per second (a number > 0) or inf' }),
+});
+
+export const arrivalSchema = z.string().refine((v) => parseArrival(v) !== null, { message: ARRIVAL_EXPECTED });
+
+/** `slo:` conditions, a comma list or a list of them (src/results/slo.ts). */
+export const sloFieldSchema = z.union([z.string(), z.array(z.string()).min(1)]).superRefine((v, ctx) => {
+  try {
+    parseSlo(v);
+  } catch (err) {
+    if (err instanceof SloParseError) ctx.addIssue({ code: 'custom', message: err.message.replace(/^"/, 'condition "') });
+    else throw err;
+  }
+});
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
   'model', 'backend', 'precision', 'n', 'max_new_tokens', 'batch_size', 'dataset', 'seed', 'warmup', 'baseline', 'energy',
+  'request_rate', 'arrival',
 ] as const;
-export const STUDY_FIELDS = ['name', 'description', 'base', 'sweep', 'experiments', 'execution'] as const;
+export const STUDY_FIELDS = ['name', 'description', 'base', 'sweep', 'experiments', 'execution', 'slo'] as const;
 
 // Defaults. MEASUREMENT.md fixes warmup cv_threshold 0.05 and the 10 Hz sampler.
 export const DEFAULT_PRECISION = 'auto';
@@ -128,6 +148,8 @@ function buildExperimentPartialSchema() {
     warmup: warmupSchema,
     baseline: baselineSchema,
     energy: energySchema,
+    request_rate: requestRateSchema,
+    arrival: arrivalSchema,
   };
   for (const spec of backendSpecs()) shape[spec.name] = partialParams(spec.params);
   return z.object(shape).partial().strict();
@@ -162,6 +184,7 @@ function buildStudyFileSchema() {
       sweep: z.record(z.unknown()),
       experiments: z.array(experiment).min(1),
       execution: executionSchema,
+      slo: sloFieldSchema,
     })
     .partial()
     .strict();

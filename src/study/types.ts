@@ -59,6 +59,12 @@ export interface ExperimentConfig {
   baseline: BaselineConfig;
   energy: EnergyConfig;
   params: Record<string, unknown>;
+  // issue 16 (open-loop workloads). Present only when the study sets request_rate, so the hashes
+  // of closed-loop configs are what they were before request rates existed.
+  /** Offered requests per second, or 'inf' (every request at once); batch_size stays the in-flight cap. */
+  request_rate?: number | 'inf';
+  /** Arrival process of an open loop: poisson (default), constant or gamma(<burstiness>). */
+  arrival?: string;
 }
 
 export type CycleOrder = 'sequential' | 'interleaved' | 'shuffled';
@@ -135,4 +141,6 @@ export interface PlanFile {
   order: PlannedRun[];
   warnings: string[];
   estimate: Estimate;
+  /** issue 16: the study's `slo:` conditions as written (e.g. ttft_p95_ms<=200); absent = none. */
+  slo?: string[];
 }

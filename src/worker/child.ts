@@ -19,6 +19,7 @@ import {
   baselineReuseDecision, coefficientOfVariation, computeFlags, computeMetrics, METRIC_DEFINITIONS, type BaselineRecord,
 } from './metrics.ts';
 import { modelFileHash, writeFileAtomic } from './files.ts';
+import { arrivalFlags, arrivalMetrics, workloadArrival } from './arrival-metrics.ts';
 
 export interface ChildLink {
   send(msg: ChildMessage): Promise<void>;
@@ -245,6 +246,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       concurrency: Math.max(1, config.batch_size),
       seed: config.seed,
       greedy: true,
+      arrival: workloadArrival(config),
     };
     let done = 0;
     const requestsPath = join(spec.run_dir, 'requests.jsonl');
@@ -334,7 +336,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
     phases.teardown!.end_ms = performance.now();
 
     const modelHash = info.model_path ? await modelFileHash(info.model_path) : null;
-    const metrics = computeMetrics({
+    const baseMetrics = computeMetrics({
       records,
       window,
       baselinePowerW,
@@ -347,6 +349,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       warmupCv,
       warmupConverged,
     });
+    const metrics = { ...baseMetrics, arrival: arrivalMetrics(config, records) };
     const flags = computeFlags({
       window,
       warmupConverged,
@@ -357,7 +360,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       builtinModel: info.model_builtin ? config.model : null,
       baselineStaleReason,
       failedRequests: failed.length,
-    });
+    }).concat(arrivalFlags(metrics.arrival));
     const result: RunResult = {
       schema_version: RESULT_SCHEMA_VERSION,
       run_id: spec.run_id,
@@ -381,6 +384,7 @@ export async function runChild(spec: RunSpec, deps: ChildDeps): Promise<ChildOut
       flags,
       definitions: METRIC_DEFINITIONS,
       power_csv: window.samples > 0 ? spec.power_csv_path : null,
+      dataset: { sha256: prompts.dataset_sha256, prompts: prompts.dataset_prompts },
     };
     const checked = runResultSchema.safeParse(result);
     if (!checked.success) {

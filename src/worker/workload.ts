@@ -1,6 +1,7 @@
 // Prompts of a run. Pure apart from reading a .jsonl file: the same dataset and seed give the
 // same prompts in the same order for every backend (the Python ancestor silently fed one backend
 // placeholder prompts; tests pin that this cannot happen here).
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { DatasetSpec } from '../study/types.ts';
 import type { Prompt } from '../backends/types.ts';
@@ -109,6 +110,17 @@ export interface RunPrompts {
   measured: Prompt[];
   /** Warmup prompts (a differently seeded order of the same dataset). */
   warmup: Prompt[];
+  /** Identity of the whole dataset as read (every prompt's messages, in file order), so two studies
+   * can be checked for the same data: `sha256:<hex>`. */
+  dataset_sha256: string;
+  dataset_prompts: number;
+}
+
+/** sha256 of the prompts' chat messages in order (the text is derived from them). */
+export function promptSetHash(prompts: readonly Prompt[]): string {
+  const h = createHash('sha256');
+  for (const p of prompts) h.update(JSON.stringify(p.messages)).update('\n');
+  return `sha256:${h.digest('hex')}`;
 }
 
 export async function buildRunPrompts(dataset: DatasetSpec, seed: number, n: number, warmupMax: number): Promise<RunPrompts> {
@@ -117,5 +129,7 @@ export async function buildRunPrompts(dataset: DatasetSpec, seed: number, n: num
   return {
     measured: take(seededShuffle(all, seed), n),
     warmup: take(seededShuffle(all, seed + 1), warmupMax),
+    dataset_sha256: promptSetHash(all),
+    dataset_prompts: all.length,
   };
 }

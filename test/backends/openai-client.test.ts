@@ -100,10 +100,10 @@ test('fixed concurrency never exceeds the limit and serves every prompt once', a
 });
 
 test('seeded arrivals: constant gaps exact, Poisson reproducible with the right mean', () => {
-  assert.deepEqual(arrivalOffsetsMs(4, { kind: 'constant', rate_per_s: 4 }, 1), [0, 250, 500, 750]);
-  const a = arrivalOffsetsMs(2000, { kind: 'poisson', rate_per_s: 10 }, 42);
-  const b = arrivalOffsetsMs(2000, { kind: 'poisson', rate_per_s: 10 }, 42);
-  const c = arrivalOffsetsMs(2000, { kind: 'poisson', rate_per_s: 10 }, 43);
+  assert.deepEqual(arrivalOffsetsMs(4, { rate_per_s: 4, process: { kind: 'constant', burstiness: 1 } }, 1), [0, 250, 500, 750]);
+  const a = arrivalOffsetsMs(2000, { rate_per_s: 10, process: { kind: 'poisson', burstiness: 1 } }, 42);
+  const b = arrivalOffsetsMs(2000, { rate_per_s: 10, process: { kind: 'poisson', burstiness: 1 } }, 42);
+  const c = arrivalOffsetsMs(2000, { rate_per_s: 10, process: { kind: 'poisson', burstiness: 1 } }, 43);
   assert.deepEqual(a, b);
   assert.notDeepEqual(a, c);
   const meanGap = a[a.length - 1]! / (a.length - 1);
@@ -139,4 +139,35 @@ test('openai backend: probes the endpoint (PreflightError when down), sends the 
   } finally {
     delete process.env.LLEM_TEST_KEY;
   }
+});
+
+test('open-loop arrivals: batch_size stays the in-flight cap; each record carries when it was scheduled', async () => {
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const base = await serve({ ttftMs: 60, itlMs: 10, tokens: 3 }, () => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    setTimeout(() => inFlight--, 75);
+  });
+  const prompts = Array.from({ length: 6 }, (_, i) => promptFromText(i, `p${i}`));
+  // rate inf: all six scheduled at once, two slots → the later ones wait for a slot (queueing).
+  const recs = await runOpenAiWorkload(
+    { prompts, max_new_tokens: 4, concurrency: 2, seed: 1, greedy: true, arrival: { rate_per_s: 'inf', process: { kind: 'poisson', burstiness: 1 } } },
+    opts(base),
+  );
+  assert.equal(recs.length, 6);
+  assert.ok(maxInFlight <= 2, `max in flight ${maxInFlight}`);
+  const scheduled = new Set(recs.map((r) => r.scheduled_ms));
+  assert.equal(scheduled.size, 1, 'every request scheduled at the start');
+  const queueing = recs.map((r) => r.start_ms - r.scheduled_ms!).sort((a, b) => a - b);
+  assert.ok(queueing[0]! >= 0 && queueing[0]! < 50, `first sent at once (${queueing[0]} ms)`);
+  assert.ok(queueing[5]! >= 2 * 60, `the last waited for two rounds of the two slots (${queueing[5]} ms)`);
+  // A constant rate below what the server can take: sent on schedule, in order.
+  const paced = await runOpenAiWorkload(
+    { prompts: prompts.slice(0, 3), max_new_tokens: 4, concurrency: 4, seed: 1, greedy: true, arrival: { rate_per_s: 10, process: { kind: 'constant', burstiness: 1 } } },
+    opts(base),
+  );
+  const t0 = paced[0]!.scheduled_ms!;
+  assert.deepEqual(paced.map((r) => Math.round(r.scheduled_ms! - t0)), [0, 100, 200]);
+  for (const r of paced) assert.ok(r.start_ms >= r.scheduled_ms! && r.start_ms - r.scheduled_ms! < SLACK_MS);
 });

@@ -8,8 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { summarizeStudy } from '../../src/results/summarize.ts';
 import { buildReportHtml } from '../../src/results/report.ts';
-import { downsamplePower, paretoFront, parsePowerCsv } from '../../src/results/charts.ts';
+import { downsamplePower, parsePowerCsv } from '../../src/results/charts.ts';
 import { writeReport } from '../../src/cli/report.ts';
+import { percentiles } from '../../src/worker/metrics.ts';
 import { makeGrid, makePlan, makePowerCsv, makeResult, makeSnapshot, writeStudyDir, type RunFixture } from './fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -31,25 +32,13 @@ function study() {
         c,
         o.index,
         o.cycle,
-        { energy_per_output_token_j: (k * 0.5) / Math.sqrt(bs) + o.cycle / 200, output_tokens_per_s: (20 * bs) / k + o.cycle },
+        { energy_j: 200 * ((k * 0.5) / Math.sqrt(bs) + o.cycle / 200), energy_per_output_token_j: (k * 0.5) / Math.sqrt(bs) + o.cycle / 200, output_tokens_per_s: (20 * bs) / k + o.cycle },
         o.index % 4 === 0 ? ['thermal_throttle'] : [],
       );
     });
   const summary = summarizeStudy({ plan, snapshot, results, now: NOW });
   return { configs, plan, snapshot, results, summary };
 }
-
-test('paretoFront keeps exactly the non-dominated configs', () => {
-  const pts = [
-    { config_hash: 'a', label: 'a', tokensPerS: 10, energyPerTokenJ: 1 },
-    { config_hash: 'b', label: 'b', tokensPerS: 20, energyPerTokenJ: 2 },
-    { config_hash: 'c', label: 'c', tokensPerS: 15, energyPerTokenJ: 2.5 }, // dominated by b
-    { config_hash: 'd', label: 'd', tokensPerS: 5, energyPerTokenJ: 1 }, // dominated by a (same energy, slower)
-    { config_hash: 'e', label: 'e', tokensPerS: 20, energyPerTokenJ: 2 }, // tie with b
-    { config_hash: 'f', label: 'f', tokensPerS: 30, energyPerTokenJ: 5 },
-  ];
-  assert.deepEqual([...paretoFront(pts)].sort(), ['a', 'b', 'e', 'f']);
-});
 
 test('power.csv: the meter format, a wide format, empty cells skipped, downsampling per device', () => {
   const long = parsePowerCsv(makePowerCsv(50, 100, 2));
@@ -72,10 +61,12 @@ test('report HTML is self-contained: inline SVG charts, no script, no external r
   const { summary, plan, results } = study();
   const powerRuns = results.slice(0, 3).map((r) => ({ run_id: r.run_id, label: r.run_id, csvText: makePowerCsv(200, 150), flags: [] }));
   const html = await buildReportHtml({ summary, plan, powerRuns: [...powerRuns, { run_id: 'x', label: 'x', csvText: null, flags: [] }] }, NOW);
-  // 2 swept fields × 2 metrics + Pareto + 3 power timelines (the run without power.csv is noted).
-  assert.equal((html.match(/<figure class="chart"/g) ?? []).length, 8);
+  // 2 swept fields × 2 metrics + two frontiers (vs throughput, vs TTFT p95) + 3 power timelines
+  // (the run without power.csv is noted).
+  assert.equal((html.match(/<figure class="chart"/g) ?? []).length, 9);
+  assert.equal((html.match(/data-chart="frontier"/g) ?? []).length, 1);
   assert.equal((html.match(/data-chart="parameter"/g) ?? []).length, 4);
-  assert.equal((html.match(/<svg/g) ?? []).length, 8);
+  assert.equal((html.match(/<svg/g) ?? []).length, 9);
   assert.doesNotMatch(html, /<script|<link|<img|src=|@import|url\(/i);
   const urls = (html.match(/https?:\/\/[^"'\s)]+/g) ?? []).filter((u) => !u.startsWith('http://www.w3.org/'));
   assert.deepEqual(urls, [], 'only XML namespace URIs');
@@ -113,8 +104,24 @@ test('a study with no completed run and a single config still gets a report, mar
 test('the HTML report renders in headless Chromium: no console error, all charts, no network request', { timeout: 300_000 }, async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'llem-report-'));
-  const { plan, results } = study();
+  const { plan: basePlan, results } = study();
+  // The study declares an SLO: the report gets its goodput section from each run's requests.jsonl.
+  const plan = { ...basePlan, slo: ['ttft_p95_ms<=200', 'itl_p95_ms<=50'] };
+  const requests = new Map<string, string>();
+  for (const r of results) {
+    const bs = Number(r.config.batch_size);
+    const records = Array.from({ length: 8 }, (_, i) => {
+      const start = 1000 * i;
+      const first = start + 12 * bs + 15 * i + r.cycle; // larger batches and later requests wait longer
+      const times = Array.from({ length: 9 }, (_, k) => first + 10 * (k + 1));
+      return { prompt_index: i, input_tokens: 50, output_tokens: 10, start_ms: start, first_token_ms: first, first_content_token_ms: first, token_times_ms: times, end_ms: times.at(-1)!, error: null };
+    });
+    // The result's own TTFT statistics from the same records, as the worker computes them.
+    r.metrics.ttft_ms = percentiles(records.map((x) => x.first_token_ms - x.start_ms));
+    requests.set(r.run_id, records.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  }
   await writeStudyDir(dir, plan, results, () => makePowerCsv(300, 160));
+  for (const r of results) await writeFile(path.join(dir, 'runs', r.run_id, 'requests.jsonl'), requests.get(r.run_id)!);
   await writeFile(path.join(dir, 'study.yaml'), 'name: fixture-study # <script>alert(1)</script>\nsweep:\n  batch_size: [1, 4, 16]\n');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -127,11 +134,14 @@ test('the HTML report renders in headless Chromium: no console error, all charts
     assert.ok(bytes > 10_000, `report is ${bytes} bytes`);
     const html = await readFile(file, 'utf8');
     assert.match(html, /study\.yaml as run/);
+    assert.match(html, /<section id="slo"><h2>Service-level objective: ttft_p95_ms&lt;=200,itl_p95_ms&lt;=50/);
+    assert.match(html, /Recommended under ttft_p95_ms&lt;=200,itl_p95_ms&lt;=50: /);
+    assert.match(html, /<section id="frontier"><h2>Energy–latency frontier/);
     assert.match(html, /# &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.doesNotMatch(html, /<script/i);
     const expectedCharts = (html.match(/<figure class="chart"/g) ?? []).length;
-    // backend, batch_size × 2 metrics + Pareto + one timeline per config (6 configs, under the cap)
-    assert.equal(expectedCharts, 4 + 1 + 6);
+    // backend, batch_size × 2 metrics + two frontiers + one timeline per config (6 configs, under the cap)
+    assert.equal(expectedCharts, 4 + 2 + 6);
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const consoleErrors: string[] = [];
@@ -165,6 +175,17 @@ test('the HTML report renders in headless Chromium: no console error, all charts
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok((await stat(shot)).size > 10_000, 'screenshot written');
     console.log(`# report screenshot: ${shot}`);
+    // The answer sections, as a person sees them: visible, with a chart drawn in the frontier one.
+    for (const id of ['slo', 'frontier']) {
+      const box = await page.locator(`section#${id}`).boundingBox();
+      assert.ok(box && box.height > 100 && box.width > 500, `section ${id} is laid out (${JSON.stringify(box)})`);
+      const sectionShot = path.join(os.tmpdir(), `llem-report-${id}.png`);
+      await page.locator(`section#${id}`).screenshot({ path: sectionShot });
+      console.log(`# ${id} section screenshot: ${sectionShot}`);
+    }
+    const faded = await page.$$eval('section#frontier figure svg path', (ps) => ps.filter((p) => Number(p.getAttribute('opacity') ?? p.getAttribute('fill-opacity') ?? 1) < 0.5).length);
+    assert.ok(faded > 0, 'dominated configs are drawn faded');
+    assert.equal(await page.locator('section#slo tr.recommended').count(), 1, 'the recommended config is highlighted');
   } finally {
     await browser.close();
     await rm(dir, { recursive: true, force: true });

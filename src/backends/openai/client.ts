@@ -4,12 +4,9 @@
 // the first content token is recorded separately.
 import { performance } from 'node:perf_hooks';
 import type { RequestRecord, Workload, Prompt } from '../types.ts';
-import { mulberry32 } from '../../prng.ts';
+import { arrivalOffsetsMs } from '../../arrival.ts';
 
-export type Arrival =
-  | { kind: 'concurrency' }
-  /** Open-loop arrivals at `rate_per_s`: constant gaps, or exponential gaps (Poisson) seeded. */
-  | { kind: 'constant' | 'poisson'; rate_per_s: number };
+export { arrivalOffsetsMs };
 
 export interface OpenAiClientOptions {
   /** e.g. http://127.0.0.1:8000/v1 (no trailing slash needed). */
@@ -19,21 +16,6 @@ export interface OpenAiClientOptions {
   apiKey: string | null;
   requestTimeoutMs: number;
   extraBody?: Record<string, unknown>;
-  arrival?: Arrival;
-}
-
-/** Arrival offsets (ms from the workload start) for an open-loop rate, seeded. */
-export function arrivalOffsetsMs(count: number, arrival: Arrival, seed: number): number[] {
-  if (arrival.kind === 'concurrency') return new Array<number>(count).fill(0);
-  const gapMs = 1000 / arrival.rate_per_s;
-  const rand = mulberry32(seed ^ 0xa11);
-  const out: number[] = [];
-  let t = 0;
-  for (let i = 0; i < count; i++) {
-    out.push(t);
-    t += arrival.kind === 'constant' ? gapMs : -Math.log(1 - rand()) * gapMs;
-  }
-  return out;
 }
 
 interface ChunkContent {
@@ -171,7 +153,31 @@ export async function streamRequest(
   return record;
 }
 
-/** Runs a workload: `concurrency` requests in flight, or open-loop arrivals at a rate. */
+/** FIFO counting semaphore: the batch_size in-flight slots of an open-loop workload. */
+class Slots {
+  private waiting: Array<() => void> = [];
+  constructor(private free: number) {}
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/**
+ * Runs a workload. Closed loop (no `workload.arrival`): `concurrency` requests in flight, each lane
+ * sending its next request when the previous one ends. Open loop: requests are scheduled by the
+ * seeded arrival process at the offered rate and sent in schedule order as soon as one of the
+ * `concurrency` in-flight slots is free; each record carries its `scheduled_ms`, so the queueing
+ * delay (start_ms − scheduled_ms) is known.
+ */
 export async function runOpenAiWorkload(
   workload: Workload,
   opts: OpenAiClientOptions,
@@ -179,8 +185,8 @@ export async function runOpenAiWorkload(
   signal?: AbortSignal,
 ): Promise<RequestRecord[]> {
   const records: RequestRecord[] = [];
-  const arrival = opts.arrival ?? { kind: 'concurrency' };
-  if (arrival.kind === 'concurrency') {
+  const cap = Math.max(1, Math.min(workload.concurrency, workload.prompts.length));
+  if (!workload.arrival) {
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < workload.prompts.length && !signal?.aborted) {
@@ -189,20 +195,31 @@ export async function runOpenAiWorkload(
         onRequest?.(r);
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(workload.concurrency, workload.prompts.length)) }, lane));
-  } else {
-    const offsets = arrivalOffsetsMs(workload.prompts.length, arrival, workload.seed);
-    const t0 = performance.now();
-    await Promise.all(
-      workload.prompts.map(async (p, i) => {
-        const wait = t0 + offsets[i]! - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        if (signal?.aborted) return;
-        const r = await streamRequest(p, workload, opts, signal);
-        records.push(r);
-        onRequest?.(r);
-      }),
+    await Promise.all(Array.from({ length: cap }, lane));
+    return records.sort((a, b) => a.start_ms - b.start_ms);
+  }
+  const offsets = arrivalOffsetsMs(workload.prompts.length, workload.arrival, workload.seed);
+  const slots = new Slots(cap);
+  const inFlight: Array<Promise<void>> = [];
+  const t0 = performance.now();
+  for (let i = 0; i < workload.prompts.length && !signal?.aborted; i++) {
+    const scheduled = t0 + offsets[i]!;
+    // Node's timers may fire up to a millisecond early: never send before the schedule.
+    for (let wait = scheduled - performance.now(); wait > 0; wait = scheduled - performance.now()) {
+      await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+    }
+    await slots.acquire();
+    if (signal?.aborted) break;
+    inFlight.push(
+      streamRequest(workload.prompts[i]!, workload, opts, signal)
+        .then((r) => {
+          r.scheduled_ms = scheduled;
+          records.push(r);
+          onRequest?.(r);
+        })
+        .finally(() => slots.release()),
     );
   }
+  await Promise.all(inFlight);
   return records.sort((a, b) => a.start_ms - b.start_ms);
 }

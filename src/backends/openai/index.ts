@@ -3,7 +3,7 @@
 import type { Backend, BackendSession } from '../types.ts';
 import type { ExperimentConfig } from '../../study/types.ts';
 import { preflightError } from '../errors.ts';
-import { runOpenAiWorkload, type Arrival, type OpenAiClientOptions } from './client.ts';
+import { runOpenAiWorkload, type OpenAiClientOptions } from './client.ts';
 
 interface OpenaiParams {
   base_url: string;
@@ -12,8 +12,6 @@ interface OpenaiParams {
   model_name: string | null;
   request_timeout_seconds: number;
   extra_body: Record<string, unknown>;
-  /** Optional open-loop arrival (not in the spec schema yet; accepted when present). */
-  arrival?: Arrival;
 }
 
 export function clientSession(opts: OpenAiClientOptions, onDispose?: () => Promise<void>): BackendSession {
@@ -57,7 +55,6 @@ export const openaiBackend: Backend = {
       apiKey,
       requestTimeoutMs: (p.request_timeout_seconds ?? 600) * 1000,
       extraBody: p.extra_body ?? {},
-      arrival: p.arrival,
     };
     return {
       session: clientSession(opts),

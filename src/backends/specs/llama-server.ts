@@ -38,6 +38,7 @@ export const llamaServerSpec: BackendSpec = {
   description: "llama.cpp's llama-server (GGUF), started and killed with each run",
   params: llamaServerParamsSchema,
   precisions: GGUF_PRECISIONS,
+  acceptsRequestRate: true,
   invalidReasons(config) {
     const p = config.params as LlamaServerParams;
     const reasons: string[] = [];

@@ -25,6 +25,7 @@ export const openaiSpec: BackendSpec = {
   description: 'An OpenAI-compatible endpoint run by someone else (base_url); streaming client',
   params: openaiParamsSchema,
   precisions: ['auto'],
+  acceptsRequestRate: true,
   invalidReasons(config) {
     return builtinModelReason('openai', config);
   },

@@ -34,6 +34,7 @@ export const sglangSpec: BackendSpec = {
   description: 'SGLang server (`python -m sglang.launch_server`), started and killed with each run',
   params: sglangParamsSchema,
   precisions: SERVER_PRECISIONS,
+  acceptsRequestRate: true,
   invalidReasons(config) {
     const p = config.params as SglangParams;
     const reasons = builtinModelReason('sglang', config);

@@ -31,6 +31,7 @@ export const trtllmSpec: BackendSpec = {
   description: 'TensorRT-LLM server (`trtllm-serve`), started and killed with each run',
   params: trtllmParamsSchema,
   precisions: ['auto', 'fp16', 'bf16', 'fp8', 'fp4', 'int8', 'int4'],
+  acceptsRequestRate: true,
   invalidReasons(config) {
     const p = config.params as TrtllmParams;
     const reasons = builtinModelReason('trtllm', config);

@@ -44,6 +44,7 @@ export const vllmSpec: BackendSpec = {
   description: 'vLLM OpenAI-compatible server (`vllm serve`), started and killed with each run',
   params: vllmParamsSchema,
   precisions: SERVER_PRECISIONS,
+  acceptsRequestRate: true,
   invalidReasons(config) {
     const p = config.params as VllmParams;
     const reasons = builtinModelReason('vllm', config);

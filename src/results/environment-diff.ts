@@ -1,0 +1,87 @@
+// What differs between the environments of two studies, before any of their numbers are compared.
+// One table row per field: how to read it from a result, and whether a difference changes the
+// meaning of the numbers (`meaning`: compare refuses without --allow-env-diff) or is worth knowing
+// (`note`: readings, not settings, or things that do not touch the GPU's work). Pure.
+import type { RunResult } from './schema.ts';
+
+export type DifferenceSeverity = 'meaning' | 'note';
+
+export interface EnvField {
+  field: string;
+  label: string;
+  severity: DifferenceSeverity;
+  /** The field's values in one run (a run on two GPUs can have two). Null = not recorded. */
+  read(r: RunResult): Array<string | null>;
+}
+
+const gpus = (r: RunResult) => r.environment.gpus;
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+/** Per-run bookkeeping in `extra` (a server's pid and log path) that differs every run by design. */
+const VOLATILE_EXTRA = /\.(pid|log)$/;
+
+export const ENV_FIELDS: readonly EnvField[] = [
+  { field: 'gpu', label: 'GPU model', severity: 'meaning', read: (r) => [gpus(r).map((g) => g.name).sort().join(' + ') || 'no GPU'] },
+  { field: 'gpu_count', label: 'GPUs per run', severity: 'meaning', read: (r) => [String(gpus(r).length)] },
+  { field: 'driver', label: 'NVIDIA driver', severity: 'meaning', read: (r) => [r.environment.nvml.driver_version] },
+  { field: 'cuda', label: 'CUDA driver version', severity: 'meaning', read: (r) => [r.environment.nvml.cuda_driver_version] },
+  { field: 'power_limit_w', label: 'GPU power limit (W)', severity: 'meaning', read: (r) => gpus(r).map((g) => str(g.power_limit_w)) },
+  { field: 'persistence_mode', label: 'persistence mode', severity: 'meaning', read: (r) => gpus(r).map((g) => str(g.persistence_mode)) },
+  { field: 'mig_mode', label: 'MIG mode', severity: 'meaning', read: (r) => gpus(r).map((g) => str(g.mig_mode)) },
+  { field: 'engine', label: 'inference engine version', severity: 'meaning', read: (r) => [`${r.backend.name} ${r.backend.version ?? 'unknown'}`] },
+  {
+    field: 'engine_extra',
+    label: 'backend library versions',
+    severity: 'meaning',
+    read: (r) => [
+      Object.entries(r.environment.extra ?? {})
+        .filter(([k]) => !VOLATILE_EXTRA.test(k))
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k}=${v ?? '?'}`)
+        .join(' ') || 'none',
+    ],
+  },
+  // Metric definitions and the protocol can change between llem versions.
+  { field: 'llem_version', label: 'llem version', severity: 'meaning', read: (r) => [r.environment.llem_version] },
+  { field: 'dataset_sha256', label: 'dataset hash (sha256 of the prompt set)', severity: 'meaning', read: (r) => [r.dataset?.sha256 ?? null] },
+  // Clock readings at the start of a run are what the GPU was doing then, not a setting.
+  { field: 'sm_clock_mhz', label: 'SM clock at run start (MHz, a reading)', severity: 'note', read: (r) => gpus(r).map((g) => str(g.sm_clock_mhz)) },
+  { field: 'mem_clock_mhz', label: 'memory clock at run start (MHz, a reading)', severity: 'note', read: (r) => gpus(r).map((g) => str(g.mem_clock_mhz)) },
+  { field: 'hostname', label: 'host', severity: 'note', read: (r) => [r.environment.hostname] },
+  { field: 'cpu_model', label: 'CPU', severity: 'note', read: (r) => [r.environment.cpu_model] },
+  { field: 'node_version', label: 'Node.js', severity: 'note', read: (r) => [r.environment.node_version] },
+];
+
+export interface EnvDifference {
+  field: string;
+  label: string;
+  severity: DifferenceSeverity;
+  a: string;
+  b: string;
+}
+
+function valuesOf(results: readonly RunResult[], f: EnvField): string {
+  const set = new Set<string>();
+  for (const r of results) for (const v of f.read(r)) set.add(v ?? 'not recorded');
+  return set.size ? [...set].sort().join(', ') : 'no completed run';
+}
+
+/** Differences between the runs of two studies, field by field (values joined when a study's runs
+ * disagree among themselves). Fields not recorded in either study are not a difference. */
+export function environmentDifferences(a: readonly RunResult[], b: readonly RunResult[]): EnvDifference[] {
+  const out: EnvDifference[] = [];
+  for (const f of ENV_FIELDS) {
+    const va = valuesOf(a, f);
+    const vb = valuesOf(b, f);
+    if (va === vb) continue;
+    // Recorded on one side only (older results): the difference cannot be checked, which is worth
+    // saying but is no evidence that the numbers mean something else.
+    const unknown = va === 'not recorded' || vb === 'not recorded';
+    out.push({ field: f.field, label: unknown ? `${f.label}; not recorded on one side, cannot be checked` : f.label, severity: unknown ? 'note' : f.severity, a: va, b: vb });
+  }
+  return out;
+}
+
+export function formatDifference(d: EnvDifference): string {
+  return `${d.field} (${d.label}): A ${d.a} · B ${d.b}`;
+}
