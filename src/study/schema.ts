@@ -4,10 +4,12 @@ import { z } from 'zod';
 import { backendNames, backendSpecs, getBackendSpec, registryVersion } from '../backends/registry.ts';
 import type { BaselineConfig, EnergyConfig, ExecutionConfig, WarmupConfig } from './types.ts';
 import { didYouMean } from './errors.ts';
+import { gpuSectionSchema } from './gpu-settings.ts';
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
   'model', 'backend', 'precision', 'n', 'max_new_tokens', 'batch_size', 'dataset', 'seed', 'warmup', 'baseline', 'energy',
+  'gpu',
 ] as const;
 export const STUDY_FIELDS = ['name', 'description', 'base', 'sweep', 'experiments', 'execution'] as const;
 
@@ -128,6 +130,8 @@ function buildExperimentPartialSchema() {
     warmup: warmupSchema,
     baseline: baselineSchema,
     energy: energySchema,
+    // GPU operating point (src/study/gpu-settings.ts).
+    gpu: gpuSectionSchema,
   };
   for (const spec of backendSpecs()) shape[spec.name] = partialParams(spec.params);
   return z.object(shape).partial().strict();
