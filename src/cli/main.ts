@@ -13,6 +13,7 @@ import * as compare from './compare.ts';
 import * as watch from './watch.ts';
 import * as worker from './worker.ts';
 import * as cancel from './cancel.ts';
+import * as restoreGpu from './restore-gpu.ts';
 
 const program = new Command();
 program
@@ -22,7 +23,7 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-for (const mod of [plan, run, resume, status, repair, doctor, results, report, compare, watch, worker, cancel]) {
+for (const mod of [plan, run, resume, status, repair, doctor, results, report, compare, watch, worker, cancel, restoreGpu]) {
   mod.register(program);
 }
 
