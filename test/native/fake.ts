@@ -8,6 +8,8 @@
 //
 // The addon loads its library once per process, so set the env before the first open; a changed
 // script is re-read when NVML is next initialised (after every meter/open has been closed).
+// GPU settings (power limit, locked clocks) live in a state file next to the script, shared by
+// every process that loads it, and start fresh whenever the script is written (see FakeScript).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
