@@ -8,6 +8,7 @@
 #include <set>
 
 #include "gpu_api.h"
+#include "gpu_settings.h"
 #include "sampler.h"
 
 namespace llem {
@@ -405,6 +406,114 @@ Napi::Value NvmlReadAsync(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// ---- GPU settings (power limit, locked clocks) ------------------------------------------------
+// Synchronous: called between runs, a handful of calls each; never in a loop on the JS thread.
+
+Napi::Object GpuErrorInfo(Napi::Env env, const GpuError& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("code", e.code);
+  o.Set("fn", e.fn);
+  o.Set("message", e.message);
+  return o;
+}
+
+uint32_t UintArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Env env = info.Env();
+  if (!info[i].IsNumber()) ThrowCode(env, "INVALID_ARGUMENT", std::string(what) + " must be a number");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 4294967295.0) || std::floor(v) != v) {
+    ThrowCode(env, "INVALID_ARGUMENT", std::string(what) + " must be an integer within 0..2^32-1");
+  }
+  return static_cast<uint32_t>(v);
+}
+
+// { index, powerLimitMw, …, supportedClocks, errors: { field: {code, fn, message} } }: a field the
+// GPU or driver cannot report is null and its reason is in `errors`.
+Napi::Value NvmlGpuSettings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireOpen(env);
+  uint32_t index = UintArg(info, 0, "device index");
+  GpuSettingsState s = ReadGpuSettings(HandleAt(env, index));
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Object errors = Napi::Object::New(env);
+  o.Set("index", index);
+  auto value = [&](const char* key, const NvmlValue& v) {
+    if (v.ok) {
+      o.Set(key, Napi::Number::New(env, v.value));
+    } else {
+      o.Set(key, env.Null());
+      errors.Set(key, GpuErrorInfo(env, v.error));
+    }
+  };
+  value("powerLimitMw", s.powerLimitMw);
+  value("powerLimitDefaultMw", s.powerLimitDefaultMw);
+  value("enforcedPowerLimitMw", s.enforcedPowerLimitMw);
+  value("powerLimitMinMw", s.powerLimitMinMw);
+  value("powerLimitMaxMw", s.powerLimitMaxMw);
+  value("smClockMhz", s.smClockMhz);
+  value("memClockMhz", s.memClockMhz);
+  if (s.clocksOk) {
+    Napi::Array tables = Napi::Array::New(env, s.clocks.size());
+    for (size_t i = 0; i < s.clocks.size(); i++) {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("memMhz", s.clocks[i].memMhz);
+      Napi::Array sm = Napi::Array::New(env, s.clocks[i].smMhz.size());
+      for (size_t k = 0; k < s.clocks[i].smMhz.size(); k++) sm.Set(k, s.clocks[i].smMhz[k]);
+      t.Set("smMhz", sm);
+      tables.Set(i, t);
+    }
+    o.Set("supportedClocks", tables);
+  } else {
+    o.Set("supportedClocks", env.Null());
+    errors.Set("supportedClocks", GpuErrorInfo(env, s.clocksError));
+  }
+  o.Set("errors", errors);
+  return o;
+}
+
+// One setter on the device named by the first argument; throws the NVML failure.
+template <typename Set>
+Napi::Value SetOnDevice(const Napi::CallbackInfo& info, Set set) {
+  Napi::Env env = info.Env();
+  RequireOpen(env);
+  nvmlDevice_t h = HandleAt(env, UintArg(info, 0, "device index"));
+  GpuError err;
+  if (!set(h, &err)) ThrowGpu(env, err);
+  return env.Undefined();
+}
+
+Napi::Value NvmlSetPowerLimit(const Napi::CallbackInfo& info) {
+  uint32_t mw = UintArg(info, 1, "power limit (mW)");
+  return SetOnDevice(info, [&](nvmlDevice_t h, GpuError* e) { return SetPowerLimit(h, mw, e); });
+}
+
+Napi::Value NvmlSetGpuLockedClocks(const Napi::CallbackInfo& info) {
+  uint32_t lo = UintArg(info, 1, "min MHz"), hi = UintArg(info, 2, "max MHz");
+  return SetOnDevice(info, [&](nvmlDevice_t h, GpuError* e) { return SetGpuLockedClocks(h, lo, hi, e); });
+}
+
+Napi::Value NvmlResetGpuLockedClocks(const Napi::CallbackInfo& info) {
+  return SetOnDevice(info, [](nvmlDevice_t h, GpuError* e) { return ResetGpuLockedClocks(h, e); });
+}
+
+Napi::Value NvmlSetMemoryLockedClocks(const Napi::CallbackInfo& info) {
+  uint32_t lo = UintArg(info, 1, "min MHz"), hi = UintArg(info, 2, "max MHz");
+  return SetOnDevice(info, [&](nvmlDevice_t h, GpuError* e) { return SetMemoryLockedClocks(h, lo, hi, e); });
+}
+
+Napi::Value NvmlResetMemoryLockedClocks(const Napi::CallbackInfo& info) {
+  return SetOnDevice(info, [](nvmlDevice_t h, GpuError* e) { return ResetMemoryLockedClocks(h, e); });
+}
+
+void RegisterGpuSettings(Napi::Env env, Napi::Object exports) {
+  exports.Set("nvmlGpuSettings", Napi::Function::New(env, NvmlGpuSettings, "nvmlGpuSettings"));
+  exports.Set("nvmlSetPowerLimit", Napi::Function::New(env, NvmlSetPowerLimit, "nvmlSetPowerLimit"));
+  exports.Set("nvmlSetGpuLockedClocks", Napi::Function::New(env, NvmlSetGpuLockedClocks, "nvmlSetGpuLockedClocks"));
+  exports.Set("nvmlResetGpuLockedClocks", Napi::Function::New(env, NvmlResetGpuLockedClocks, "nvmlResetGpuLockedClocks"));
+  exports.Set("nvmlSetMemoryLockedClocks", Napi::Function::New(env, NvmlSetMemoryLockedClocks, "nvmlSetMemoryLockedClocks"));
+  exports.Set("nvmlResetMemoryLockedClocks", Napi::Function::New(env, NvmlResetMemoryLockedClocks, "nvmlResetMemoryLockedClocks"));
+}
+
 // ---- CUDA --------------------------------------------------------------------------------------
 
 Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
@@ -640,6 +749,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nvmlReadAsync", Napi::Function::New(env, NvmlReadAsync, "nvmlReadAsync"));
   exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe, "cudaProbe"));
   exports.Set("monotonicNs", Napi::Function::New(env, MonotonicNsJs, "monotonicNs"));
+  RegisterGpuSettings(env, exports);
   Napi::Function ctor = SamplerWrap::Define(env);
   data->samplerCtor = Napi::Persistent(ctor);
   exports.Set("Sampler", ctor);

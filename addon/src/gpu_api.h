@@ -43,6 +43,7 @@ struct nvmlProcessInfo_t {  // v2 and v3 share this layout
 };
 
 constexpr nvmlReturn_t NVML_SUCCESS = 0;
+constexpr nvmlReturn_t NVML_ERROR_INVALID_ARGUMENT = 2;
 constexpr nvmlReturn_t NVML_ERROR_NOT_SUPPORTED = 3;
 constexpr nvmlReturn_t NVML_ERROR_NO_PERMISSION = 4;
 constexpr nvmlReturn_t NVML_ERROR_NOT_FOUND = 6;
@@ -87,6 +88,16 @@ struct NvmlApi {
   nvmlReturn_t (*deviceGetClockInfo)(nvmlDevice_t, unsigned int, unsigned int*) = nullptr;
   nvmlReturn_t (*deviceGetUtilizationRates)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
   nvmlReturn_t (*deviceGetCurrentClocksThrottleReasons)(nvmlDevice_t, unsigned long long*) = nullptr;
+  // GPU settings (gpu_settings.cc). Optional: an absent one makes that setting unsupported.
+  nvmlReturn_t (*deviceGetPowerManagementLimitConstraints)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
+  nvmlReturn_t (*deviceGetEnforcedPowerLimit)(nvmlDevice_t, unsigned int*) = nullptr;
+  nvmlReturn_t (*deviceSetPowerManagementLimit)(nvmlDevice_t, unsigned int) = nullptr;
+  nvmlReturn_t (*deviceSetGpuLockedClocks)(nvmlDevice_t, unsigned int, unsigned int) = nullptr;
+  nvmlReturn_t (*deviceResetGpuLockedClocks)(nvmlDevice_t) = nullptr;
+  nvmlReturn_t (*deviceSetMemoryLockedClocks)(nvmlDevice_t, unsigned int, unsigned int) = nullptr;
+  nvmlReturn_t (*deviceResetMemoryLockedClocks)(nvmlDevice_t) = nullptr;
+  nvmlReturn_t (*deviceGetSupportedMemoryClocks)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
+  nvmlReturn_t (*deviceGetSupportedGraphicsClocks)(nvmlDevice_t, unsigned int, unsigned int*, unsigned int*) = nullptr;
   // Which name each entry point was bound to ("nvmlInit_v2"), and which optional ones are absent.
   std::vector<std::pair<std::string, std::string>> bound;
   std::vector<std::string> missing;

@@ -69,6 +69,28 @@ bool Bind(void* handle, std::initializer_list<const char*> names, Fn* out, const
   return false;
 }
 
+// The GPU-settings entry points (power limit, locked clocks, their constraints). The legacy
+// nvmlDeviceSetPowerManagementLimit is bound, not _v2: _v2 takes a struct and exists only on
+// recent drivers, while the plain one is kept by every driver and sets the same limit.
+void BindGpuSettings(void* h, NvmlApi* api) {
+  auto& b = api->bound;
+  auto& m = api->missing;
+  Bind(h, {"nvmlDeviceGetPowerManagementLimitConstraints"}, &api->deviceGetPowerManagementLimitConstraints,
+       "nvmlDeviceGetPowerManagementLimitConstraints", &b, &m);
+  Bind(h, {"nvmlDeviceGetEnforcedPowerLimit"}, &api->deviceGetEnforcedPowerLimit, "nvmlDeviceGetEnforcedPowerLimit", &b, &m);
+  Bind(h, {"nvmlDeviceSetPowerManagementLimit"}, &api->deviceSetPowerManagementLimit, "nvmlDeviceSetPowerManagementLimit", &b,
+       &m);
+  Bind(h, {"nvmlDeviceSetGpuLockedClocks"}, &api->deviceSetGpuLockedClocks, "nvmlDeviceSetGpuLockedClocks", &b, &m);
+  Bind(h, {"nvmlDeviceResetGpuLockedClocks"}, &api->deviceResetGpuLockedClocks, "nvmlDeviceResetGpuLockedClocks", &b, &m);
+  Bind(h, {"nvmlDeviceSetMemoryLockedClocks"}, &api->deviceSetMemoryLockedClocks, "nvmlDeviceSetMemoryLockedClocks", &b, &m);
+  Bind(h, {"nvmlDeviceResetMemoryLockedClocks"}, &api->deviceResetMemoryLockedClocks, "nvmlDeviceResetMemoryLockedClocks", &b,
+       &m);
+  Bind(h, {"nvmlDeviceGetSupportedMemoryClocks"}, &api->deviceGetSupportedMemoryClocks, "nvmlDeviceGetSupportedMemoryClocks",
+       &b, &m);
+  Bind(h, {"nvmlDeviceGetSupportedGraphicsClocks"}, &api->deviceGetSupportedGraphicsClocks,
+       "nvmlDeviceGetSupportedGraphicsClocks", &b, &m);
+}
+
 bool LoadNvmlLocked(GpuError* err) {
   if (g_nvml_handle != nullptr) return true;
   std::string path;
@@ -127,6 +149,7 @@ bool LoadNvmlLocked(GpuError* err) {
   // Renamed "ClocksEvent" in CUDA 12.2; the old name is kept by current drivers.
   Bind(h, {"nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"},
        &api.deviceGetCurrentClocksThrottleReasons, "nvmlDeviceGetCurrentClocksThrottleReasons", &b, &m);
+  BindGpuSettings(h, &api);
   g_nvml = std::move(api);
   g_nvml_handle = h;
   return true;

@@ -14,6 +14,7 @@ import * as exportCmd from './export.ts';
 import * as watch from './watch.ts';
 import * as worker from './worker.ts';
 import * as cancel from './cancel.ts';
+import * as restoreGpu from './restore-gpu.ts';
 
 const program = new Command();
 program
@@ -23,7 +24,7 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-for (const mod of [plan, run, resume, status, repair, doctor, results, report, compare, exportCmd, watch, worker, cancel]) {
+for (const mod of [plan, run, resume, status, repair, doctor, results, report, compare, exportCmd, watch, worker, cancel, restoreGpu]) {
   mod.register(program);
 }
 

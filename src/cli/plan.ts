@@ -2,7 +2,7 @@
 // `llem run --dry-run` prints the same through planText / planJson.
 import type { Command } from 'commander';
 import { planStudy, type StudyPlan } from '../study/plan.ts';
-import { gpuFreeMemory } from '../measure/index.ts';
+import { planInputs } from './plan-inputs.ts';
 import { formatIssue } from '../study/errors.ts';
 import { localInputIssues } from '../study/local-inputs.ts';
 
@@ -145,8 +145,7 @@ export function register(program: Command): void {
     .option('--json', 'print the plan as JSON (a stable interface for scripts)')
     .option('--no-order', 'leave the run order out')
     .action(async (studyPath: string, opts: { json?: boolean; order: boolean }) => {
-      const free = await gpuFreeMemory();
-      const plan = await planStudy(studyPath, { gpuFreeMemoryBytes: free.bytes, gpuFreeMemoryReason: free.reason });
+      const plan = await planStudy(studyPath, await planInputs());
       if (plan.expansion === 'full' && plan.config_count <= LOCAL_INPUT_CHECK_MAX_CONFIGS) {
         const configs = Array.from({ length: plan.config_count }, (_, i) => plan.configAt(i).config);
         // warnings, not errors: a study may be planned here for files that exist where it runs

@@ -29,6 +29,8 @@ export function register(program: Command): void {
       // before any study dir exists: a missing dataset or model is bad input, not N failed runs
       const inputIssues = await localInputIssues(studyPath, planFile.configs.map((c) => c.config));
       if (inputIssues.length) throw new StudyInputError(inputIssues);
+      // gpu.* settings need NVML and root: refused here, before a study dir exists (exit 2)
+      (await import('./gpu-preflight.ts')).gpuSettingsPreflight(planFile);
       checkOutDir(opts.out);
       const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
       if (slurm) {
@@ -102,9 +104,8 @@ function checkOutDir(out: string): void {
 
 async function planFromYaml(studyPath: string): Promise<PlanFile> {
   const { planStudy } = await import('../study/plan.ts');
-  const { gpuFreeMemory } = await import('../measure/index.ts');
-  const free = await gpuFreeMemory();
-  const plan = await planStudy(studyPath, { gpuFreeMemoryBytes: free.bytes, gpuFreeMemoryReason: free.reason });
+  const { planInputs } = await import('./plan-inputs.ts');
+  const plan = await planStudy(studyPath, await planInputs());
   return plan.toPlanFile();
 }
 

@@ -84,6 +84,41 @@ export interface AddonCudaInfo {
   missing: string[];
 }
 
+/** Why one field of AddonGpuSettings is null (an NVML code, or NVML_ERROR_FUNCTION_NOT_FOUND for an absent entry point). */
+export interface AddonErrorInfo {
+  code: string;
+  fn: string;
+  message: string;
+}
+
+export type AddonGpuSettingsField =
+  | 'powerLimitMw'
+  | 'powerLimitDefaultMw'
+  | 'enforcedPowerLimitMw'
+  | 'powerLimitMinMw'
+  | 'powerLimitMaxMw'
+  | 'smClockMhz'
+  | 'memClockMhz'
+  | 'supportedClocks';
+
+/** A GPU's settable state as NVML reports it (addon.cc NvmlGpuSettings); null fields say why in `errors`. */
+export interface AddonGpuSettings {
+  index: number;
+  /** The power limit set (nvmlDeviceGetPowerManagementLimit). */
+  powerLimitMw: number | null;
+  powerLimitDefaultMw: number | null;
+  /** What the driver enforces after every limiter (nvmlDeviceGetEnforcedPowerLimit). */
+  enforcedPowerLimitMw: number | null;
+  powerLimitMinMw: number | null;
+  powerLimitMaxMw: number | null;
+  /** Current clocks: NVML has no getter for a locked range, so this is what verification reads. */
+  smClockMhz: number | null;
+  memClockMhz: number | null;
+  /** Clocks the driver accepts for locking: graphics clocks per memory clock, highest first. */
+  supportedClocks: Array<{ memMhz: number; smMhz: number[] }> | null;
+  errors: Partial<Record<AddonGpuSettingsField, AddonErrorInfo>>;
+}
+
 export interface NativeAddon {
   nvmlOpen(): AddonNvmlOpenInfo;
   /** Same, with nvmlInit on a pool thread (it can take seconds without persistence mode). */
@@ -95,6 +130,13 @@ export interface NativeAddon {
   nvmlResolveUuid(uuid: string): { index: number; viaMig: boolean } | null;
   nvmlRead(indices: number[]): AddonReading[];
   nvmlReadAsync(indices: number[]): Promise<AddonReading[]>;
+  /** GPU settings (synchronous; between runs only). Setters throw AddonError with the NVML code. */
+  nvmlGpuSettings(index: number): AddonGpuSettings;
+  nvmlSetPowerLimit(index: number, mw: number): void;
+  nvmlSetGpuLockedClocks(index: number, minMhz: number, maxMhz: number): void;
+  nvmlResetGpuLockedClocks(index: number): void;
+  nvmlSetMemoryLockedClocks(index: number, minMhz: number, maxMhz: number): void;
+  nvmlResetMemoryLockedClocks(index: number): void;
   cudaProbe(): AddonCudaInfo;
   monotonicNs(): bigint;
   Sampler: new (indices: number[], intervalMs: number, capacity?: number) => AddonSampler;

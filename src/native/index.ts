@@ -8,6 +8,7 @@ import type {
   AddonCudaInfo,
   AddonDeviceInfo,
   AddonError,
+  AddonGpuSettings,
   AddonNvmlOpenInfo,
   AddonReading,
   AddonSampler,
@@ -19,6 +20,9 @@ export type {
   AddonCudaInfo,
   AddonDeviceInfo,
   AddonError,
+  AddonErrorInfo,
+  AddonGpuSettings,
+  AddonGpuSettingsField,
   AddonNvmlOpenInfo,
   AddonReading,
   AddonSampleBatch,
@@ -138,6 +142,34 @@ export class NvmlSession {
 
   resolveUuid(uuid: string): { index: number; viaMig: boolean } | null {
     return this.addon.nvmlResolveUuid(uuid);
+  }
+
+  // GPU settings (src/gpu-settings drives these). Each setter throws an AddonError whose code is
+  // the NVML one: NVML_ERROR_NO_PERMISSION (not root), NVML_ERROR_NOT_SUPPORTED,
+  // NVML_ERROR_INVALID_ARGUMENT (out of range), NVML_ERROR_FUNCTION_NOT_FOUND (older driver).
+
+  gpuSettings(index: number): AddonGpuSettings {
+    return this.addon.nvmlGpuSettings(index);
+  }
+
+  setPowerLimitMw(index: number, mw: number): void {
+    this.addon.nvmlSetPowerLimit(index, mw);
+  }
+
+  setGpuLockedClocks(index: number, minMhz: number, maxMhz: number): void {
+    this.addon.nvmlSetGpuLockedClocks(index, minMhz, maxMhz);
+  }
+
+  resetGpuLockedClocks(index: number): void {
+    this.addon.nvmlResetGpuLockedClocks(index);
+  }
+
+  setMemoryLockedClocks(index: number, minMhz: number, maxMhz: number): void {
+    this.addon.nvmlSetMemoryLockedClocks(index, minMhz, maxMhz);
+  }
+
+  resetMemoryLockedClocks(index: number): void {
+    this.addon.nvmlResetMemoryLockedClocks(index);
   }
 
   close(): void {

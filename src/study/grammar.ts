@@ -24,6 +24,7 @@ import type { z } from 'zod';
 import type { DatasetSpec, ExecutionConfig, ExperimentConfig } from './types.ts';
 import { DEFAULT_ARRIVAL, formatArrival, parseArrival } from '../arrival.ts';
 import { formatSlo, parseSlo } from '../results/slo.ts';
+import { effectiveGpuSettings, type GpuSettings } from './gpu-settings.ts';
 
 export interface SweepDimension {
   /** The key as written in `sweep:` (for labels and messages). */
@@ -107,7 +108,10 @@ export function normalizeDataset(value: unknown): DatasetSpec {
 /** Top-level scalar fields whose swept value is the effective value (no defaults to merge). */
 const DIRECT_FIELDS = new Set(['model', 'precision', 'n', 'max_new_tokens', 'batch_size', 'seed']);
 
-const LABEL_NAMES: Record<string, string> = { batch_size: 'bs', max_new_tokens: 'tok', precision: 'prec', n: 'n', seed: 'seed', request_rate: 'rate' };
+const LABEL_NAMES: Record<string, string> = {
+  batch_size: 'bs', max_new_tokens: 'tok', precision: 'prec', n: 'n', seed: 'seed', request_rate: 'rate',
+  'gpu.power_limit_w': 'power_w', 'gpu.sm_clock_mhz': 'sm_mhz', 'gpu.memory_clock_mhz': 'mem_mhz',
+};
 
 function labelValue(v: unknown): string {
   if (typeof v === 'string') return v.includes('/') ? basename(v) : v;
@@ -198,7 +202,7 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
         checkValue(['backend'], values, where);
         sweptBackends = values.map(String);
       }
-    } else if (!(UNIVERSAL_FIELDS as readonly string[]).includes(head) || (segs.length > 1 && !['warmup', 'baseline', 'energy', 'dataset'].includes(head))) {
+    } else if (!(UNIVERSAL_FIELDS as readonly string[]).includes(head) || (segs.length > 1 && !['warmup', 'baseline', 'energy', 'dataset', 'gpu'].includes(head))) {
       const known = [...UNIVERSAL_FIELDS, ...names];
       issues.push(
         issueAt(sourceOf(chain, where), where, `unknown sweep key "${key}"${didYouMean(head, known)}: expected a field (${UNIVERSAL_FIELDS.join(', ')}), a nested field like warmup.max_prompts, or <backend>.<param> for a backend in ${names.join(', ')}`, true),
@@ -414,6 +418,9 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
     batch_size: (raw.batch_size as number | undefined) ?? DEFAULT_BATCH_SIZE,
     dataset: datasetOf(raw.dataset),
     energy: mergedSection(raw.energy, DEFAULT_ENERGY),
+    // No key at all when every GPU setting is default: the config and its hash are then exactly
+    // what they were before `gpu:` existed.
+    ...gpuField(raw.gpu),
     max_new_tokens: (raw.max_new_tokens as number | undefined) ?? DEFAULT_MAX_NEW_TOKENS,
     model: raw.model as string,
     n: (raw.n as number | undefined) ?? DEFAULT_N,
@@ -425,6 +432,13 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
   };
   for (const [key, value] of rc.direct) (config as unknown as Record<string, unknown>)[key] = value;
   return new Expanded(i, rc.label, config, invalidReasons(config, spec));
+}
+
+const NO_GPU_FIELD = Object.freeze({});
+
+function gpuField(raw: unknown): { gpu?: GpuSettings } {
+  const gpu = effectiveGpuSettings(raw);
+  return gpu ? { gpu } : NO_GPU_FIELD;
 }
 
 class Expanded implements ExpandedConfig {

@@ -6,6 +6,8 @@ export type { EstimateHistory, HistoryRun } from './estimate.ts';
 export { StudyInputError, formatIssue } from './errors.ts';
 export type { StudyIssue } from './errors.ts';
 export { gpuFreeMemoryBytes } from './gpu.ts';
+export { GPU_SETTING_KEYS, gpuSettingReasons, gpuSettingsUsed, effectiveGpuSettings, describeGpu } from './gpu-settings.ts';
+export type { GpuSettings, GpuSettingKey, GpuDeviceLimits, GpuLimitsInput } from './gpu-settings.ts';
 export { configHash, studyHash, canonicalJson } from './hash.ts';
 export { permuteIndex, runPosition } from './order.ts';
 export * from './types.ts';

@@ -8,6 +8,7 @@ import { StudyInputError } from './errors.ts';
 import { estimatePlan, TINY_RANDOM_MODEL_BYTES, type EstimateHistory } from './estimate.ts';
 import { gpuFreeMemoryBytes as readGpuFreeMemory } from './gpu.ts';
 import { buildStudyModel, expandConfig, type StudyModel } from './grammar.ts';
+import { gpuSettingReasons, type GpuLimitsInput } from './gpu-settings.ts';
 import { canonicalJson, configHashOfSorted, sha256Hex16, studyHash } from './hash.ts';
 import { loadStudy } from './load.ts';
 import { runPosition } from './order.ts';
@@ -66,6 +67,12 @@ export interface PlanOptions {
   gpuFreeMemoryBytes?: number | null;
   /** Why it is unknown, shown as the memory-fit reason (with gpuFreeMemoryBytes: null). */
   gpuFreeMemoryReason?: string;
+  /**
+   * Limits of the visible GPUs for `gpu:` settings (read by the CLI through NVML). Known: a config
+   * whose settings fall outside them is skipped with the allowed range. Unknown or undefined: a
+   * warning; the settings are checked again before each run.
+   */
+  gpuLimits?: GpuLimitsInput;
 }
 
 /** Whether running this plan needs an explicit confirmation (or `--yes`). */
@@ -100,6 +107,30 @@ function modelBytesResolver(): (model: string) => number | null {
   };
 }
 
+function mentionsGpuSettings(model: StudyModel): boolean {
+  return model.fixed.gpu !== undefined || model.grids.some((g) => g.dims.some((d) => d.path[0] === 'gpu')) || model.explicit.some((e) => e.raw.gpu !== undefined);
+}
+
+/** Checks configs' `gpu:` settings against the GPUs' limits, counting those it could not check. */
+function gpuLimitsCheck(input: GpuLimitsInput | undefined) {
+  const reason = input === undefined ? 'the caller passed no GPU limits' : input.status === 'unknown' ? input.reason : '';
+  const check = {
+    unchecked: 0,
+    reasons(settings: NonNullable<PlannedConfig['config']['gpu']>): string[] {
+      if (input?.status !== 'known') {
+        check.unchecked++;
+        return [];
+      }
+      return gpuSettingReasons(settings, input.devices);
+    },
+    warning(lazy: boolean): string {
+      const what = lazy ? 'gpu.* settings were not checked against the GPU limits (the plan is lazy)' : `${check.unchecked} config(s) set gpu.* but the GPU limits could not be read (${reason})`;
+      return `${what}: they are checked again before each run`;
+    },
+  };
+  return check;
+}
+
 function listWithLimit(items: string[]): string[] {
   return items.length <= LIST_LIMIT ? items : [...items.slice(0, LIST_LIMIT), `… and ${items.length - LIST_LIMIT} more`];
 }
@@ -118,6 +149,7 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     return e;
   };
 
+  const gpuLimits = gpuLimitsCheck(opts.gpuLimits);
   let expansion: PlanExpansion;
   let configCount: number;
   let hash: string;
@@ -133,8 +165,9 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     const duplicates: string[] = [];
     for (let i = 0; i < model.totalCount; i++) {
       const e = expandConfig(model, i);
-      if (e.reasons.length) {
-        skipped.push({ label: e.label, config: e.config as unknown as Record<string, unknown>, reasons: e.reasons });
+      const reasons = e.config.gpu ? [...e.reasons, ...gpuLimits.reasons(e.config.gpu)] : e.reasons;
+      if (reasons.length) {
+        skipped.push({ label: e.label, config: e.config as unknown as Record<string, unknown>, reasons });
         breakdown(e.config.backend).skipped++;
         continue;
       }
@@ -210,6 +243,9 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     };
     hashAt = (i) => configAt(i).config_hash;
   }
+
+  if (gpuLimits.unchecked > 0) warnings.push(gpuLimits.warning(false));
+  else if (expansion === 'lazy' && mentionsGpuSettings(model)) warnings.push(gpuLimits.warning(true));
 
   const cycles = exec.n_cycles;
   const runCount = configCount * cycles;

@@ -23,11 +23,13 @@ export const sloFieldSchema = z.union([z.string(), z.array(z.string()).min(1)]).
     else throw err;
   }
 });
+import { gpuSectionSchema } from './gpu-settings.ts';
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
   'model', 'backend', 'precision', 'n', 'max_new_tokens', 'batch_size', 'dataset', 'seed', 'warmup', 'baseline', 'energy',
   'request_rate', 'arrival',
+  'gpu',
 ] as const;
 export const STUDY_FIELDS = ['name', 'description', 'base', 'sweep', 'experiments', 'execution', 'slo'] as const;
 
@@ -150,6 +152,8 @@ function buildExperimentPartialSchema() {
     energy: energySchema,
     request_rate: requestRateSchema,
     arrival: arrivalSchema,
+    // GPU operating point (src/study/gpu-settings.ts).
+    gpu: gpuSectionSchema,
   };
   for (const spec of backendSpecs()) shape[spec.name] = partialParams(spec.params);
   return z.object(shape).partial().strict();

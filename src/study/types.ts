@@ -1,5 +1,6 @@
 // Contract between the grammar (src/study), the runner, the worker and the UI.
 // These are the *effective* shapes after YAML loading, defaults and validation.
+import type { GpuSettings } from './gpu-settings.ts';
 
 /** Backends known to the registry. The grammar never hard-codes this list; it is here for types. */
 export type BackendName =
@@ -58,6 +59,8 @@ export interface ExperimentConfig {
   warmup: WarmupConfig;
   baseline: BaselineConfig;
   energy: EnergyConfig;
+  /** GPU operating point; absent when every setting is `default` (src/study/gpu-settings.ts). */
+  gpu?: GpuSettings;
   params: Record<string, unknown>;
   // issue 16 (open-loop workloads). Present only when the study sets request_rate, so the hashes
   // of closed-loop configs are what they were before request rates existed.

@@ -14,6 +14,17 @@
 //   device <i> energy_unsupported 1   device <i> lost_after_s <t>   device <i> counter_reset_at_s <t>
 //   device <i> proc <pid> <bytes>     device <i> mig_uuid MIG-…
 //
+// GPU settings (issue 15): the settable state (power limit, locked SM and memory clocks) is a log of
+// changes, kept in the file named by `state_file <path>` so that every process that loads this
+// script (parent, child, a later resume) sees the same GPU; without it the log lives in memory.
+//   state_file <path>                 privileged 0 (every set/reset fails with NO_PERMISSION)
+//   device <i> power_limit_min_mw|power_limit_max_mw <number>   (the limit constraints)
+//   device <i> enforced_cap_mw <n>    (another limiter: the enforced limit is min(limit, n))
+//   device <i> sm_clocks <lowest> <highest> <step>   device <i> mem_clocks <mhz> <mhz> …
+//   device <i> clocks_unsupported 1   (locked clocks and supported-clock lists: NOT_SUPPORTED)
+// Reported power = min(scripted load power × clock factor, enforced limit), where the clock factor
+// is locked max SM clock / scripted SM clock when that is below 1; the energy counter is the exact
+// integral of that, cap changes included.
 // LLEM_FAKE_GPU_LOG, when set, gets one line per energy/power call: "fn tid t_s dev value", t_s
 // in seconds since the epoch, the exact time the value was computed for.
 // Build with -DOMIT_<function> to leave one entry point out of the library.
@@ -22,6 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +45,8 @@
 #define MAX_SEG 64
 #define MAX_PROC 16
 #define MAX_SLOW 32
+#define MAX_CLOCKS 256
+#define MAX_EVENTS 4096
 
 typedef int nvmlReturn_t;
 typedef struct fake_handle* nvmlDevice_t;
@@ -48,7 +64,8 @@ typedef struct {
 } nvmlProcessInfo_t;
 
 enum {
-  OK = 0, ERR_UNINIT = 1, ERR_ARG = 2, ERR_UNSUPPORTED = 3, ERR_NOT_FOUND = 6, ERR_SIZE = 7, ERR_LOST = 15,
+  OK = 0, ERR_UNINIT = 1, ERR_ARG = 2, ERR_UNSUPPORTED = 3, ERR_NO_PERMISSION = 4, ERR_NOT_FOUND = 6, ERR_SIZE = 7,
+  ERR_LOST = 15,
 };
 
 typedef struct { double t; double v; } seg_t;
@@ -63,6 +80,11 @@ typedef struct {
   int nproc;
   unsigned int proc_pid[MAX_PROC];
   unsigned long long proc_bytes[MAX_PROC];
+  // GPU settings: constraints and supported clocks (the settable state is in the change log).
+  double power_min_mw, power_max_mw, enforced_cap_mw;
+  int clocks_unsupported;
+  int nsm, nmem;
+  unsigned int sm_clocks[MAX_CLOCKS], mem_clocks[MAX_CLOCKS];  // descending, as NVML lists them
 } device_t;
 
 static struct {
@@ -74,6 +96,8 @@ static struct {
   int nslow;
   char slow_fn[MAX_SLOW][96];
   int slow_ms[MAX_SLOW];
+  int unprivileged;
+  char state_file[1024];
 } S;
 
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -108,22 +132,25 @@ static double trace_at(const trace_t* tr, double t) {
   return v;
 }
 
-// ∫ from a to b of the piecewise-constant trace (value held before the first and after the last point).
-static double trace_integral(const trace_t* tr, double a, double b) {
-  if (tr->n == 0 || b <= a) return 0;
-  double total = 0;
-  for (int i = 0; i < tr->n; i++) {
-    double lo = i == 0 ? -1e300 : tr->s[i].t;
-    double hi = i + 1 < tr->n ? tr->s[i + 1].t : 1e300;
-    double x = a > lo ? a : lo;
-    double y = b < hi ? b : hi;
-    if (y > x) total += tr->s[i].v * (y - x);
-  }
-  return total;
+static void parse_sm_clocks(device_t* d, const char* val) {
+  double lo = 0, hi = 0, step = 0;
+  if (sscanf(val, "%lf %lf %lf", &lo, &hi, &step) != 3 || step <= 0 || hi < lo) return;
+  d->nsm = 0;
+  for (double c = hi; c >= lo && d->nsm < MAX_CLOCKS; c -= step) d->sm_clocks[d->nsm++] = (unsigned int)c;
 }
+
+static void parse_mem_clocks(device_t* d, char* val) {
+  d->nmem = 0;
+  for (char* tok = strtok(val, " \t"); tok != NULL && d->nmem < MAX_CLOCKS; tok = strtok(NULL, " \t")) {
+    d->mem_clocks[d->nmem++] = (unsigned int)strtoul(tok, NULL, 10);
+  }
+}
+
+static void reset_settings_log(void);
 
 static void load_script(void) {
   memset(&S, 0, sizeof S);
+  reset_settings_log();
   S.epoch_s = now_s();
   strcpy(S.driver_version, "550.54.15");
   S.cuda_version = 12040;
@@ -146,6 +173,10 @@ static void load_script(void) {
       snprintf(S.driver_version, sizeof S.driver_version, "%s", rest);
     } else if (strcmp(key, "cuda_version") == 0) {
       S.cuda_version = atoi(rest);
+    } else if (strcmp(key, "state_file") == 0) {
+      snprintf(S.state_file, sizeof S.state_file, "%s", rest);
+    } else if (strcmp(key, "privileged") == 0) {
+      S.unprivileged = atoi(rest) == 0;
     } else if (strcmp(key, "slow") == 0 && S.nslow < MAX_SLOW) {
       int ms = 0;
       if (sscanf(rest, "%95s %d", S.slow_fn[S.nslow], &ms) == 2) S.slow_ms[S.nslow++] = ms;
@@ -187,6 +218,12 @@ static void load_script(void) {
       else if (strcmp(field, "energy_unsupported") == 0) d->energy_unsupported = (int)num;
       else if (strcmp(field, "lost_after_s") == 0) d->lost_after_s = num;
       else if (strcmp(field, "counter_reset_at_s") == 0) d->counter_reset_at_s = num;
+      else if (strcmp(field, "power_limit_min_mw") == 0) d->power_min_mw = num;
+      else if (strcmp(field, "power_limit_max_mw") == 0) d->power_max_mw = num;
+      else if (strcmp(field, "enforced_cap_mw") == 0) d->enforced_cap_mw = num;
+      else if (strcmp(field, "clocks_unsupported") == 0) d->clocks_unsupported = (int)num;
+      else if (strcmp(field, "sm_clocks") == 0) parse_sm_clocks(d, val);
+      else if (strcmp(field, "mem_clocks") == 0) parse_mem_clocks(d, val);
       else if (strcmp(field, "power") == 0) parse_trace(&d->power, val);
       else if (strcmp(field, "temp") == 0) parse_trace(&d->temp, val);
       else if (strcmp(field, "throttle") == 0) parse_trace(&d->throttle, val);
@@ -237,6 +274,157 @@ static nvmlReturn_t dev_of(nvmlDevice_t h, int* out) {
     if (r_ != OK) return r_;         \
   }
 
+// ---- GPU settings: a change log, in S.state_file when set (shared by processes), else in memory ----
+
+enum { EV_POWER = 0, EV_SM = 1, EV_MEM = 2 };
+static const char* const kEventNames[] = {"power_limit_mw", "sm_lock", "mem_lock"};
+typedef struct {
+  double t;  // unix seconds
+  int dev, kind;
+  double a, b;  // power: a = mW; locks: a = min, b = max MHz (0 0 = unlocked)
+} event_t;
+
+static pthread_mutex_t g_state_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  int n;
+  event_t e[MAX_EVENTS];
+  long long file_size;  // size of the state file when last read; -1 = not read
+} E;
+
+static void reset_settings_log(void) {
+  pthread_mutex_lock(&g_state_mutex);
+  E.n = 0;
+  E.file_size = -1;
+  pthread_mutex_unlock(&g_state_mutex);
+}
+
+static void parse_event_line(const char* line) {
+  event_t ev;
+  char kind[32] = {0};
+  if (E.n >= MAX_EVENTS || sscanf(line, "%lf %d %31s %lf %lf", &ev.t, &ev.dev, kind, &ev.a, &ev.b) < 4) return;
+  ev.kind = -1;
+  for (int k = 0; k < 3; k++) {
+    if (strcmp(kind, kEventNames[k]) == 0) ev.kind = k;
+  }
+  if (ev.kind < 0 || ev.dev < 0 || ev.dev >= MAX_DEV) return;
+  E.e[E.n++] = ev;
+}
+
+// Caller holds g_state_mutex. The file only grows (appends), so a new size means new events.
+static void refresh_events_locked(void) {
+  if (S.state_file[0] == '\0') return;
+  struct stat st;
+  long long size = stat(S.state_file, &st) == 0 ? (long long)st.st_size : 0;
+  if (size == E.file_size) return;
+  E.n = 0;
+  E.file_size = size;
+  FILE* f = fopen(S.state_file, "r");
+  if (f == NULL) return;
+  flock(fileno(f), LOCK_SH);
+  char line[256];
+  while (fgets(line, sizeof line, f) != NULL) parse_event_line(line);
+  flock(fileno(f), LOCK_UN);
+  fclose(f);
+}
+
+static void append_event(int dev, int kind, double a, double b) {
+  pthread_mutex_lock(&g_state_mutex);
+  char line[256];
+  snprintf(line, sizeof line, "%.6f %d %s %.0f %.0f\n", now_s(), dev, kEventNames[kind], a, b);
+  if (S.state_file[0] != '\0') {
+    int fd = open(S.state_file, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd >= 0) {
+      flock(fd, LOCK_EX);
+      ssize_t w = write(fd, line, strlen(line));
+      (void)w;
+      flock(fd, LOCK_UN);
+      close(fd);
+    }
+    refresh_events_locked();
+  } else {
+    parse_event_line(line);
+  }
+  pthread_mutex_unlock(&g_state_mutex);
+}
+
+typedef struct {
+  double limit_mw;  // <= 0: the device has no power limit
+  double sm_min, sm_max, mem_min, mem_max;  // 0 0: unlocked
+} settings_t;
+
+// The settings in force at t_rel (seconds since the script epoch). Caller holds g_state_mutex.
+static settings_t settings_at_locked(int i, double t_rel) {
+  settings_t s = {S.dev[i].power_limit_mw, 0, 0, 0, 0};
+  for (int k = 0; k < E.n; k++) {
+    const event_t* ev = &E.e[k];
+    if (ev->dev != i || ev->t - S.epoch_s > t_rel) continue;
+    if (ev->kind == EV_POWER) s.limit_mw = ev->a;
+    else if (ev->kind == EV_SM) s.sm_min = ev->a, s.sm_max = ev->b;
+    else s.mem_min = ev->a, s.mem_max = ev->b;
+  }
+  return s;
+}
+
+static settings_t settings_now(int i) {
+  pthread_mutex_lock(&g_state_mutex);
+  refresh_events_locked();
+  settings_t s = settings_at_locked(i, now_s() - S.epoch_s);
+  pthread_mutex_unlock(&g_state_mutex);
+  return s;
+}
+
+static double enforced_limit(const device_t* d, const settings_t* s) {
+  double limit = s->limit_mw;
+  if (d->enforced_cap_mw > 0 && (limit <= 0 || d->enforced_cap_mw < limit)) limit = d->enforced_cap_mw;
+  return limit;
+}
+
+static double clamp_clock(double base, double lo, double hi) {
+  if (lo <= 0 && hi <= 0) return base;
+  return base < lo ? lo : base > hi ? hi : base;
+}
+
+// What the GPU draws at t_rel: the scripted load, slowed by a lower SM clock lock, capped.
+static double effective_power_locked(int i, double t_rel) {
+  const device_t* d = &S.dev[i];
+  settings_t s = settings_at_locked(i, t_rel);
+  double p = trace_at(&d->power, t_rel);
+  if (s.sm_max > 0 && d->sm_clock > 0 && s.sm_max < d->sm_clock) p *= s.sm_max / d->sm_clock;
+  double limit = enforced_limit(d, &s);
+  return limit > 0 && p > limit ? limit : p;
+}
+
+static int cmp_double(const void* x, const void* y) {
+  double a = *(const double*)x, b = *(const double*)y;
+  return a < b ? -1 : a > b;
+}
+
+// ∫ from a to b of the effective power (exact: every piece between breakpoints is constant).
+static double power_integral(int i, double a, double b) {
+  if (b <= a) return 0;
+  static double pts[MAX_SEG + MAX_EVENTS + 2];
+  pthread_mutex_lock(&g_state_mutex);
+  refresh_events_locked();
+  int n = 0;
+  pts[n++] = a;
+  const trace_t* tr = &S.dev[i].power;
+  for (int k = 0; k < tr->n; k++) {
+    if (tr->s[k].t > a && tr->s[k].t < b) pts[n++] = tr->s[k].t;
+  }
+  for (int k = 0; k < E.n; k++) {
+    double t = E.e[k].t - S.epoch_s;
+    if (E.e[k].dev == i && t > a && t < b) pts[n++] = t;
+  }
+  pts[n++] = b;
+  qsort(pts, n, sizeof pts[0], cmp_double);
+  double total = 0;
+  for (int k = 0; k + 1 < n; k++) {
+    if (pts[k + 1] > pts[k]) total += effective_power_locked(i, (pts[k] + pts[k + 1]) / 2) * (pts[k + 1] - pts[k]);
+  }
+  pthread_mutex_unlock(&g_state_mutex);
+  return total;
+}
+
 EXPORT nvmlReturn_t nvmlInit_v2(void) {
   pthread_mutex_lock(&g_mutex);
   if (g_init_count++ == 0) {
@@ -269,6 +457,7 @@ EXPORT const char* nvmlErrorString(nvmlReturn_t r) {
     case ERR_UNINIT: return "Uninitialized";
     case ERR_ARG: return "Invalid Argument";
     case ERR_UNSUPPORTED: return "Not Supported";
+    case ERR_NO_PERMISSION: return "Insufficient Permissions";
     case ERR_NOT_FOUND: return "Not Found";
     case ERR_SIZE: return "Insufficient Size";
     case ERR_LOST: return "GPU is lost";
@@ -359,7 +548,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t h, nvmlMemory_t* m) {
 EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t h, unsigned int* mw) {
   DEV_OR_RETURN(h, i);
   if (S.dev[i].power_limit_mw <= 0) return ERR_UNSUPPORTED;
-  *mw = (unsigned int)S.dev[i].power_limit_mw;
+  *mw = (unsigned int)settings_now(i).limit_mw;
   return OK;
 }
 
@@ -415,7 +604,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t h, unsigned
     from = d->counter_reset_at_s;
     offset = 0;
   }
-  double value = offset + d->energy_scale * trace_integral(&d->power, from, t > from ? t : from);
+  double value = offset + d->energy_scale * power_integral(i, from, t > from ? t : from);
   *mj = (unsigned long long)value;
   log_call("nvmlDeviceGetTotalEnergyConsumption", i, t, (double)*mj);
   return OK;
@@ -427,7 +616,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t h, unsigned int* mw) {
   DEV_OR_RETURN(h, i);
   maybe_slow("nvmlDeviceGetPowerUsage");
   double now = now_s();
-  *mw = (unsigned int)trace_at(&S.dev[i].power, now - S.epoch_s);
+  pthread_mutex_lock(&g_state_mutex);
+  refresh_events_locked();
+  *mw = (unsigned int)effective_power_locked(i, now - S.epoch_s);
+  pthread_mutex_unlock(&g_state_mutex);
   log_call("nvmlDeviceGetPowerUsage", i, now - S.epoch_s, *mw);
   return OK;
 }
@@ -443,8 +635,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t h, unsigned int sensor
 
 EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t h, unsigned int type, unsigned int* mhz) {
   DEV_OR_RETURN(h, i);
-  if (type == 1) *mhz = (unsigned int)S.dev[i].sm_clock;
-  else if (type == 2) *mhz = (unsigned int)S.dev[i].mem_clock;
+  settings_t s = settings_now(i);
+  if (type == 1) *mhz = (unsigned int)clamp_clock(S.dev[i].sm_clock, s.sm_min, s.sm_max);
+  else if (type == 2) *mhz = (unsigned int)clamp_clock(S.dev[i].mem_clock, s.mem_min, s.mem_max);
   else return ERR_UNSUPPORTED;
   return OK;
 }
@@ -461,5 +654,139 @@ EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t h, un
   DEV_OR_RETURN(h, i);
   *bits = (unsigned long long)trace_at(&S.dev[i].throttle, now_s() - S.epoch_s);
   return OK;
+}
+#endif
+
+// ---- GPU settings entry points (nvml.h signatures). Each can be left out with -DOMIT_<name>. ----
+
+static nvmlReturn_t may_set(void) { return S.unprivileged ? ERR_NO_PERMISSION : OK; }
+
+static void power_constraints(const device_t* d, unsigned int* lo, unsigned int* hi) {
+  double max = d->power_max_mw > 0 ? d->power_max_mw : (d->power_limit_default_mw > 0 ? d->power_limit_default_mw : d->power_limit_mw);
+  *lo = (unsigned int)(d->power_min_mw > 0 ? d->power_min_mw : max / 2);
+  *hi = (unsigned int)max;
+}
+
+#ifndef OMIT_nvmlDeviceGetPowerManagementLimitConstraints
+EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t h, unsigned int* minLimit, unsigned int* maxLimit) {
+  DEV_OR_RETURN(h, i);
+  const device_t* d = &S.dev[i];
+  if (minLimit == NULL || maxLimit == NULL) return ERR_ARG;
+  if (d->power_limit_mw <= 0) return ERR_UNSUPPORTED;
+  power_constraints(d, minLimit, maxLimit);
+  return OK;
+}
+#endif
+
+#ifndef OMIT_nvmlDeviceGetEnforcedPowerLimit
+EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t h, unsigned int* limit) {
+  DEV_OR_RETURN(h, i);
+  if (limit == NULL) return ERR_ARG;
+  if (S.dev[i].power_limit_mw <= 0) return ERR_UNSUPPORTED;
+  settings_t s = settings_now(i);
+  *limit = (unsigned int)enforced_limit(&S.dev[i], &s);
+  return OK;
+}
+#endif
+
+#ifndef OMIT_nvmlDeviceSetPowerManagementLimit
+EXPORT nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t h, unsigned int limit) {
+  DEV_OR_RETURN(h, i);
+  if (S.dev[i].power_limit_mw <= 0) return ERR_UNSUPPORTED;
+  nvmlReturn_t r = may_set();
+  if (r != OK) return r;
+  unsigned int lo = 0, hi = 0;
+  power_constraints(&S.dev[i], &lo, &hi);
+  if (limit < lo || limit > hi) return ERR_ARG;
+  append_event(i, EV_POWER, limit, 0);
+  return OK;
+}
+#endif
+
+// The supported clock nearest to mhz (the driver rounds a request to its own steps).
+static unsigned int snap_clock(const unsigned int* list, int n, unsigned int mhz) {
+  unsigned int best = list[0];
+  for (int k = 1; k < n; k++) {
+    unsigned int da = list[k] > mhz ? list[k] - mhz : mhz - list[k];
+    unsigned int db = best > mhz ? best - mhz : mhz - best;
+    if (da < db) best = list[k];
+  }
+  return best;
+}
+
+static nvmlReturn_t set_lock(nvmlDevice_t h, int kind, unsigned int lo, unsigned int hi) {
+  DEV_OR_RETURN(h, i);
+  const device_t* d = &S.dev[i];
+  if (d->clocks_unsupported) return ERR_UNSUPPORTED;
+  nvmlReturn_t r = may_set();
+  if (r != OK) return r;
+  const unsigned int* list = kind == EV_SM ? d->sm_clocks : d->mem_clocks;
+  int n = kind == EV_SM ? d->nsm : d->nmem;
+  if (n == 0) return ERR_UNSUPPORTED;
+  // Lists are descending: list[0] is the highest.
+  if (lo > hi || lo < list[n - 1] || hi > list[0]) return ERR_ARG;
+  append_event(i, kind, snap_clock(list, n, lo), snap_clock(list, n, hi));
+  return OK;
+}
+
+static nvmlReturn_t reset_lock(nvmlDevice_t h, int kind) {
+  DEV_OR_RETURN(h, i);
+  if (S.dev[i].clocks_unsupported) return ERR_UNSUPPORTED;
+  nvmlReturn_t r = may_set();
+  if (r != OK) return r;
+  append_event(i, kind, 0, 0);
+  return OK;
+}
+
+#ifndef OMIT_nvmlDeviceSetGpuLockedClocks
+EXPORT nvmlReturn_t nvmlDeviceSetGpuLockedClocks(nvmlDevice_t h, unsigned int minGpuClockMHz, unsigned int maxGpuClockMHz) {
+  return set_lock(h, EV_SM, minGpuClockMHz, maxGpuClockMHz);
+}
+#endif
+
+#ifndef OMIT_nvmlDeviceResetGpuLockedClocks
+EXPORT nvmlReturn_t nvmlDeviceResetGpuLockedClocks(nvmlDevice_t h) { return reset_lock(h, EV_SM); }
+#endif
+
+#ifndef OMIT_nvmlDeviceSetMemoryLockedClocks
+EXPORT nvmlReturn_t nvmlDeviceSetMemoryLockedClocks(nvmlDevice_t h, unsigned int minMemClockMHz, unsigned int maxMemClockMHz) {
+  return set_lock(h, EV_MEM, minMemClockMHz, maxMemClockMHz);
+}
+#endif
+
+#ifndef OMIT_nvmlDeviceResetMemoryLockedClocks
+EXPORT nvmlReturn_t nvmlDeviceResetMemoryLockedClocks(nvmlDevice_t h) { return reset_lock(h, EV_MEM); }
+#endif
+
+static nvmlReturn_t copy_clocks(const unsigned int* list, int n, unsigned int* count, unsigned int* clocksMHz) {
+  if (count == NULL) return ERR_ARG;
+  if (*count < (unsigned int)n || clocksMHz == NULL) {
+    *count = (unsigned int)n;
+    return ERR_SIZE;
+  }
+  for (int k = 0; k < n; k++) clocksMHz[k] = list[k];
+  *count = (unsigned int)n;
+  return OK;
+}
+
+#ifndef OMIT_nvmlDeviceGetSupportedMemoryClocks
+EXPORT nvmlReturn_t nvmlDeviceGetSupportedMemoryClocks(nvmlDevice_t h, unsigned int* count, unsigned int* clocksMHz) {
+  DEV_OR_RETURN(h, i);
+  const device_t* d = &S.dev[i];
+  if (d->clocks_unsupported || d->nmem == 0) return ERR_UNSUPPORTED;
+  return copy_clocks(d->mem_clocks, d->nmem, count, clocksMHz);
+}
+#endif
+
+#ifndef OMIT_nvmlDeviceGetSupportedGraphicsClocks
+EXPORT nvmlReturn_t nvmlDeviceGetSupportedGraphicsClocks(nvmlDevice_t h, unsigned int memoryClockMHz, unsigned int* count,
+                                                         unsigned int* clocksMHz) {
+  DEV_OR_RETURN(h, i);
+  const device_t* d = &S.dev[i];
+  if (d->clocks_unsupported || d->nsm == 0) return ERR_UNSUPPORTED;
+  int known = 0;
+  for (int k = 0; k < d->nmem; k++) known |= d->mem_clocks[k] == memoryClockMHz;
+  if (!known) return ERR_NOT_FOUND;
+  return copy_clocks(d->sm_clocks, d->nsm, count, clocksMHz);
 }
 #endif

@@ -8,6 +8,8 @@
 //
 // The addon loads its library once per process, so set the env before the first open; a changed
 // script is re-read when NVML is next initialised (after every meter/open has been closed).
+// GPU settings (power limit, locked clocks) live in a state file next to the script, shared by
+// every process that loads it, and start fresh whenever the script is written (see FakeScript).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -65,6 +67,18 @@ export interface FakeDevice {
   /** The counter restarts from 0 at this time. */
   counterResetAtS?: number;
   processes?: Array<{ pid: number; bytes: number }>;
+  // GPU settings (power limit and locked clocks; the settable state lives in FakeScript.stateFile).
+  /** Limit constraints; default 200 W … 700 W (an H100 SXM). */
+  powerLimitMinMw?: number;
+  powerLimitMaxMw?: number;
+  /** Another limiter (out of band): the enforced limit is min(limit, this). */
+  enforcedCapMw?: number;
+  /** Supported SM clocks, highest to lowest in `step` MHz; default 1980 … 345 in 15. */
+  smClocks?: { lowestMhz: number; highestMhz: number; stepMhz: number };
+  /** Supported memory clocks, highest first; default [memClockMhz]. */
+  memClocksMhz?: number[];
+  /** Locked clocks and the supported-clock lists answer NOT_SUPPORTED. */
+  clocksUnsupported?: boolean;
 }
 
 export interface FakeScript {
@@ -76,6 +90,14 @@ export interface FakeScript {
   /** NVML function name → ms every call of it sleeps. */
   slowMs?: Record<string, number>;
   cudaInitError?: number;
+  /**
+   * The file that holds the GPU's settable state (power limit, locked clocks) as a change log, so
+   * that every process loading this script sees the same GPU. Default: `<script>.state`, removed
+   * whenever the script is (re)written (a fresh GPU); null keeps the state in each process's memory.
+   */
+  stateFile?: string | null;
+  /** false: every set/reset of a GPU setting fails with NVML_ERROR_NO_PERMISSION (not root). */
+  privileged?: boolean;
 }
 
 export function fakeUuid(index: number): string {
@@ -92,6 +114,13 @@ export function writeFakeScript(dir: string, script: FakeScript, fileName = 'fak
   if (script.cudaVersion !== undefined) lines.push(`cuda_version ${script.cudaVersion}`);
   if (script.cudaInitError !== undefined) lines.push(`cuda_init_error ${script.cudaInitError}`);
   for (const [fn, ms] of Object.entries(script.slowMs ?? {})) lines.push(`slow ${fn} ${ms}`);
+  const path = join(dir, fileName);
+  const stateFile = script.stateFile === undefined ? fakeStateFile(path) : script.stateFile;
+  if (stateFile !== null) {
+    rmSync(stateFile, { force: true });
+    lines.push(`state_file ${stateFile}`);
+  }
+  if (script.privileged === false) lines.push('privileged 0');
   script.devices.forEach((d, i) => {
     const set = (key: string, value: string | number | boolean | undefined) => {
       if (value !== undefined) lines.push(`device ${i} ${key} ${typeof value === 'boolean' ? (value ? 1 : 0) : value}`);
@@ -119,10 +148,42 @@ export function writeFakeScript(dir: string, script: FakeScript, fileName = 'fak
     set('temp', trace(d.temp ?? [[0, 40]]));
     if (d.throttle) set('throttle', trace(d.throttle));
     for (const p of d.processes ?? []) set('proc', `${p.pid} ${p.bytes}`);
+    set('power_limit_min_mw', d.powerLimitMinMw ?? 200_000);
+    set('power_limit_max_mw', d.powerLimitMaxMw ?? 700_000);
+    set('enforced_cap_mw', d.enforcedCapMw);
+    const sm = d.smClocks ?? { lowestMhz: 345, highestMhz: 1980, stepMhz: 15 };
+    set('sm_clocks', `${sm.lowestMhz} ${sm.highestMhz} ${sm.stepMhz}`);
+    set('mem_clocks', (d.memClocksMhz ?? [d.memClockMhz ?? 2619]).join(' '));
+    set('clocks_unsupported', d.clocksUnsupported);
   });
-  const path = join(dir, fileName);
   writeFileSync(path, lines.join('\n') + '\n');
   return { path, epochMs };
+}
+
+/** Where writeFakeScript keeps the fake GPU's settable state for the script at `scriptPath`. */
+export function fakeStateFile(scriptPath: string): string {
+  return `${scriptPath}.state`;
+}
+
+export interface FakeSettingChange {
+  /** Unix seconds. */
+  t: number;
+  device: number;
+  kind: 'power_limit_mw' | 'sm_lock' | 'mem_lock';
+  /** power: [mW]; locks: [min, max] MHz ([0, 0] = unlocked). */
+  values: number[];
+}
+
+/** The fake GPU's change log (every set and reset any process made), oldest first. */
+export function readFakeStateLog(stateFile: string): FakeSettingChange[] {
+  if (!existsSync(stateFile)) return [];
+  return readFileSync(stateFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [t, device, kind, ...values] = line.split(' ');
+      return { t: Number(t), device: Number(device), kind: kind as FakeSettingChange['kind'], values: values.map(Number) };
+    });
 }
 
 /** The environment that makes the addon load the fakes and the fakes read `scriptPath`. */
@@ -140,7 +201,10 @@ export function fakeGpuEnv(libs: FakeLibs, scriptPath: string, logPath?: string)
  * Compiles the fakes with cc into test/native/build/<hash>/ (git-ignored), once per source
  * version and `omit` set. `omit` leaves NVML entry points out of the library (the "symbol absent"
  * case); supported: nvmlDeviceGetTotalEnergyConsumption, nvmlDeviceGetPowerUsage,
- * nvmlDeviceGetCurrentClocksThrottleReasons. Safe to call from parallel test processes.
+ * nvmlDeviceGetCurrentClocksThrottleReasons, and the GPU-settings entry points
+ * (nvmlDeviceGetPowerManagementLimitConstraints, nvmlDeviceGetEnforcedPowerLimit,
+ * nvmlDeviceSetPowerManagementLimit, nvmlDevice{Set,Reset}{Gpu,Memory}LockedClocks,
+ * nvmlDeviceGetSupported{Memory,Graphics}Clocks). Safe to call from parallel test processes.
  */
 export async function buildFakeLibs(opts: { omit?: string[] } = {}): Promise<FakeLibs> {
   const omit = [...(opts.omit ?? [])].sort();
