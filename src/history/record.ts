@@ -1,6 +1,6 @@
 // From a finished run's result.json to one history record, and the write the runner calls when a
 // run completes (phase 2 wires it: src/runner, after the result is classified completed).
-import { METRIC_GETTERS } from '../results/summarize.ts';
+import { datasetLabel, METRIC_GETTERS } from '../results/summarize.ts';
 import type { RunResult } from '../results/schema.ts';
 import { SUMMARY_METRIC_KEYS } from '../results/summary-schema.ts';
 import { canonicalJson, sha256Hex16 } from '../study/hash.ts';
@@ -18,15 +18,6 @@ const MEASURED_PHASES = ['baseline', 'load', 'warmup', 'measure'] as const;
 function phaseSeconds(result: RunResult, name: string): number | null {
   const p = result.phases[name];
   return p ? Math.max(0, (p.end_ms - p.start_ms) / 1000) : null;
-}
-
-function datasetLabel(d: unknown): string {
-  if (!d || typeof d !== 'object') return String(d);
-  const ds = d as Record<string, unknown>;
-  if (ds.kind === 'builtin') return `builtin:${String(ds.name)}`;
-  if (ds.kind === 'jsonl') return `jsonl:${String(ds.path)}`;
-  if (ds.kind === 'synthetic') return `synthetic:${String(ds.input_tokens)}`;
-  return canonicalJson(d);
 }
 
 /** The history record of a run. `runWallSeconds`: spawn to exit as the parent saw it, or null. */
@@ -67,7 +58,7 @@ export function historyRecordOf(result: RunResult, runWallSeconds: number | null
       batch_size: num(c.batch_size, 1),
       max_new_tokens: num(c.max_new_tokens, 0),
       n: num(c.n, 0),
-      dataset: cap(datasetLabel(c.dataset)),
+      dataset: cap(String(datasetLabel(c.dataset))),
       params_hash: sha256Hex16(canonicalJson(c.params ?? {})),
       baseline_seconds: baseline.enabled === false ? 0 : num(baseline.duration_seconds, 0),
       warmup_max_prompts: num(warmup.max_prompts, 0),

@@ -105,7 +105,8 @@ export function flattenConfig(config: ExperimentConfig | Record<string, unknown>
   return out;
 }
 
-function datasetLabel(d: unknown): Scalar {
+/** `builtin:default`, `jsonl:/abs/path`, `synthetic:512`: one label per dataset spec. */
+export function datasetLabel(d: unknown): Scalar {
   if (!d || typeof d !== 'object') return d === undefined ? null : (d as Scalar);
   const ds = d as Record<string, unknown>;
   if (ds.kind === 'builtin') return `builtin:${String(ds.name)}`;

@@ -5,6 +5,7 @@ import { canonicalJson, sha256Hex16 } from './hash.ts';
 import type { HistoryRecord } from '../history/schema.ts';
 import { hardwareKey, machineKey, type Machine } from '../history/machine.ts';
 import type { ExperimentConfig } from './types.ts';
+import { quantileSorted } from '../results/stats.ts';
 
 /** Phase times of one run in seconds. `baseline` is handled apart (reuse across runs). */
 export interface PhaseTimes {
@@ -29,11 +30,7 @@ export interface HistoryMatch {
   records: HistoryRecord[];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => quantileSorted([...xs].sort((a, b) => a - b), 0.5);
 
 function medianOf(records: HistoryRecord[], pick: (r: HistoryRecord) => number | null): number | null {
   const xs = records.map(pick).filter((v): v is number => v !== null && Number.isFinite(v));

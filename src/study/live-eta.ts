@@ -3,6 +3,7 @@
 // time spent paused (between runs) never enters it; and a per-config median of recent runs does
 // not jump with each finished run the way elapsed ÷ finished × remaining does early on.
 import type { CycleOrder, Estimate } from './types.ts';
+import { quantileSorted } from '../results/stats.ts';
 
 export type EtaRunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'interrupted';
 
@@ -36,11 +37,7 @@ export interface LiveEta {
  * to follow a drift (a GPU warming over a long study). */
 export const ETA_RECENT_RUNS = 5;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => quantileSorted([...xs].sort((a, b) => a - b), 0.5);
 
 const FINISHED_WITH_WALL = new Set(['completed', 'failed']);
 const REMAINING = new Set(['pending', 'running']);
