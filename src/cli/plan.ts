@@ -144,13 +144,14 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
   }
 
   lines.push('');
+  const runs = target ? `up to ${plan.max_run_count}` : String(plan.run_count);
   if (plan.needs_confirmation) {
     lines.push(
-      `Confirmation: ${plan.run_count} runs exceed execution.max_runs_without_confirmation (${plan.execution.max_runs_without_confirmation}); ` +
+      `Confirmation: ${runs} runs exceed execution.max_runs_without_confirmation (${plan.execution.max_runs_without_confirmation}); ` +
         '`llem run` will ask before starting, or pass --yes.',
     );
   } else {
-    lines.push(`No confirmation needed (${plan.run_count} ≤ ${plan.execution.max_runs_without_confirmation} runs).`);
+    lines.push(`No confirmation needed (${runs} ≤ ${plan.execution.max_runs_without_confirmation} runs).`);
   }
   if (opts.order && plan.run_count <= 200) {
     lines.push('');

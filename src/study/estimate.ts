@@ -289,11 +289,11 @@ function estimateNotes(
     if (counts.cycleBasis.pilot) {
       parts.push(
         t.ci_half_width.kind === 'relative'
-          ? `${configs(counts.cycleBasis.pilot)} by a pilot assumption of a ${PILOT_ASSUMED_CV * 100} % per-cycle CV (any count from ${t.min_cycles} to ${t.max_cycles} is possible)`
-          : `${configs(counts.cycleBasis.pilot)} by a pilot assumption halfway between ${t.min_cycles} and ${t.max_cycles} (an absolute target needs the mean from history)`,
+          ? `${configs(counts.cycleBasis.pilot)} from a pilot assumption of a ${PILOT_ASSUMED_CV * 100} % per-cycle CV (any count from ${t.min_cycles} to ${t.max_cycles} is possible)`
+          : `${configs(counts.cycleBasis.pilot)} from a pilot assumption halfway between ${t.min_cycles} and ${t.max_cycles} (an absolute target needs the mean from history)`,
       );
     }
-    notes.push(`${head}: cycles expected ${parts.join('; ')}`);
+    notes.push(`${head}. Expected cycles: ${parts.join('; ')}`);
     if (t.decide === 'ranking') notes.push('decide: ranking can stop configs earlier than the target alone; not counted in the estimate');
   }
   return notes;
