@@ -109,14 +109,19 @@ function modelBytesResolver(): (model: string) => number | null {
 
 /** What a target cannot do on this machine, said before anything runs. */
 function targetWarnings(target: CycleTarget, machine: Machine | null): string[] {
+  // Issue 14 phase 2 wires the rounds into the runner (docs/ADAPTIVE.md); until then say it.
+  const warnings = [
+    `n_cycles: auto: this build runs the first ${target.min_cycles} cycles of each config and stops there; ` +
+      'the rounds that add cycles until the target is met are not wired into the runner yet (llem resume --cycles N adds cycles by hand)',
+  ];
   const energyMetric = /^(energy|power)_/.test(target.metric);
   if (machine?.kind === 'cpu' && energyMetric) {
-    return [
+    warnings.push(
       `execution.target.metric ${target.metric} needs GPU energy, which this machine (no GPU) does not measure: ` +
         `every config would stop "failed" after ${target.min_cycles} cycles; set target.metric to e.g. output_tokens_per_s`,
-    ];
+    );
   }
-  return [];
+  return warnings;
 }
 
 function listWithLimit(items: string[]): string[] {

@@ -32,6 +32,11 @@ describe('n_cycles: auto', () => {
     assert.ok(t.notes.some((n) => /metric: energy_per_output_token_j \(default\)/.test(n)));
   });
 
+  it('says that this build runs only the first min_cycles cycles (rounds come with phase 2)', async () => {
+    const plan = await planYaml(`${HEAD}execution:\n  n_cycles: auto\n`);
+    assert.ok(plan.warnings.some((w) => /runs the first 3 cycles of each config and stops there/.test(w)), plan.warnings.join('\n'));
+  });
+
   it('a fixed count keeps target null, as before', async () => {
     const plan = await planYaml(`${HEAD}execution:\n  n_cycles: 4\n`);
     assert.equal(plan.execution.target, null);
