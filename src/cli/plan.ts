@@ -3,8 +3,12 @@
 import type { Command } from 'commander';
 import { planStudy, type StudyPlan } from '../study/plan.ts';
 import { planInputs } from './plan-inputs.ts';
+import type { EstimateHistory } from '../study/estimate.ts';
+import type { Machine } from '../history/machine.ts';
 import { formatIssue } from '../study/errors.ts';
 import { localInputIssues } from '../study/local-inputs.ts';
+import { describeHalfWidth } from '../study/target.ts';
+import { currentMachine, readHistory } from '../history/index.ts';
 
 /** Up to this many configs the plan also checks the local files (dataset, model) they use. */
 const LOCAL_INPUT_CHECK_MAX_CONFIGS = 20_000;
@@ -30,6 +34,12 @@ function formatBytes(b: number | null): string {
   return `${(b / 2 ** 20).toFixed(0)} MiB`;
 }
 
+/** The run history and this machine, for the estimate (src/history): never required. */
+export async function preflightHistory(): Promise<{ history: EstimateHistory; machine: Machine }> {
+  const loaded = readHistory();
+  return { history: { records: loaded.records, problems: loaded.problems }, machine: await currentMachine() };
+}
+
 /** The stable --json form (a script interface: add fields, never rename). */
 export function planJson(plan: StudyPlan, opts: { order?: boolean } = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -40,6 +50,8 @@ export function planJson(plan: StudyPlan, opts: { order?: boolean } = {}): Recor
     configs: plan.config_count,
     cycles: plan.cycles,
     runs: plan.run_count,
+    max_runs: plan.max_run_count,
+    target: plan.execution.target ?? null,
     cycle_order: plan.execution.cycle_order,
     cycle_seed: plan.cycle_seed,
     by_backend: plan.by_backend,
@@ -52,6 +64,9 @@ export function planJson(plan: StudyPlan, opts: { order?: boolean } = {}): Recor
       low_seconds: plan.estimate.low_seconds,
       high_seconds: plan.estimate.high_seconds,
       finish_at: plan.estimate.finish_at,
+      source: plan.estimate.source,
+      runs: plan.estimate.runs,
+      notes: plan.estimate.notes,
       per_config: plan.estimate.per_config,
     },
   };
@@ -75,6 +90,14 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
     `  ${plan.config_count} config${plan.config_count === 1 ? '' : 's'} × ${plan.cycles} cycle${plan.cycles === 1 ? '' : 's'} = ${plan.run_count} run${plan.run_count === 1 ? '' : 's'}` +
       `  (order ${plan.execution.cycle_order}${plan.execution.cycle_order === 'shuffled' ? `, seed ${plan.cycle_seed}` : ''})`,
   );
+  const target = plan.execution.target;
+  if (target) {
+    lines.push(
+      `  n_cycles: auto — each config runs ${target.min_cycles}–${target.max_cycles} cycles, until the interval of ${target.metric} is within ${describeHalfWidth(target.ci_half_width)}` +
+        `${target.decide ? ` or its rank is decided` : ''}: the plan starts with ${plan.cycles} cycles, at most ${plan.max_run_count} runs`,
+    );
+    for (const note of target.notes) lines.push(`    ${note}`);
+  }
   if (plan.expansion === 'lazy') lines.push('  (counts are upper bounds: the grid is too large to check every config up front)');
   lines.push('');
   lines.push('By backend:');
@@ -93,8 +116,10 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
   const finish = new Date(e.finish_at);
   lines.push(
     `Estimate: ~${formatDuration(e.total_seconds)} (range ${formatDuration(e.low_seconds)} – ${formatDuration(e.high_seconds)}), ` +
-      `finishing around ${finish.toLocaleString()} if started now`,
+      `finishing around ${finish.toLocaleString()} if started now` + (e.source ? `  [from ${e.source === 'mixed' ? 'history and heuristic' : e.source}]` : ''),
   );
+  if (target && e.runs) lines.push(`  runs expected: ~${e.runs.expected} (range ${e.runs.low} – ${e.runs.high})`);
+  for (const note of e.notes ?? []) lines.push(`  · ${note}`);
 
   if (e.per_config.length) {
     lines.push('');
@@ -104,7 +129,8 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
       const c = rows[i]!;
       const label = plan.configAt(i).label;
       lines.push(
-        `  ${c.config_hash}  ${label.padEnd(40)} ~${formatDuration(c.run_seconds).padEnd(8)} ` +
+        `  ${c.config_hash}  ${label.padEnd(40)} ~${formatDuration(c.run_seconds).padEnd(8)} ${c.source === 'history' ? '(history)   ' : c.source ? '(heuristic) ' : ''}` +
+          `${target && c.cycles ? `× ${c.cycles.expected} (${c.cycles.low}–${c.cycles.high}) ` : ''}` +
           `mem ${c.memory_fit.padEnd(8)} need ${formatBytes(c.memory_need_bytes)}, free ${formatBytes(c.memory_free_bytes)} — ${c.memory_reason}`,
       );
     }
@@ -118,13 +144,14 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
   }
 
   lines.push('');
+  const runs = target ? `up to ${plan.max_run_count}` : String(plan.run_count);
   if (plan.needs_confirmation) {
     lines.push(
-      `Confirmation: ${plan.run_count} runs exceed execution.max_runs_without_confirmation (${plan.execution.max_runs_without_confirmation}); ` +
+      `Confirmation: ${runs} runs exceed execution.max_runs_without_confirmation (${plan.execution.max_runs_without_confirmation}); ` +
         '`llem run` will ask before starting, or pass --yes.',
     );
   } else {
-    lines.push(`No confirmation needed (${plan.run_count} ≤ ${plan.execution.max_runs_without_confirmation} runs).`);
+    lines.push(`No confirmation needed (${runs} ≤ ${plan.execution.max_runs_without_confirmation} runs).`);
   }
   if (opts.order && plan.run_count <= 200) {
     lines.push('');
@@ -145,7 +172,7 @@ export function register(program: Command): void {
     .option('--json', 'print the plan as JSON (a stable interface for scripts)')
     .option('--no-order', 'leave the run order out')
     .action(async (studyPath: string, opts: { json?: boolean; order: boolean }) => {
-      const plan = await planStudy(studyPath, await planInputs());
+      const plan = await planStudy(studyPath, { ...(await planInputs()), ...(await preflightHistory()) });
       if (plan.expansion === 'full' && plan.config_count <= LOCAL_INPUT_CHECK_MAX_CONFIGS) {
         const configs = Array.from({ length: plan.config_count }, (_, i) => plan.configAt(i).config);
         // warnings, not errors: a study may be planned here for files that exist where it runs

@@ -3,7 +3,7 @@
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
 import type { RunSnapshot, RunStatus, StudySnapshot } from '../runner/events.ts';
 import { FLAG_CODES, type FlagCode, type RunMetrics, type RunResult } from './schema.ts';
-import { describeMany, seedFor, type MetricStats } from './stats.ts';
+import { describeMany, seedFor, type MetricStats, type StatsOptions } from './stats.ts';
 import {
   SUMMARY_METRICS,
   SUMMARY_METRIC_KEYS,
@@ -56,6 +56,22 @@ export const DEFAULT_SUMMARY_OPTIONS: SummaryOptions = {
   highVarianceCv: 0.1,
 };
 
+/** The bootstrap base seed of a study's summary: the option, else the plan's cycle_seed. */
+export function summaryBootstrapSeed(plan: Pick<PlanFile, 'cycle_seed'>, opts: Pick<SummaryOptions, 'bootstrapSeed'>): number {
+  return (opts.bootstrapSeed ?? plan.cycle_seed) >>> 0;
+}
+
+/** The statistics options of one config's metrics. The one definition shared by the summary and
+ * the `n_cycles: auto` stopping rule (src/results/stopping-rule.ts), so both see the same intervals. */
+export function configStatsOptions(opts: SummaryOptions, bootstrapSeed: number, configHash: string): StatsOptions {
+  return {
+    confidence: opts.confidence,
+    bootstrapResamples: opts.bootstrapResamples,
+    highVarianceCv: opts.highVarianceCv,
+    seed: seedFor(bootstrapSeed, configHash),
+  };
+}
+
 export interface SummaryInput {
   plan: PlanFile;
   /** null when the study dir has no manifest: runs with a result count as completed, others pending. */
@@ -93,7 +109,8 @@ export function flattenConfig(config: ExperimentConfig | Record<string, unknown>
   return out;
 }
 
-function datasetLabel(d: unknown): Scalar {
+/** `builtin:default`, `jsonl:/abs/path`, `synthetic:512`: one label per dataset spec. */
+export function datasetLabel(d: unknown): Scalar {
   if (!d || typeof d !== 'object') return d === undefined ? null : (d as Scalar);
   const ds = d as Record<string, unknown>;
   if (ds.kind === 'builtin') return `builtin:${String(ds.name)}`;
@@ -231,7 +248,7 @@ function reasonOf(run: RunSnapshot): { reason: string; phase: string | null } {
 export function summarizeStudy(input: SummaryInput): StudySummary {
   const { plan } = input;
   const opts: SummaryOptions = { ...DEFAULT_SUMMARY_OPTIONS, ...input.options };
-  const bootstrapSeed = (opts.bootstrapSeed ?? plan.cycle_seed) >>> 0;
+  const bootstrapSeed = summaryBootstrapSeed(plan, opts);
   const snapshot = input.snapshot ?? snapshotFromResults(plan, input.results);
   const warnings: string[] = [];
   for (const e of input.loadErrors ?? []) warnings.push(`${e.path}: ${e.message} (run excluded)`);
@@ -313,12 +330,7 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
 
     const valuesByMetric = {} as Record<SummaryMetricKey, Array<number | null>>;
     for (const key of SUMMARY_METRIC_KEYS) valuesByMetric[key] = completed.map((r) => METRIC_GETTERS[key](r.metrics));
-    const stats = describeMany(valuesByMetric, {
-      confidence: opts.confidence,
-      bootstrapResamples: opts.bootstrapResamples,
-      highVarianceCv: opts.highVarianceCv,
-      seed: seedFor(bootstrapSeed, pc.config_hash),
-    });
+    const stats = describeMany(valuesByMetric, configStatsOptions(opts, bootstrapSeed, pc.config_hash));
     const metrics: Record<string, MetricSummary> = {};
     const highVariance: string[] = [];
     for (const key of SUMMARY_METRIC_KEYS) {

@@ -20,6 +20,7 @@ import {
   DEFAULT_PRECISION, DEFAULT_SEED, DEFAULT_WARMUP, STUDY_FIELDS, UNIVERSAL_FIELDS, experimentPartialSchema,
   schemaAt, zodIssuesToMessages,
 } from './schema.ts';
+import { resolveCycles } from './target.ts';
 import type { z } from 'zod';
 import type { DatasetSpec, ExecutionConfig, ExperimentConfig } from './types.ts';
 import { DEFAULT_ARRIVAL, formatArrival, parseArrival } from '../arrival.ts';
@@ -244,7 +245,8 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
   }
 
   const execRaw = (merged.execution as Record<string, unknown> | undefined) ?? {};
-  const execution: ExecutionConfig = { ...DEFAULT_EXECUTION, ...(execRaw as Partial<ExecutionConfig>) };
+  const cycles = resolveCycles(execRaw, DEFAULT_EXECUTION.n_cycles, (path, message, atKey) => issues.push(issueAt(sourceOf(chain, path), path, message, atKey)));
+  const execution: ExecutionConfig = { ...DEFAULT_EXECUTION, ...(execRaw as Partial<ExecutionConfig>), ...cycles };
   if (execution.cooldown) execution.cooldown = { ...execution.cooldown, max_wait_seconds: execution.cooldown.max_wait_seconds ?? 300 };
 
   if (issues.length) throw new StudyInputError(issues);

@@ -2,7 +2,7 @@
 export { planStudy, confirmationNeeded, FULL_EXPANSION_LIMIT, PLAN_FILE_MAX_RUNS } from './plan.ts';
 export type { StudyPlan, PlanOptions, BackendBreakdown, PlanExpansion } from './plan.ts';
 export { defaultRunTimeoutSeconds, estimatePlan, runDuration, memoryEstimate } from './estimate.ts';
-export type { EstimateHistory, HistoryRun } from './estimate.ts';
+export type { EstimateHistory } from './estimate.ts';
 export { StudyInputError, formatIssue } from './errors.ts';
 export type { StudyIssue } from './errors.ts';
 export { gpuFreeMemoryBytes } from './gpu.ts';

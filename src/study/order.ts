@@ -53,3 +53,35 @@ export function runPosition(
   const pos = k % configCount;
   return { configIndex: order === 'interleaved' ? pos : permuteIndex(pos, configCount, seed, cycle), cycle };
 }
+
+/**
+ * The order of one `n_cycles: auto` round: each entry is a config (by its position in the plan)
+ * and the cycle it adds. Entries come out as the same cycle of a fixed plan would order them,
+ * with the stopped configs left out: by cycle, then (sequential) by config or (interleaved) by
+ * config or (shuffled) by that cycle's permutation of the whole config list, keyed by the
+ * recorded seed. So a config's k-th cycle sits where it would have in a plan of k cycles.
+ */
+export function roundOrder(
+  entries: ReadonlyArray<{ configIndex: number; cycle: number }>,
+  configCount: number,
+  order: CycleOrder,
+  seed: number,
+): Array<{ configIndex: number; cycle: number }> {
+  const positionByCycle = new Map<number, Int32Array>();
+  const position = (configIndex: number, cycle: number): number => {
+    if (order !== 'shuffled') return configIndex;
+    let pos = positionByCycle.get(cycle);
+    if (!pos) {
+      pos = new Int32Array(configCount);
+      for (let p = 0; p < configCount; p++) pos[permuteIndex(p, configCount, seed, cycle)] = p;
+      positionByCycle.set(cycle, pos);
+    }
+    return pos[configIndex]!;
+  };
+  for (const e of entries) {
+    if (!Number.isInteger(e.configIndex) || e.configIndex < 0 || e.configIndex >= configCount) throw new RangeError(`config ${e.configIndex} out of range 0..${configCount - 1}`);
+  }
+  const keyed = entries.map((e) => ({ e, pos: position(e.configIndex, e.cycle) }));
+  keyed.sort((a, b) => (order === 'sequential' ? a.pos - b.pos || a.e.cycle - b.e.cycle : a.e.cycle - b.e.cycle || a.pos - b.pos));
+  return keyed.map((k) => ({ configIndex: k.e.configIndex, cycle: k.e.cycle }));
+}

@@ -12,6 +12,8 @@ import { gpuSettingReasons, type GpuLimitsInput } from './gpu-settings.ts';
 import { canonicalJson, configHashOfSorted, sha256Hex16, studyHash } from './hash.ts';
 import { loadStudy } from './load.ts';
 import { runPosition } from './order.ts';
+import { maxCyclesOf, type CycleTarget } from './target.ts';
+import type { Machine } from '../history/machine.ts';
 import type { Estimate, ExecutionConfig, PlanFile, PlannedConfig, PlannedRun, SkippedConfig } from './types.ts';
 
 /** Configs validated and hashed up front; above this the plan is lazy (and cannot be run). */
@@ -38,8 +40,11 @@ export interface StudyPlan {
   source_path: string;
   /** Valid, distinct configs (lazy plans: grid size, an upper bound). */
   config_count: number;
+  /** Cycles planned now (n_cycles: auto: target.min_cycles; rounds add more while running). */
   cycles: number;
   run_count: number;
+  /** Most runs the study can take: config_count × target.max_cycles with n_cycles: auto, else run_count. */
+  max_run_count: number;
   skipped: SkippedConfig[];
   warnings: string[];
   needs_confirmation: boolean;
@@ -63,6 +68,8 @@ export interface StudyPlan {
 export interface PlanOptions {
   now?: Date;
   history?: EstimateHistory;
+  /** The machine the study will run on, for matching the history (src/history currentMachine). */
+  machine?: Machine | null;
   /** Free GPU memory in bytes; null = unknown; undefined = ask gpuFreeMemoryBytes() in src/study/gpu.ts. */
   gpuFreeMemoryBytes?: number | null;
   /** Why it is unknown, shown as the memory-fit reason (with gpuFreeMemoryBytes: null). */
@@ -76,8 +83,8 @@ export interface PlanOptions {
 }
 
 /** Whether running this plan needs an explicit confirmation (or `--yes`). */
-export function confirmationNeeded(plan: Pick<StudyPlan, 'run_count' | 'execution'>): boolean {
-  return plan.run_count > plan.execution.max_runs_without_confirmation;
+export function confirmationNeeded(plan: Pick<StudyPlan, 'max_run_count' | 'execution'>): boolean {
+  return plan.max_run_count > plan.execution.max_runs_without_confirmation;
 }
 
 function modelBytesResolver(): (model: string) => number | null {
@@ -129,6 +136,23 @@ function gpuLimitsCheck(input: GpuLimitsInput | undefined) {
     },
   };
   return check;
+}
+
+/** What a target cannot do on this machine, said before anything runs. */
+function targetWarnings(target: CycleTarget, machine: Machine | null): string[] {
+  // Issue 14 phase 2 wires the rounds into the runner (docs/ADAPTIVE.md); until then say it.
+  const warnings = [
+    `n_cycles: auto: this build runs the first ${target.min_cycles} cycles of each config and stops there; ` +
+      'the rounds that add cycles until the target is met are not wired into the runner yet (llem resume --cycles N adds cycles by hand)',
+  ];
+  const energyMetric = /^(energy|power)_/.test(target.metric);
+  if (machine?.kind === 'cpu' && energyMetric) {
+    warnings.push(
+      `execution.target.metric ${target.metric} needs GPU energy, which this machine (no GPU) does not measure: ` +
+        `every config would stop "failed" after ${target.min_cycles} cycles; set target.metric to e.g. output_tokens_per_s`,
+    );
+  }
+  return warnings;
 }
 
 function listWithLimit(items: string[]): string[] {
@@ -263,7 +287,10 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     gpuFreeMemoryBytes: free.bytes,
     gpuFreeMemoryReason: free.reason,
     modelBytes: modelBytesResolver(),
+    machine: opts.machine,
   });
+  const maxRunCount = configCount * maxCyclesOf(exec);
+  if (exec.target) warnings.push(...targetWarnings(exec.target, opts.machine ?? null));
   const wontFit = estimate.per_config.filter((c) => c.memory_fit === 'wont_fit').length;
   if (wontFit) warnings.push(`${wontFit} config(s) will likely not fit in free GPU memory`);
   if (exec.parallel === 'per_gpu') {
@@ -282,7 +309,8 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
     run_count: runCount,
     skipped,
     warnings,
-    needs_confirmation: runCount > exec.max_runs_without_confirmation,
+    max_run_count: maxRunCount,
+    needs_confirmation: maxRunCount > exec.max_runs_without_confirmation,
     estimate,
     execution: exec,
     cycle_seed: cycleSeed,
@@ -299,10 +327,12 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
           message: `expected at most ${FULL_EXPANSION_LIMIT} configs to run a study, got ${configCount}: split the sweep`,
         });
       }
-      if (runCount > PLAN_FILE_MAX_RUNS) {
+      if (maxRunCount > PLAN_FILE_MAX_RUNS) {
         throw new StudyInputError({
           file: model.sourcePath, line: null, col: null, path: '',
-          message: `expected at most ${PLAN_FILE_MAX_RUNS} runs to write plan.json, got ${runCount}: reduce the sweep or execution.n_cycles`,
+          message: exec.target
+            ? `expected at most ${PLAN_FILE_MAX_RUNS} runs to write plan.json, and n_cycles: auto may take ${maxRunCount} (${configCount} configs × max_cycles ${exec.target.max_cycles}): reduce the sweep or execution.target.max_cycles`
+            : `expected at most ${PLAN_FILE_MAX_RUNS} runs to write plan.json, got ${runCount}: reduce the sweep or execution.n_cycles`,
         });
       }
       const configs: PlannedConfig[] = [];

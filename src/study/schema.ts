@@ -24,6 +24,7 @@ export const sloFieldSchema = z.union([z.string(), z.array(z.string()).min(1)]).
   }
 });
 import { gpuSectionSchema } from './gpu-settings.ts';
+import { nCyclesSchema, targetYamlSchema } from './target.ts';
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
@@ -53,6 +54,7 @@ export const DEFAULT_EXECUTION: ExecutionConfig = {
   stall_timeout_seconds: 120,
   max_runs_without_confirmation: 100,
   parallel: 'off',
+  target: null,
 };
 
 const int = () => z.number().int();
@@ -161,7 +163,8 @@ function buildExperimentPartialSchema() {
 
 export const executionSchema = z
   .object({
-    n_cycles: int().min(1),
+    n_cycles: nCyclesSchema, // a count, or `auto` with `target:` (src/study/target.ts)
+    target: targetYamlSchema,
     cycle_order: z.enum(['sequential', 'interleaved', 'shuffled']),
     shuffle_seed: int().min(0).max(0xffffffff).nullable(),
     config_gap_seconds: z.number().min(0),

@@ -1,6 +1,7 @@
 // Contract between the grammar (src/study), the runner, the worker and the UI.
 // These are the *effective* shapes after YAML loading, defaults and validation.
 import type { GpuSettings } from './gpu-settings.ts';
+import type { CycleTarget } from './target.ts';
 
 /** Backends known to the registry. The grammar never hard-codes this list; it is here for types. */
 export type BackendName =
@@ -73,7 +74,12 @@ export interface ExperimentConfig {
 export type CycleOrder = 'sequential' | 'interleaved' | 'shuffled';
 
 export interface ExecutionConfig {
+  /** Cycles planned now. With `target` (YAML `n_cycles: auto`) it starts at target.min_cycles and
+   * grows as rounds are added; without, it is the fixed count. */
   n_cycles: number;
+  /** The stopping rule of `n_cycles: auto` (src/study/target.ts); null or absent (plan.json written
+   * before it existed) = a fixed number of cycles. */
+  target?: CycleTarget | null;
   cycle_order: CycleOrder;
   /** Seed of the `shuffled` order; null in YAML means "derived from the study hash" (recorded). */
   shuffle_seed: number | null;
@@ -110,6 +116,16 @@ export interface PlannedRun {
 
 export type MemoryFit = 'fits' | 'tight' | 'wont_fit' | 'unknown';
 
+/** Where an estimate's durations come from: the run history (src/history), the heuristic, or both. */
+export type EstimateSource = 'history' | 'heuristic' | 'mixed';
+
+/** Expected cycles or runs, with a range (equal for a fixed n_cycles). */
+export interface ExpectedCount {
+  expected: number;
+  low: number;
+  high: number;
+}
+
 export interface Estimate {
   total_seconds: number;
   low_seconds: number;
@@ -125,7 +141,17 @@ export interface Estimate {
     memory_free_bytes: number | null;
     memory_fit: MemoryFit;
     memory_reason: string;
+    /** Absent in plan.json files written before the history existed (the fields below too). */
+    source?: 'history' | 'heuristic';
+    /** The history match used, e.g. "same config on this machine (4 runs)"; null for the heuristic. */
+    match?: string | null;
+    cycles?: ExpectedCount;
   }>;
+  source?: EstimateSource;
+  /** Runs the study is expected to take (n_cycles: auto: a range; fixed: the planned count). */
+  runs?: ExpectedCount;
+  /** What the estimate assumed, in words (history used, pilot assumption of n_cycles: auto …). */
+  notes?: string[];
 }
 
 /** Contents of plan.json in the study directory: what the runner executes. */

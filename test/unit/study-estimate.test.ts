@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { planStudy } from '../../src/study/plan.ts';
-import { defaultRunTimeoutSeconds, estimatePlan, memoryEstimate, runDuration } from '../../src/study/estimate.ts';
+import { defaultRunTimeoutSeconds, estimatePlan, memoryEstimate, runDuration, STUDY_OVERHEAD_SECONDS } from '../../src/study/estimate.ts';
+import { CPU_HERE, H100, makeRecord } from './history-helpers.ts';
 import { gpuFreeMemoryBytes } from '../../src/study/gpu.ts';
 import { withStudy } from './study-helpers.ts';
 
@@ -24,9 +25,11 @@ describe('estimate', () => {
     assert.equal(e.per_config.length, 2);
     const [short, long] = e.per_config;
     assert.ok(long!.run_seconds > short!.run_seconds, 'more tokens take longer');
-    // 4 runs interleaved over 2 cycles: 2 config gaps + 1 cycle gap are included.
+    // 4 runs interleaved over 2 cycles: 2 config gaps + 1 cycle gap are included, and the study's own overhead.
     const runs = 2 * (short!.run_seconds + long!.run_seconds);
-    assert.ok(Math.abs(e.total_seconds - (runs + 2 * 10 + 60)) <= 1);
+    assert.ok(Math.abs(e.total_seconds - (runs + 2 * 10 + 60 + STUDY_OVERHEAD_SECONDS)) <= 1);
+    assert.equal(e.source, 'heuristic');
+    assert.deepEqual(e.runs, { expected: 4, low: 4, high: 4 });
   });
 
   it('is a pure function of (plan, history): same inputs, same estimate; history overrides the heuristic', async () => {
@@ -36,9 +39,21 @@ describe('estimate', () => {
     const b = estimatePlan(plan, undefined, env);
     assert.deepEqual(a, b);
     const h = plan.configAt(0).config_hash;
-    const withHistory = estimatePlan(plan, { runs: [{ config_hash: h, backend: 'llamacpp', model: 'builtin:tiny-random', wall_seconds: 1000 }] }, env);
+    const past = makeRecord({ config_hash: h, phases_s: { startup: 100, baseline: 0, load: 300, warmup: 100, measure: 500 } });
+    const withHistory = estimatePlan(plan, { records: [past] }, { ...env, machine: CPU_HERE });
     assert.equal(withHistory.per_config[0]!.run_seconds, 1000);
-    assert.equal(withHistory.per_config[1]!.run_seconds, a.per_config[1]!.run_seconds);
+    assert.equal(withHistory.per_config[0]!.source, 'history');
+    assert.match(withHistory.per_config[0]!.match!, /same config on this machine \(1 run\)/);
+    // the other config (256 tokens, not 16) falls back to the same model with a wider range
+    const [exact, near] = withHistory.per_config;
+    assert.match(near!.match!, /same model/);
+    assert.ok(near!.high_seconds / near!.low_seconds > exact!.high_seconds / exact!.low_seconds);
+    assert.equal(withHistory.source, 'history');
+    // another machine's history is not used
+    const elsewhere = estimatePlan(plan, { records: [{ ...past, machine: H100 }] }, { ...env, machine: CPU_HERE });
+    assert.equal(elsewhere.source, 'heuristic');
+    assert.deepEqual(elsewhere.per_config.map((c) => c.run_seconds), estimatePlan(plan, undefined, { ...env, machine: CPU_HERE }).per_config.map((c) => c.run_seconds));
+    assert.deepEqual(withHistory, estimatePlan(plan, { records: [past] }, { ...env, machine: CPU_HERE }));
   });
 
   it('memory fit is unknown without free memory, and judged against it when given', async () => {
