@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { backendNames, backendSpecs, getBackendSpec, registryVersion } from '../backends/registry.ts';
 import type { BaselineConfig, EnergyConfig, ExecutionConfig, WarmupConfig } from './types.ts';
 import { didYouMean } from './errors.ts';
+import { DEFAULT_VALIDITY, validityInputSchema } from '../measure/validity.ts';
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
@@ -31,6 +32,7 @@ export const DEFAULT_EXECUTION: ExecutionConfig = {
   stall_timeout_seconds: 120,
   max_runs_without_confirmation: 100,
   parallel: 'off',
+  validity: DEFAULT_VALIDITY,
 };
 
 const int = () => z.number().int();
@@ -148,6 +150,8 @@ export const executionSchema = z
     stall_timeout_seconds: z.number().positive(),
     max_runs_without_confirmation: int().min(0),
     parallel: z.enum(['off', 'per_gpu']),
+    /** Which recorded conditions make a run invalid (src/measure/validity.ts). */
+    validity: validityInputSchema,
   })
   .partial()
   .strict();

@@ -1,5 +1,6 @@
 // Contract between the grammar (src/study), the runner, the worker and the UI.
 // These are the *effective* shapes after YAML loading, defaults and validation.
+import type { ValidityPolicy } from '../measure/validity.ts';
 
 /** Backends known to the registry. The grammar never hard-codes this list; it is here for types. */
 export type BackendName =
@@ -76,6 +77,11 @@ export interface ExecutionConfig {
   stall_timeout_seconds: number;
   max_runs_without_confirmation: number;
   parallel: 'off' | 'per_gpu';
+  /**
+   * The validity gate's policy with defaults applied (always written by the planner; absent in
+   * plan.json files written before it: read it through validityPolicyOf).
+   */
+  validity?: ValidityPolicy;
 }
 
 /** A valid experiment in the plan. */
