@@ -139,3 +139,16 @@ test('every metric and every flag has one definition, embedded in every result',
   assert.match(defs.energy_per_request_j!, /successful requests/);
   assert.match(defs.energy_per_output_token_j!, /successful requests/);
 });
+
+test('docs/MEASUREMENT.md defines every metric, flag and validity rule the code has', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { metricsSchema, FLAG_CODES } = await import('../../src/results/schema.ts');
+  const { RECORD_DEFINITIONS } = await import('../../src/worker/metrics.ts');
+  const { VALIDITY_RULES } = await import('../../src/measure/validity.ts');
+  const doc = readFileSync(new URL('../../docs/MEASUREMENT.md', import.meta.url), 'utf8');
+  const tableRow = (key: string) => new RegExp(`^\\| \`${key}\`[ |,]`, 'm').test(doc) || new RegExp(`^\\| [^|]*\`${key}\``, 'm').test(doc);
+  for (const key of Object.keys(metricsSchema.shape)) assert.ok(tableRow(key), `metric ${key} has a row`);
+  for (const key of Object.keys(RECORD_DEFINITIONS)) assert.ok(tableRow(key), `result section ${key} has a row`);
+  for (const code of FLAG_CODES) assert.ok(new RegExp(`^\\| \`${code}\` \\|`, 'm').test(doc), `flag ${code} has a row`);
+  for (const key of [...Object.keys(VALIDITY_RULES), 'max_invalid_retries']) assert.ok(doc.includes(key), `validity key ${key}`);
+});
