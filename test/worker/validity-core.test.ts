@@ -33,7 +33,7 @@ async function judged(devices: FakeDevice[], env: (root: string) => Record<strin
 
 test('a GPU that throttles for the whole window: thermal throttling recorded as a fraction, the run judged invalid', { timeout: 300_000 }, async () => {
   const { result, verdict } = await judged([{ power: [[0, 200_000]], throttle: [[0, 0x40]] }], () => ({ FIXTURE_STEPS: 'sleep:300' }));
-  assert.equal(result.metrics.throttle_fraction?.thermal, 1);
+  assert.ok(result.metrics.throttle_fraction!.thermal! > 0.999, `thermal fraction ${result.metrics.throttle_fraction?.thermal}`);
   assert.ok(result.flags.some((f) => f.code === 'thermal_throttle'));
   assert.equal(verdict.valid, false);
   assert.deepEqual(verdict.reasons.map((r) => r.code), ['thermal_throttle']);
