@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { runResultSchema, type RunResult } from '../../src/results/schema.ts';
+import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, writeFakeScript, type FakeDevice, type FakeLibs } from '../native/fake.ts';
 import { nodeArgsFor, srcPath } from '../../src/node-entry.ts';
 import type { ChildMessage, RunSpec } from '../../src/runner/protocol.ts';
 import type { ExperimentConfig } from '../../src/study/types.ts';
@@ -169,4 +171,31 @@ export function commandStudy(opts: { n?: number; env?: Record<string, string>; e
     `execution: {n_cycles: ${opts.cycles ?? 1}, cycle_order: sequential, config_gap_seconds: 0, cycle_gap_seconds: 0${opts.validity ? `, validity: ${opts.validity}` : ''}}`,
     opts.extra ?? '',
   ].join('\n') + '\n';
+}
+
+/**
+ * For a test file that runs studies on the fake NVML: builds the fakes before the tests, gives
+ * each study a temp root and the env pointing at a fake GPU scripted there, removes the roots after.
+ */
+export function fakeGpuStudies(): { root(): string; gpu(root: string, devices: FakeDevice[], extra?: Record<string, string>): Record<string, string> } {
+  let libs: FakeLibs | null = null;
+  const roots: string[] = [];
+  before(async () => {
+    await ensureAddonBuilt();
+    libs = await buildFakeLibs();
+  });
+  after(() => {
+    for (const r of roots) rmSync(r, { recursive: true, force: true });
+  });
+  return {
+    root() {
+      const r = mkdtempSync(join(tmpdir(), 'llem-study-'));
+      roots.push(r);
+      return r;
+    },
+    gpu(root, devices, extra = {}) {
+      const script = writeFakeScript(root, { devices });
+      return { ...fakeGpuEnv(libs!, script.path), ...extra };
+    },
+  };
 }

@@ -2,39 +2,18 @@
 // as a user runs it, on the fake NVML (real addon, real dlopen) or without a GPU library. The
 // command backend's fixture program changes the fake GPU at known points inside the window
 // (trigger files), so nothing here depends on timing.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeUuid, writeFakeScript, type FakeDevice, type FakeLibs } from '../native/fake.ts';
-import { commandStudy, runStudy } from './helpers.ts';
+import { fakeUuid } from '../native/fake.ts';
+import { commandStudy, fakeGpuStudies, runStudy } from './helpers.ts';
 import { counterDeltaMj, trapezoidMj } from '../../src/measure/window.ts';
 import type { RunResult } from '../../src/results/schema.ts';
 
-let libs: FakeLibs;
-const roots: string[] = [];
-
-before(async () => {
-  await ensureAddonBuilt();
-  libs = await buildFakeLibs();
-});
-after(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-
-function tempRoot(): string {
-  const root = mkdtempSync(join(tmpdir(), 'llem-silent-'));
-  roots.push(root);
-  return root;
-}
-
-/** The fake GPU env for one study in `root`. */
-function gpu(root: string, devices: FakeDevice[], extra: Record<string, string> = {}): Record<string, string> {
-  const script = writeFakeScript(root, { devices });
-  return { ...fakeGpuEnv(libs, script.path), ...extra };
-}
+const studies = fakeGpuStudies();
+const tempRoot = () => studies.root();
+const gpu = studies.gpu;
 
 const codes = (r: RunResult) => r.flags.map((f) => f.code);
 const only = <T>(xs: T[]): T => {

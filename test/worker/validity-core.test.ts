@@ -1,30 +1,19 @@
 // The validity gate's pure core on results the real `llem run` wrote under the fake NVML: what
 // phase 2's runner will call after each run (judgeValidity with the plan's policy).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, writeFakeScript, type FakeDevice, type FakeLibs } from '../native/fake.ts';
-import { commandStudy, runStudy } from './helpers.ts';
+import type { FakeDevice } from '../native/fake.ts';
+import { commandStudy, fakeGpuStudies, runStudy } from './helpers.ts';
 import { judgeValidity, validityPolicyOf } from '../../src/measure/validity.ts';
 import type { PlanFile } from '../../src/study/types.ts';
 
-let libs: FakeLibs;
-const roots: string[] = [];
-before(async () => {
-  await ensureAddonBuilt();
-  libs = await buildFakeLibs();
-});
-after(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
+const studies = fakeGpuStudies();
 
 async function judged(devices: FakeDevice[], env: (root: string) => Record<string, string> = () => ({}), validity?: string) {
-  const root = mkdtempSync(join(tmpdir(), 'llem-gate-'));
-  roots.push(root);
-  const script = writeFakeScript(root, { devices });
-  const s = await runStudy(root, commandStudy({ n: 8, env: env(root), validity }), fakeGpuEnv(libs, script.path));
+  const root = studies.root();
+  const s = await runStudy(root, commandStudy({ n: 8, env: env(root), validity }), studies.gpu(root, devices));
   assert.equal(s.code, 0, s.stderr);
   const plan = JSON.parse(readFileSync(join(s.studyDir, 'plan.json'), 'utf8')) as PlanFile;
   const result = s.runs[0]!.result!;
