@@ -63,13 +63,13 @@ async function runChild(cfg: ExperimentConfig, env: NodeJS.ProcessEnv = {}): Pro
   let spawnToMeasureMs: number | null = null;
   const messages: ChildMessage[] = [];
   try {
+    let stderr = '';
     const exitCode = await new Promise<number | null>((resolve, reject) => {
       const child = spawn(process.execPath, nodeArgsFor(srcPath('worker/main.ts'), ['--run-spec', specPath]), {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         detached: true,
         env: { ...process.env, ...env },
       });
-      let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('message', (m: ChildMessage) => {
         messages.push(m);
@@ -91,12 +91,9 @@ async function runChild(cfg: ExperimentConfig, env: NodeJS.ProcessEnv = {}): Pro
     } catch {
       // reported as missing below
     }
-    let cpuLog: ChildRun['cpuLog'] = null;
-    for (const m of messages) {
-      if (m.type !== 'log') continue;
-      const match = /cpu_ms=([\d.]+) wall_ms=([\d.]+)/.exec(m.message);
-      if (match) cpuLog = { cpuMs: Number(match[1]), wallMs: Number(match[2]) };
-    }
+    // The worker's log lines come on its stderr (the runner's worker.log).
+    const match = /cpu_ms=([\d.]+) wall_ms=([\d.]+)/.exec(stderr);
+    const cpuLog: ChildRun['cpuLog'] = match ? { cpuMs: Number(match[1]), wallMs: Number(match[2]) } : null;
     return { messages, spawnToMeasureMs, result, firstMeasuredTokenChildMs, cpuLog, exitCode };
   } finally {
     rmSync(root, { recursive: true, force: true });

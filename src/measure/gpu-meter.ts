@@ -8,18 +8,25 @@ import {
   type AddonSampleBatch,
   type AddonSampler,
   type GpuDeviceRef,
+  type MetricName,
   type NvmlSession,
 } from '../native/index.ts';
+import type { EnergyWindowRecord, ForeignProcessCheck } from '../results/schema.ts';
 import type { GpuSnapshot, GpuEnvironment, EnergyMeter, EnergyWindow, LivePowerSample, OpenMeterOptions } from './types.ts';
 import { computeWindow, counterDeltaMj, type DevicePoint, type DeviceSeries } from './window.ts';
+import { processTree } from './own-processes.ts';
 
 const LIVE_KEEP = 2000;
+/** Sampler errors kept word for word in a result (all are counted). */
+export const SAMPLER_ERRORS_KEPT = 50;
+const ENERGY_FN = 'nvmlDeviceGetTotalEnergyConsumption';
 
 export function unavailableWindow(reason: string, windowS: number): EnergyWindow {
   return {
     window_s: windowS,
     energy_j: null,
     energy_method: null,
+    energy_method_reason: null,
     energy_polled_j: null,
     energy_divergence: null,
     unavailable_reason: reason,
@@ -30,10 +37,12 @@ export function unavailableWindow(reason: string, windowS: number): EnergyWindow
     temperature_max_c: null,
     memory_peak_bytes: null,
     throttle_s: { thermal: null, power_cap: null, power_brake: null },
+    throttle_fraction: { thermal: null, power_cap: null, power_brake: null },
     samples: 0,
     counter_reset: false,
     flags: [{ code: 'energy_unavailable', message: reason }],
     per_device: [],
+    edges: null,
   };
 }
 
@@ -68,6 +77,8 @@ const pointOf = (r: AddonReading): DevicePoint => ({
   tempC: r.temp_c,
   memUsedBytes: r.mem_used_bytes,
   throttleReasons: r.throttle_reasons,
+  // A reading carries its first failure; NOT_SUPPORTED is not a failure (the value is just null).
+  energyError: r.energy_mj === null && r.error?.fn === ENERGY_FN ? `${r.error.fn}: ${r.error.message}` : null,
 });
 
 const nanToNull = (x: number) => (Number.isNaN(x) ? null : x);
@@ -106,6 +117,10 @@ class GpuMeter implements EnergyMeter {
   private columns: Column[] = [];
   private ticks = 0;
   private sampleErrors: string[] = [];
+  private sampleErrorsTotal = 0;
+  private samplesDropped = 0;
+  /** The last window's edges, for power.csv. */
+  private lastEdges: { start: AddonReading[]; stop: AddonReading[] | null } | null = null;
   /** Live points pulled (by drainLive or energySoFarJ) but not yet handed out by drainLive. */
   private pendingLive: LivePowerSample[] = [];
   private closed = false;
@@ -117,7 +132,10 @@ class GpuMeter implements EnergyMeter {
     readonly notes: string[],
   ) {
     this.devices = refs.map((d) => d.uuid);
+    this.migWholeGpu = refs.filter((d) => d.viaMig).map((d) => d.uuid);
   }
+
+  readonly migWholeGpu: string[];
 
   private get indices(): number[] {
     return this.refs.map((d) => d.index);
@@ -129,6 +147,8 @@ class GpuMeter implements EnergyMeter {
     this.columns = this.refs.map(() => emptyColumn());
     this.ticks = 0;
     this.sampleErrors = [];
+    this.sampleErrorsTotal = 0;
+    this.samplesDropped = 0;
     this.pendingLive = [];
     this.startReadings = await this.session.read(this.indices);
     this.windowT0Ns = this.startReadings[0].t_ns;
@@ -177,8 +197,13 @@ class GpuMeter implements EnergyMeter {
       }
     }
     flush();
-    for (const e of batch.errors) this.sampleErrors.push(`${this.refs[e.device]?.uuid ?? e.device}: ${e.message}`);
-    if (batch.dropped > 0) this.sampleErrors.push(`${batch.dropped} samples dropped (ring buffer full between drains)`);
+    for (const e of batch.errors) {
+      this.sampleErrorsTotal++;
+      const text = `${this.refs[e.device]?.uuid ?? e.device}: ${e.message}`;
+      // GPU loss is looked up by device in stop(): always kept, whatever the cap.
+      if (this.sampleErrors.length < SAMPLER_ERRORS_KEPT || e.code === 'NVML_ERROR_GPU_IS_LOST') this.sampleErrors.push(text);
+    }
+    this.samplesDropped += batch.dropped;
     this.pendingLive.push(...fresh);
     if (this.pendingLive.length > LIVE_KEEP) this.pendingLive.splice(0, this.pendingLive.length - LIVE_KEEP);
   }
@@ -241,44 +266,102 @@ class GpuMeter implements EnergyMeter {
       return { uuid: ref.uuid, start: pointOf(startReadings[d]), stop: stopPoint, samples, error };
     });
     const window = computeWindow({ devices: series, ticks: this.ticks, intervalMs: this.opts.intervalMs });
+    this.lastEdges = { start: startReadings, stop: stopReadings };
+    const edges = this.edgesRecord(startReadings, stopReadings, series);
     if (this.opts.powerCsvPath) await this.writePowerCsv(this.opts.powerCsvPath);
-    return window;
+    return { ...window, edges };
   }
 
+  private edgesRecord(start: AddonReading[], stop: AddonReading[] | null, series: DeviceSeries[]): EnergyWindowRecord {
+    const t = (ns: bigint) => Number(ns - this.windowT0Ns) / 1e9;
+    const edge = (r: AddonReading) => ({ t_s: t(r.t_ns), energy_mj: r.energy_mj, power_w: r.power_mw === null ? null : r.power_mw / 1000 });
+    return {
+      start_monotonic_ns: this.windowT0Ns.toString(),
+      devices: this.refs.map((ref, d) => ({
+        index: ref.index,
+        uuid: ref.uuid,
+        start: edge(start[d]!),
+        stop: series[d]!.stop && stop?.[d] ? edge(stop[d]!) : null,
+        error: series[d]!.error,
+      })),
+      sampler_errors: this.sampleErrors.slice(0, SAMPLER_ERRORS_KEPT),
+      sampler_errors_total: this.sampleErrorsTotal,
+      samples_dropped: this.samplesDropped,
+    };
+  }
+
+  /**
+   * The window's timeline, one row per (read, device): the start edge read, the sampler's points
+   * strictly inside the window, the stop edge read (`row` says which). `energy_counter_mj` is the
+   * absolute counter; summing its increases per device (a decrease is a restart from 0) gives
+   * energy_j exactly; `energy_j` is the counter since the start read.
+   */
   private async writePowerCsv(path: string): Promise<void> {
-    const header = 't_s,device_index,device_uuid,power_w,energy_j,temp_c,sm_clock_mhz,mem_clock_mhz,util_gpu_pct,util_mem_pct,mem_used_bytes,throttle_reasons';
+    const header = 't_s,device_index,device_uuid,power_w,energy_j,temp_c,sm_clock_mhz,mem_clock_mhz,util_gpu_pct,util_mem_pct,mem_used_bytes,throttle_reasons,energy_counter_mj,row';
     const rows: string[] = [header];
     const v = (x: number | null, scale = 1, digits?: number) => (x === null ? '' : digits === undefined ? String(x * scale) : (x * scale).toFixed(digits));
+    const edges = this.lastEdges;
+    const lost = (r: AddonReading | undefined) => !r || r.error?.code === 'NVML_ERROR_GPU_IS_LOST';
     this.refs.forEach((ref, d) => {
       const c = this.columns[d];
-      const e0 = c.energyMj.find((x) => x !== null) ?? null;
-      for (let k = 0; k < c.tNs.length; k++) {
-        const e = c.energyMj[k];
+      const start = edges?.start[d];
+      const stop = edges?.stop?.[d];
+      const e0 = start?.energy_mj ?? c.energyMj.find((x) => x !== null) ?? null;
+      const row = (tNs: bigint, m: Record<MetricName, number | null>, kind: string) => {
+        const e = m.energy_mj;
         rows.push(
           [
-            (Number(c.tNs[k] - this.windowT0Ns) / 1e9).toFixed(6),
+            (Number(tNs - this.windowT0Ns) / 1e9).toFixed(6),
             ref.index,
             ref.uuid,
-            v(c.powerMw[k], 1 / 1000, 3),
+            v(m.power_mw, 1 / 1000, 3),
             e === null || e0 === null ? '' : ((e - e0) / 1000).toFixed(3),
-            v(c.tempC[k]),
-            v(c.smClockMhz[k]),
-            v(c.memClockMhz[k]),
-            v(c.utilGpuPct[k]),
-            v(c.utilMemPct[k]),
-            v(c.memUsedBytes[k]),
-            c.throttleReasons[k] === null ? '' : `0x${c.throttleReasons[k]!.toString(16)}`,
+            v(m.temp_c),
+            v(m.sm_clock_mhz),
+            v(m.mem_clock_mhz),
+            v(m.util_gpu_pct),
+            v(m.util_mem_pct),
+            v(m.mem_used_bytes),
+            m.throttle_reasons === null ? '' : `0x${m.throttle_reasons.toString(16)}`,
+            e === null ? '' : String(e),
+            kind,
           ].join(','),
         );
+      };
+      if (start && !lost(start)) row(start.t_ns, start, 'start');
+      const t0 = start?.t_ns ?? -1n;
+      const t1 = stop && !lost(stop) ? stop.t_ns : null;
+      for (let k = 0; k < c.tNs.length; k++) {
+        if (c.tNs[k] <= t0 || (t1 !== null && c.tNs[k] >= t1)) continue;
+        row(c.tNs[k], {
+          energy_mj: c.energyMj[k], power_mw: c.powerMw[k], temp_c: c.tempC[k], sm_clock_mhz: c.smClockMhz[k], mem_clock_mhz: c.memClockMhz[k],
+          util_gpu_pct: c.utilGpuPct[k], util_mem_pct: c.utilMemPct[k], mem_used_bytes: c.memUsedBytes[k], throttle_reasons: c.throttleReasons[k],
+        }, 'sample');
       }
+      if (stop && t1 !== null) row(stop.t_ns, stop, 'stop');
     });
     await writeFile(path, rows.join('\n') + '\n');
   }
 
+  async foreignProcesses(): Promise<ForeignProcessCheck> {
+    const ours = processTree();
+    const processes: ForeignProcessCheck['processes'] = [];
+    let util: number | null = null;
+    for (const ref of this.refs) {
+      const info = this.session.deviceInfo(ref.index);
+      for (const p of info.processes ?? []) {
+        if (!ours.has(p.pid)) processes.push({ pid: p.pid, gpu_uuid: ref.uuid, memory_bytes: p.usedMemoryBytes });
+      }
+      const u = info.reading.util_gpu_pct;
+      if (u !== null) util = util === null ? u : Math.max(util, u);
+    }
+    return { processes, memory_bytes: processes.reduce((sum, p) => sum + (p.memory_bytes ?? 0), 0), gpu_util_pct: util };
+  }
+
   async environment(): Promise<GpuEnvironment> {
+    const own = processTree();
     const gpus: GpuSnapshot[] = this.refs.map((ref) => {
       const info = this.session.deviceInfo(ref.index);
-      const own = new Set([process.pid]);
       return {
         index: ref.index,
         uuid: ref.uuid,

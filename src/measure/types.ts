@@ -1,6 +1,6 @@
 // Contract between the energy meters (src/measure, built on src/native) and the worker.
 import type { z } from 'zod';
-import type { FlagCode, gpuSnapshotSchema } from '../results/schema.ts';
+import type { EnergyWindowRecord, FlagCode, ForeignProcessCheck, gpuSnapshotSchema } from '../results/schema.ts';
 
 /** One GPU as recorded in result.json's environment (results/schema.ts gpuSnapshotSchema). */
 export type GpuSnapshot = z.infer<typeof gpuSnapshotSchema>;
@@ -28,6 +28,8 @@ export interface EnergyWindow {
   /** Counter difference summed over devices (primary), or polled if the counter is unsupported. */
   energy_j: number | null;
   energy_method: 'counter' | 'polled' | null;
+  /** Why energy is polled rather than the counter (null with the counter or no energy). */
+  energy_method_reason: string | null;
   energy_polled_j: number | null;
   /** |counter − polled| / counter; null unless both exist. */
   energy_divergence: number | null;
@@ -39,11 +41,15 @@ export interface EnergyWindow {
   temperature_max_c: number | null;
   memory_peak_bytes: number | null;
   throttle_s: { thermal: number | null; power_cap: number | null; power_brake: number | null };
+  /** throttle_s ÷ window_s (0…1). */
+  throttle_fraction: { thermal: number | null; power_cap: number | null; power_brake: number | null };
   samples: number;
   counter_reset: boolean;
   /** Validity flags this window raises on its own (divergence, throttle, drift, few samples …). */
   flags: Array<{ code: FlagCode; message: string }>;
   per_device: Array<{ uuid: string; energy_j: number | null; energy_polled_j: number | null }>;
+  /** Edge reads and sampler errors, so energy_j can be recomputed from the run files (GPU meter only). */
+  edges: EnergyWindowRecord | null;
 }
 
 export interface EnergyMeter {
@@ -60,8 +66,12 @@ export interface EnergyMeter {
   /** End the window: read counters, stop sampling, write power.csv if a path was given. */
   stop(): Promise<EnergyWindow>;
   close(): void;
-  /** Notes on the device selection (MIG, index order …), for the run log. Added by the meter issue. */
+  /** Notes on the device selection (ignored CUDA_VISIBLE_DEVICES entries, index order, MIG). */
   readonly notes?: string[];
+  /** UUIDs of GPUs selected through a MIG id: their energy and power are the whole GPU's. */
+  readonly migWholeGpu?: string[];
+  /** Compute processes on the measured GPUs other than this worker and its descendants, now. */
+  foreignProcesses?(): Promise<ForeignProcessCheck>;
   /** Driver versions and a snapshot of each measured GPU (power limit, persistence, MIG, foreign processes). */
   environment?(): Promise<GpuEnvironment>;
 }

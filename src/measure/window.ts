@@ -22,6 +22,8 @@ export interface DevicePoint {
   tempC: number | null;
   memUsedBytes: number | null;
   throttleReasons: number | null;
+  /** Why energyMj is null when the counter read failed (an error, not NOT_SUPPORTED); edge reads only. */
+  energyError?: string | null;
 }
 
 export interface DeviceSeries {
@@ -77,6 +79,20 @@ export function trapezoidMj(points: Array<{ tNs: bigint; powerMw: number }>, t0:
 
 const nsToS = (ns: bigint) => Number(ns) / 1e9;
 
+/** Why a device has no counter energy, and whether that is a fallback (the counter was expected). */
+function counterMissingWhy(d: DeviceSeries): { text: string; fallback: boolean } {
+  if (d.start.energyMj === null) {
+    return d.start.energyError
+      ? { text: `${d.uuid}: the energy counter failed at the window start (${d.start.energyError})`, fallback: true }
+      : { text: `${d.uuid}: the energy counter is not supported`, fallback: false };
+  }
+  if (d.stop === null) return { text: `${d.uuid}: the stop read failed`, fallback: true };
+  return {
+    text: `${d.uuid}: the energy counter read at the window start failed at the stop (${d.stop.energyError ?? 'NOT_SUPPORTED: the counter stopped being supported during the window'})`,
+    fallback: true,
+  };
+}
+
 export function computeWindow(input: WindowInput): EnergyWindow {
   const { devices } = input;
   const t0 = devices.reduce((m, d) => (d.start.tNs < m ? d.start.tNs : m), devices[0].start.tNs);
@@ -111,6 +127,8 @@ export function computeWindow(input: WindowInput): EnergyWindow {
   let energyJ: number | null = null;
   let method: EnergyWindow['energy_method'] = null;
   let reason: string | null = null;
+  let methodReason: string | null = null;
+  let fallback: string | null = null;
   if (deviceErrors.length > 0) {
     reason = `energy unknown: ${deviceErrors.join('; ')}`;
   } else if (counterTotal !== null) {
@@ -119,6 +137,11 @@ export function computeWindow(input: WindowInput): EnergyWindow {
   } else if (polledTotal !== null) {
     energyJ = polledTotal;
     method = 'polled';
+    const why = devices.filter((_, i) => perDevice[i]!.energy_j === null).map(counterMissingWhy);
+    methodReason = `energy is the integral of polled power: ${why.map((w) => w.text).join('; ')}`;
+    // A counter that worked at the window start (or failed with an error rather than being
+    // unsupported) was expected to give the number: the switch to polled power is a fallback.
+    if (why.some((w) => w.fallback)) fallback = methodReason;
   } else {
     reason = 'neither the energy counter nor power readings are supported on these GPUs';
   }
@@ -144,7 +167,11 @@ export function computeWindow(input: WindowInput): EnergyWindow {
       memPeak = memPeak === null ? total : Math.max(memPeak, total);
     }
   }
-  const powerMean = powerN > 0 ? powerSum / powerN : polledTotal !== null && windowS > 0 ? polledTotal / windowS : null;
+  // After a GPU loss the samples cover only the part before it: a mean or peak of that part would
+  // pass for the window's, so they are unknown like the energy.
+  const lost = deviceErrors.length > 0;
+  const powerMean = lost ? null : powerN > 0 ? powerSum / powerN : polledTotal !== null && windowS > 0 ? polledTotal / windowS : null;
+  if (lost) powerPeak = null;
 
   const maxOf = (xs: Array<number | null>) => {
     const v = xs.filter((x): x is number => x !== null);
@@ -173,6 +200,8 @@ export function computeWindow(input: WindowInput): EnergyWindow {
     return any ? worst : null;
   };
   const throttleS = { thermal: throttle(THROTTLE_BITS.thermal), power_cap: throttle(THROTTLE_BITS.power_cap), power_brake: throttle(THROTTLE_BITS.power_brake) };
+  const fraction = (s: number | null) => (s === null || windowS <= 0 ? null : Math.min(1, s / windowS));
+  const throttleFraction = { thermal: fraction(throttleS.thermal), power_cap: fraction(throttleS.power_cap), power_brake: fraction(throttleS.power_brake) };
 
   if (windowS < SHORT_WINDOW_S) flags.push({ code: 'short_window', message: `window ${windowS.toFixed(2)} s < ${SHORT_WINDOW_S} s: energy readings are coarse` });
   const expected = (windowS * 1000) / input.intervalMs;
@@ -190,6 +219,7 @@ export function computeWindow(input: WindowInput): EnergyWindow {
   if (tempStart !== null && tempEnd !== null && Math.abs(tempEnd - tempStart) > TEMPERATURE_DRIFT_C) {
     flags.push({ code: 'temperature_drift', message: `temperature went from ${tempStart} °C to ${tempEnd} °C during the window` });
   }
+  if (fallback !== null) flags.push({ code: 'energy_method_fallback', message: fallback });
   if (counterReset) flags.push({ code: 'counter_reset', message: 'the energy counter went backwards (driver reload or reset) during the window; increases were summed across it' });
   if (energyJ === null) flags.push({ code: 'energy_unavailable', message: reason ?? 'energy unavailable' });
 
@@ -197,6 +227,7 @@ export function computeWindow(input: WindowInput): EnergyWindow {
     window_s: windowS,
     energy_j: energyJ,
     energy_method: method,
+    energy_method_reason: methodReason,
     energy_polled_j: polledTotal,
     energy_divergence: divergence,
     unavailable_reason: reason,
@@ -207,9 +238,11 @@ export function computeWindow(input: WindowInput): EnergyWindow {
     temperature_max_c: tempMax,
     memory_peak_bytes: memPeak,
     throttle_s: throttleS,
+    throttle_fraction: throttleFraction,
     samples: input.ticks,
     counter_reset: counterReset,
     flags,
     per_device: perDevice,
+    edges: null,
   };
 }

@@ -1,28 +1,38 @@
 // Short codes of the validity flags for narrow table columns, and the legend printed below a table.
 // One row per flag code: a new code in schema.ts fails to compile until it has its row here.
 import type { FlagCode } from './schema.ts';
+import { FLAG_DEFINITIONS } from '../worker/metrics.ts';
 
 export interface FlagLegendEntry {
   short: string;
   meaning: string;
 }
 
-export const FLAG_LEGEND: Record<FlagCode, FlagLegendEntry> = {
-  short_window: { short: 'SW', meaning: 'measurement window shorter than 5 s' },
-  few_samples: { short: 'FS', meaning: 'too few power samples in the window' },
-  energy_divergence: { short: 'ED', meaning: 'energy counter and polled power differ by more than 10 %' },
-  thermal_throttle: { short: 'TT', meaning: 'GPU throttled for temperature during the window' },
-  power_brake: { short: 'PB', meaning: 'GPU power brake engaged during the window' },
-  temperature_drift: { short: 'TD', meaning: 'GPU temperature drifted more than 10 °C over the window' },
-  foreign_gpu_process: { short: 'FP', meaning: 'another process used the measured GPUs' },
-  warmup_not_converged: { short: 'WU', meaning: 'warmup latency did not settle before its prompt limit' },
-  persistence_mode_off: { short: 'PM', meaning: 'GPU persistence mode was off' },
-  energy_unavailable: { short: 'EU', meaning: 'energy could not be measured (null, with a reason)' },
-  baseline_stale: { short: 'BS', meaning: 'idle baseline reused without a comparable temperature' },
-  counter_reset: { short: 'CR', meaning: 'the energy counter went backwards during the window' },
-  builtin_model: { short: 'BM', meaning: 'builtin random-weights model: pipeline check, not a real model' },
-  over_saturated: { short: 'OS', meaning: 'achieved request rate more than 5 % below the offered rate: the server did not keep up' },
+/** Two-letter codes; the meaning of each flag is its one definition, FLAG_DEFINITIONS (embedded in every result). */
+const FLAG_SHORT: Record<FlagCode, string> = {
+  short_window: 'SW',
+  few_samples: 'FS',
+  energy_divergence: 'ED',
+  thermal_throttle: 'TT',
+  power_brake: 'PB',
+  temperature_drift: 'TD',
+  foreign_gpu_process: 'FP',
+  warmup_not_converged: 'WU',
+  persistence_mode_off: 'PM',
+  energy_unavailable: 'EU',
+  baseline_stale: 'BS',
+  counter_reset: 'CR',
+  builtin_model: 'BM',
+  over_saturated: 'OS',
+  failed_requests: 'FR',
+  energy_method_fallback: 'EF',
+  mig_whole_gpu: 'MG',
+  baseline_above_load: 'BL',
 };
+
+export const FLAG_LEGEND = Object.fromEntries(
+  (Object.keys(FLAG_SHORT) as FlagCode[]).map((code) => [code, { short: FLAG_SHORT[code], meaning: FLAG_DEFINITIONS[code] }]),
+) as Record<FlagCode, FlagLegendEntry>;
 
 /** Not a per-run flag: a metric's coefficient of variation across cycles is above the threshold
  * while its mean is distinguishable from zero. */

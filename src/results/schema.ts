@@ -21,6 +21,11 @@ export const FLAG_CODES = [
   'builtin_model',
   // issue 16: an open-loop run whose server did not keep up with the offered request rate
   'over_saturated',
+  // issue 17: silent errors made visible
+  'failed_requests',
+  'energy_method_fallback',
+  'mig_whole_gpu',
+  'baseline_above_load',
 ] as const;
 export type FlagCode = (typeof FLAG_CODES)[number];
 
@@ -136,10 +141,80 @@ export const metricsSchema = z.object({
   // warmup
   warmup_prompts: z.number().int(),
   warmup_cv: nnum,
-  warmup_converged: z.boolean(),
+  /** null when no warmup ran (warmup_not_run_reason says why). */
+  warmup_converged: z.boolean().nullable(),
+  // Issue 17. Optional only so that results written before it still parse; the worker always
+  // writes them (see docs/MEASUREMENT.md for each definition).
+  requests_failed: z.number().int().optional(),
+  output_tokens_failed: z.number().int().optional(),
+  /** Why energy_method is what it is (polled: why not the counter). */
+  energy_method_reason: z.string().nullable().optional(),
+  throttle_fraction: z.object({ thermal: nnum, power_cap: nnum, power_brake: nnum }).optional(),
+  warmup_not_run_reason: z.string().nullable().optional(),
   arrival: arrivalMetricsSchema.nullable().optional(),
 });
 export type RunMetrics = z.infer<typeof metricsSchema>;
+
+// ── Issue 17: provenance of the energy numbers (optional: absent in results written before it) ──
+
+/** One counter/power read at a window edge; t_s is seconds from the window's start_monotonic_ns. */
+export const edgeReadSchema = z.object({ t_s: num, energy_mj: nnum, power_w: nnum });
+
+/** The edges of the measurement window: energy_j is reproducible from these and power.csv. */
+export const energyWindowSchema = z.object({
+  /** CLOCK_MONOTONIC ns (as a decimal string) of the earliest start read: t = 0 in power.csv. */
+  start_monotonic_ns: z.string(),
+  devices: z.array(
+    z.object({
+      index: z.number().int(),
+      uuid: z.string(),
+      start: edgeReadSchema,
+      /** null when the stop read failed (error says why). */
+      stop: edgeReadSchema.nullable(),
+      error: z.string().nullable(),
+    }),
+  ),
+  /** Sampler errors of the window (first SAMPLER_ERRORS_KEPT), every one counted in sampler_errors_total. */
+  sampler_errors: z.array(z.string()),
+  sampler_errors_total: z.number().int(),
+  samples_dropped: z.number().int(),
+});
+export type EnergyWindowRecord = z.infer<typeof energyWindowSchema>;
+
+export const baselineProvenanceSchema = z.object({
+  source: z.enum(['measured', 'reused', 'disabled', 'unavailable']),
+  /** Why it was measured, reused, or not taken. */
+  reason: z.string(),
+  power_w: nnum,
+  /** counter = counter energy ÷ duration; polled = mean of polled power (counter unavailable). */
+  method: z.enum(['counter', 'polled']).nullable(),
+  duration_s: nnum,
+  measured_at: z.string().nullable(),
+  /** Run that measured a reused baseline (null when measured here, or stored before run ids were). */
+  source_run_id: z.string().nullable(),
+  age_s: nnum,
+  /** GPU temperature when the baseline was measured, and at this run's preflight. */
+  temperature_c: nnum,
+  current_temperature_c: nnum,
+});
+export type BaselineProvenance = z.infer<typeof baselineProvenanceSchema>;
+
+export const foreignProcessCheckSchema = z.object({
+  /** Compute processes on the measured GPUs that are neither this worker nor its descendants. */
+  processes: z.array(z.object({ pid: z.number().int(), gpu_uuid: z.string(), memory_bytes: nnum })),
+  memory_bytes: num,
+  /** Highest GPU utilisation over the measured GPUs at that instant (%). */
+  gpu_util_pct: nnum,
+});
+export type ForeignProcessCheck = z.infer<typeof foreignProcessCheckSchema>;
+
+/** Foreign GPU processes seen at preflight (before the model loads) and at the window edges. */
+export const foreignGpuSchema = z.object({
+  preflight: foreignProcessCheckSchema.nullable(),
+  window_start: foreignProcessCheckSchema.nullable(),
+  window_stop: foreignProcessCheckSchema.nullable(),
+});
+export type ForeignGpu = z.infer<typeof foreignGpuSchema>;
 
 export const runResultSchema = z.object({
   schema_version: z.literal(RESULT_SCHEMA_VERSION),
@@ -170,5 +245,11 @@ export const runResultSchema = z.object({
   /** issue 16: identity of the prompt set, so that two studies can be checked for the same data.
    * Absent in results written before it was recorded. */
   dataset: z.object({ sha256: z.string(), prompts: z.number().int() }).nullable().optional(),
+  // issue 17 (optional only for results written before it)
+  energy_window: energyWindowSchema.nullable().optional(),
+  baseline: baselineProvenanceSchema.optional(),
+  foreign_gpu: foreignGpuSchema.optional(),
+  /** Notes on how CUDA_VISIBLE_DEVICES was mapped to NVML devices (ignored entries, index order, MIG). */
+  device_selection_notes: z.array(z.string()).optional(),
 });
 export type RunResult = z.infer<typeof runResultSchema>;

@@ -22,7 +22,8 @@ import {
 } from './schema.ts';
 import { resolveCycles } from './target.ts';
 import type { z } from 'zod';
-import type { DatasetSpec, ExecutionConfig, ExperimentConfig } from './types.ts';
+import { resolveValidityPolicy } from '../measure/validity.ts';
+import type { DatasetSpec, ExecutionConfig, ExperimentConfig, WarmupConfig } from './types.ts';
 import { DEFAULT_ARRIVAL, formatArrival, parseArrival } from '../arrival.ts';
 import { formatSlo, parseSlo } from '../results/slo.ts';
 import { effectiveGpuSettings, type GpuSettings } from './gpu-settings.ts';
@@ -51,6 +52,8 @@ export interface ExplicitExperiment {
   index: number;
   backend: string;
   raw: Record<string, unknown>;
+  /** Backend sections written in this entry for a backend it does not use (a skip reason). */
+  otherBackendSections: string[];
 }
 
 export interface StudyModel {
@@ -69,6 +72,8 @@ export interface StudyModel {
   sweptKeys: string[];
   /** issue 16: the study's `slo:` conditions, canonical (ttft_p95_ms<=200), or null. */
   slo: string[] | null;
+  /** Top-level backend sections for a backend no config of the study uses (a plan warning each). */
+  unusedSections: string[];
 }
 
 /** One config of the sequence, effective (defaults applied), with where it came from. */
@@ -246,7 +251,12 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
 
   const execRaw = (merged.execution as Record<string, unknown> | undefined) ?? {};
   const cycles = resolveCycles(execRaw, DEFAULT_EXECUTION.n_cycles, (path, message, atKey) => issues.push(issueAt(sourceOf(chain, path), path, message, atKey)));
-  const execution: ExecutionConfig = { ...DEFAULT_EXECUTION, ...(execRaw as Partial<ExecutionConfig>), ...cycles };
+  const execution: ExecutionConfig = {
+    ...DEFAULT_EXECUTION,
+    ...(execRaw as Partial<ExecutionConfig>),
+    ...cycles,
+    validity: resolveValidityPolicy(execRaw.validity as Parameters<typeof resolveValidityPolicy>[0]),
+  };
   if (execution.cooldown) execution.cooldown = { ...execution.cooldown, max_wait_seconds: execution.cooldown.max_wait_seconds ?? 300 };
 
   if (issues.length) throw new StudyInputError(issues);
@@ -279,7 +289,9 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
       issues.push({ ...issueAt(sourceOf(chain, where), where, ''), path: `experiments[${index}].model`, message: 'required field is missing' });
     }
     delete raw.backend;
-    return { index, backend: String(backend), raw };
+    // Only what the entry itself writes: a shared top-level section is judged once, study-wide.
+    const otherBackendSections = Object.keys(entry).filter((k) => names.includes(k) && k !== String(backend));
+    return { index, backend: String(backend), raw, otherBackendSections };
   });
   if (issues.length) throw new StudyInputError(issues);
 
@@ -296,7 +308,16 @@ export function buildStudyModel(loaded: LoadedStudy, studyPath: string): StudyMo
     sweptKeys: [...universalDims.map((d) => d.key), ...[...scopedDims.values()].flat().map((d) => d.key)],
     // Validated by the study file schema (src/study/schema.ts) before the model is built.
     slo: merged.slo === undefined ? null : formatSlo(parseSlo(merged.slo as string | string[])).split(','),
+    unusedSections: [],
   };
+  const used = new Set([...grids.filter((g) => g.count > 0).map((g) => g.backend), ...explicit.map((e) => e.backend)]);
+  for (const name of names) {
+    if (fixed[name] !== undefined && !used.has(name)) {
+      model.unusedSections.push(
+        `the top-level ${name}: section applies to no config (the study's backends: ${[...used].join(', ') || 'none'}): its settings are never used`,
+      );
+    }
+  }
 
   // Every backend section must parse with its defaults (a required field like openai.base_url may
   // only be missing here). Checked on each grid's first config and each explicit entry.
@@ -318,6 +339,8 @@ interface RawConfig {
   /** Key under which the parsed params may be cached (scoped choice), or null. */
   paramsKey: string | null;
   where: (string | number)[];
+  /** Skip reasons from the entry's own sections (explicit entries only). */
+  sectionReasons: string[];
 }
 
 function rawConfigAt(model: StudyModel, i: number): RawConfig {
@@ -363,7 +386,7 @@ function rawConfigAt(model: StudyModel, i: number): RawConfig {
       return parts.join(' ');
     };
     const paramsKey = g.scopedCount === 0 ? g.backend : `${g.backend}#${choice.slice(g.dims.length - g.scopedCount).join(',')}`;
-    return { backend: g.backend, spec: g.spec, raw, direct, label, paramsKey, where: ['sweep'] };
+    return { backend: g.backend, spec: g.spec, raw, direct, label, paramsKey, where: ['sweep'], sectionReasons: [] };
   }
   const e = model.explicit[i - model.gridCount];
   if (!e) throw new RangeError(`config index ${i} out of range 0..${model.totalCount - 1}`);
@@ -375,6 +398,10 @@ function rawConfigAt(model: StudyModel, i: number): RawConfig {
     label: () => `${e.backend} experiments[${e.index}]`,
     paramsKey: null,
     where: ['experiments', e.index],
+    sectionReasons: e.otherBackendSections.map((section) => {
+      const keys = isPlainObject(e.raw[section]) ? Object.keys(e.raw[section] as object) : [];
+      return `experiments[${e.index}] has a ${section}: section${keys.length ? ` (${keys.join(', ')})` : ''}, but the entry uses backend ${e.backend}: those settings would never apply (set backend: ${section}, or move the section to an entry that uses it)`;
+    }),
   };
 }
 
@@ -406,6 +433,7 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
       }
     }
   }
+  const warmup = warmupOf(raw.warmup);
   // Built in sorted key order at every depth so that JSON.stringify is the canonical JSON (hash.ts
   // configHashOfSorted); a unit test holds this equal to canonicalJson.
   // Open-loop fields only when a rate or an arrival is set (sorted positions: arrival first,
@@ -430,10 +458,11 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
     precision: (raw.precision as string | undefined) ?? defaultPrecision(spec),
     ...(rate !== undefined ? { request_rate: rate } : {}),
     seed: (raw.seed as number | undefined) ?? DEFAULT_SEED,
-    warmup: mergedSection(raw.warmup, DEFAULT_WARMUP),
+    warmup: warmup.config,
   };
   for (const [key, value] of rc.direct) (config as unknown as Record<string, unknown>)[key] = value;
-  return new Expanded(i, rc.label, config, invalidReasons(config, spec));
+  const reasons = [...warmup.reasons, ...rc.sectionReasons, ...invalidReasons(config, spec)];
+  return new Expanded(i, rc.label, config, reasons);
 }
 
 const NO_GPU_FIELD = Object.freeze({});
@@ -473,6 +502,45 @@ function mergedSection<T extends object>(raw: unknown, defaults: T): T {
   return merged as T;
 }
 
+/** The smallest CV window (a CV needs two latencies). */
+const MIN_WARMUP_WINDOW = 2;
+const warmupCache = new WeakMap<object, { config: WarmupConfig; reasons: string[] }>();
+let warmupDefault: { config: WarmupConfig; reasons: string[] } | null = null;
+
+/**
+ * The effective warmup section. Defaults adapt to the values a user set: window and min_prompts
+ * are capped at a user's max_prompts, and max_prompts grows to a user's window or min_prompts.
+ * What still conflicts is a skip reason that says which value is a default.
+ */
+export function warmupOf(raw: unknown): { config: WarmupConfig; reasons: string[] } {
+  if (raw === undefined) return (warmupDefault ??= { config: mergedSection(undefined, DEFAULT_WARMUP), reasons: [] });
+  const cached = warmupCache.get(raw as object);
+  if (cached) return cached;
+  const set = raw as Partial<WarmupConfig>;
+  const d = DEFAULT_WARMUP;
+  const max = set.max_prompts ?? Math.max(d.max_prompts, set.window ?? 0, set.min_prompts ?? 0);
+  let window = set.window ?? d.window;
+  let min = set.min_prompts ?? d.min_prompts;
+  if (set.max_prompts !== undefined && set.max_prompts > 0) {
+    if (set.window === undefined) window = Math.max(MIN_WARMUP_WINDOW, Math.min(window, max));
+    if (set.min_prompts === undefined) min = Math.min(min, max);
+  } else if (set.max_prompts === 0 && set.min_prompts === undefined) {
+    min = 0; // no warmup: the default minimum adapts
+  }
+  const reasons: string[] = [];
+  if (min > max) reasons.push(`warmup.min_prompts ${min} exceeds warmup.max_prompts ${max}`);
+  if (max > 0 && window > max) {
+    reasons.push(
+      set.window !== undefined
+        ? `warmup.window ${window} exceeds warmup.max_prompts ${max}: the CV could never be computed`
+        : `warmup.max_prompts ${max} leaves no room for the CV window: warmup.window (not set, so its default ${d.window}, capped at max_prompts) needs at least ${MIN_WARMUP_WINDOW} prompts; set warmup.max_prompts to 0 (no warmup) or at least ${MIN_WARMUP_WINDOW}`,
+    );
+  }
+  const out = { config: Object.freeze(sortedShallow({ ...d, ...set, window, min_prompts: min, max_prompts: max })), reasons };
+  warmupCache.set(raw as object, out);
+  return out;
+}
+
 const datasetByString = new Map<string, DatasetSpec>();
 const datasetByObject = new WeakMap<object, DatasetSpec>();
 
@@ -507,12 +575,6 @@ export function invalidReasons(config: ExperimentConfig, spec: BackendSpec): str
   const reasons: string[] = [];
   if (!spec.precisions.includes(config.precision)) {
     reasons.push(`precision "${config.precision}" is not supported by backend ${spec.name} (supported: ${spec.precisions.join(', ')})${didYouMean(config.precision, spec.precisions)}`);
-  }
-  if (config.warmup.min_prompts > config.warmup.max_prompts) {
-    reasons.push(`warmup.min_prompts ${config.warmup.min_prompts} exceeds warmup.max_prompts ${config.warmup.max_prompts}`);
-  }
-  if (config.warmup.max_prompts > 0 && config.warmup.window > config.warmup.max_prompts) {
-    reasons.push(`warmup.window ${config.warmup.window} exceeds warmup.max_prompts ${config.warmup.max_prompts}: the CV could never be computed`);
   }
   if (config.request_rate !== undefined && spec.acceptsRequestRate !== true) {
     reasons.push(`request_rate ${config.request_rate} needs a backend that sends requests itself (openai and the managed servers); backend ${spec.name} runs its own loop and cannot honour a rate`);

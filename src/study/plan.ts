@@ -164,7 +164,7 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
   const now = opts.now ?? new Date();
   const model = buildStudyModel(loadStudy(studyPath), studyPath);
   const exec = model.execution;
-  const warnings: string[] = [];
+  const warnings: string[] = [...model.unusedSections];
   const skipped: SkippedConfig[] = [];
   const byBackend = new Map<string, BackendBreakdown>();
   const breakdown = (b: string) => {

@@ -25,6 +25,7 @@ export const sloFieldSchema = z.union([z.string(), z.array(z.string()).min(1)]).
 });
 import { gpuSectionSchema } from './gpu-settings.ts';
 import { nCyclesSchema, targetYamlSchema } from './target.ts';
+import { DEFAULT_VALIDITY, validityInputSchema } from '../measure/validity.ts';
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
@@ -55,6 +56,7 @@ export const DEFAULT_EXECUTION: ExecutionConfig = {
   max_runs_without_confirmation: 100,
   parallel: 'off',
   target: null,
+  validity: DEFAULT_VALIDITY,
 };
 
 const int = () => z.number().int();
@@ -177,6 +179,8 @@ export const executionSchema = z
     stall_timeout_seconds: z.number().positive(),
     max_runs_without_confirmation: int().min(0),
     parallel: z.enum(['off', 'per_gpu']),
+    /** Which recorded conditions make a run invalid (src/measure/validity.ts). */
+    validity: validityInputSchema,
   })
   .partial()
   .strict();

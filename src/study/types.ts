@@ -2,6 +2,7 @@
 // These are the *effective* shapes after YAML loading, defaults and validation.
 import type { GpuSettings } from './gpu-settings.ts';
 import type { CycleTarget } from './target.ts';
+import type { ValidityPolicy } from '../measure/validity.ts';
 
 /** Backends known to the registry. The grammar never hard-codes this list; it is here for types. */
 export type BackendName =
@@ -91,6 +92,11 @@ export interface ExecutionConfig {
   stall_timeout_seconds: number;
   max_runs_without_confirmation: number;
   parallel: 'off' | 'per_gpu';
+  /**
+   * The validity gate's policy with defaults applied (always written by the planner; absent in
+   * plan.json files written before it: read it through validityPolicyOf).
+   */
+  validity?: ValidityPolicy;
 }
 
 /** A valid experiment in the plan. */

@@ -13,6 +13,12 @@
 //   device <i> energy_scale <factor>  (counter = factor × integral: makes counter and power disagree)
 //   device <i> energy_unsupported 1   device <i> lost_after_s <t>   device <i> counter_reset_at_s <t>
 //   device <i> proc <pid> <bytes>     device <i> mig_uuid MIG-…
+// Triggered by files, so a test program can change the GPU at a point of its own run:
+//   device <i> energy_fail_file <path> unsupported|error  (while <path> exists the energy counter
+//              answers NOT_SUPPORTED, or NVML_ERROR_UNKNOWN)
+//   device <i> lost_file <path>       (while <path> exists every call on the device is GPU_IS_LOST)
+//   device <i> power_file <path>      (power in mW is the number in <path> when it exists, else the
+//              trace; the counter then integrates the power as observed at each energy/power call)
 //
 // GPU settings (issue 15): the settable state (power limit, locked SM and memory clocks) is a log of
 // changes, kept in the file named by `state_file <path>` so that every process that loads this
@@ -65,7 +71,7 @@ typedef struct {
 
 enum {
   OK = 0, ERR_UNINIT = 1, ERR_ARG = 2, ERR_UNSUPPORTED = 3, ERR_NO_PERMISSION = 4, ERR_NOT_FOUND = 6, ERR_SIZE = 7,
-  ERR_LOST = 15,
+  ERR_LOST = 15, ERR_UNKNOWN = 999,
 };
 
 typedef struct { double t; double v; } seg_t;
@@ -76,6 +82,11 @@ typedef struct {
   double mem_total, mem_used, power_limit_mw, power_limit_default_mw, persistence, mig, sm_clock, mem_clock,
       util_gpu, util_mem, energy_offset_mj, energy_scale, lost_after_s, counter_reset_at_s;
   int energy_unsupported;
+  char energy_fail_file[256], lost_file[256], power_file[256];
+  int energy_fail_code;
+  // power_file mode: the counter accumulated from observed power (under g_mutex).
+  int acc_started;
+  double acc_mj, acc_last_t, acc_last_mw;
   trace_t power, temp, throttle;
   int nproc;
   unsigned int proc_pid[MAX_PROC];
@@ -147,6 +158,38 @@ static void parse_mem_clocks(device_t* d, char* val) {
 }
 
 static void reset_settings_log(void);
+static int file_exists(const char* path) { return path[0] != '\0' && access(path, F_OK) == 0; }
+
+// Power (mW) at t: the number in power_file when set and readable, else the trace.
+static double power_at(const device_t* d, double t) {
+  if (d->power_file[0] != '\0') {
+    FILE* f = fopen(d->power_file, "r");
+    if (f != NULL) {
+      double mw = 0;
+      int ok = fscanf(f, "%lf", &mw) == 1;
+      fclose(f);
+      if (ok) return mw;
+    }
+  }
+  return trace_at(&d->power, t);
+}
+
+// power_file mode: advance the accumulated counter to t with the power last observed (mJ).
+static double power_file_counter(device_t* d, double t) {
+  pthread_mutex_lock(&g_mutex);
+  if (!d->acc_started) {
+    d->acc_started = 1;
+    d->acc_mj = 0;
+    d->acc_last_t = t;
+  } else if (t > d->acc_last_t) {
+    d->acc_mj += d->acc_last_mw * (t - d->acc_last_t);
+    d->acc_last_t = t;
+  }
+  d->acc_last_mw = power_at(d, t);
+  double v = d->acc_mj;
+  pthread_mutex_unlock(&g_mutex);
+  return v;
+}
 
 static void load_script(void) {
   memset(&S, 0, sizeof S);
@@ -224,6 +267,14 @@ static void load_script(void) {
       else if (strcmp(field, "clocks_unsupported") == 0) d->clocks_unsupported = (int)num;
       else if (strcmp(field, "sm_clocks") == 0) parse_sm_clocks(d, val);
       else if (strcmp(field, "mem_clocks") == 0) parse_mem_clocks(d, val);
+      else if (strcmp(field, "lost_file") == 0) snprintf(d->lost_file, sizeof d->lost_file, "%s", val);
+      else if (strcmp(field, "power_file") == 0) snprintf(d->power_file, sizeof d->power_file, "%s", val);
+      else if (strcmp(field, "energy_fail_file") == 0) {
+        char mode[32] = {0};
+        if (sscanf(val, "%255s %31s", d->energy_fail_file, mode) >= 1) {
+          d->energy_fail_code = strcmp(mode, "error") == 0 ? ERR_UNKNOWN : ERR_UNSUPPORTED;
+        }
+      }
       else if (strcmp(field, "power") == 0) parse_trace(&d->power, val);
       else if (strcmp(field, "temp") == 0) parse_trace(&d->temp, val);
       else if (strcmp(field, "throttle") == 0) parse_trace(&d->throttle, val);
@@ -263,6 +314,7 @@ static nvmlReturn_t dev_of(nvmlDevice_t h, int* out) {
   int i = (int)(p - g_gpu_handles);
   const device_t* d = &S.dev[i];
   if (d->lost_after_s >= 0 && now_s() - S.epoch_s >= d->lost_after_s) return ERR_LOST;
+  if (file_exists(d->lost_file)) return ERR_LOST;
   *out = i;
   return OK;
 }
@@ -593,10 +645,16 @@ EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t h, unsi
 EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t h, unsigned long long* mj) {
   DEV_OR_RETURN(h, i);
   maybe_slow("nvmlDeviceGetTotalEnergyConsumption");
-  const device_t* d = &S.dev[i];
+  device_t* d = &S.dev[i];
   if (d->energy_unsupported) return ERR_UNSUPPORTED;
+  if (file_exists(d->energy_fail_file)) return d->energy_fail_code;
   double now = now_s();
   double t = now - S.epoch_s;
+  if (d->power_file[0] != '\0') {
+    *mj = (unsigned long long)(d->energy_offset_mj + d->energy_scale * power_file_counter(d, t));
+    log_call("nvmlDeviceGetTotalEnergyConsumption", i, t, (double)*mj);
+    return OK;
+  }
   // mW × s = mJ. After a scripted reset the counter restarts from 0 at that instant.
   double from = 0;
   double offset = d->energy_offset_mj;
@@ -616,10 +674,17 @@ EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t h, unsigned int* mw) {
   DEV_OR_RETURN(h, i);
   maybe_slow("nvmlDeviceGetPowerUsage");
   double now = now_s();
-  pthread_mutex_lock(&g_state_mutex);
-  refresh_events_locked();
-  *mw = (unsigned int)effective_power_locked(i, now - S.epoch_s);
-  pthread_mutex_unlock(&g_state_mutex);
+  device_t* d = &S.dev[i];
+  if (d->power_file[0] != '\0') {
+    // power_file mode (issue 17 fixtures): the file's number is the power; caps do not apply
+    power_file_counter(d, now - S.epoch_s);  // the counter sees the change
+    *mw = (unsigned int)power_at(d, now - S.epoch_s);
+  } else {
+    pthread_mutex_lock(&g_state_mutex);
+    refresh_events_locked();
+    *mw = (unsigned int)effective_power_locked(i, now - S.epoch_s);
+    pthread_mutex_unlock(&g_state_mutex);
+  }
   log_call("nvmlDeviceGetPowerUsage", i, now - S.epoch_s, *mw);
   return OK;
 }

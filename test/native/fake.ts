@@ -66,6 +66,16 @@ export interface FakeDevice {
   lostAfterS?: number;
   /** The counter restarts from 0 at this time. */
   counterResetAtS?: number;
+  /** While this file exists the energy counter answers NOT_SUPPORTED ('unsupported') or UNKNOWN ('error'). */
+  energyFailFile?: { path: string; mode: 'unsupported' | 'error' };
+  /** While this file exists every call on the device fails with GPU_IS_LOST. */
+  lostFile?: string;
+  /** Power (mW) is the number in this file when it exists; the counter integrates what was observed. */
+  powerFile?: string;
+  /** The counter answers NOT_SUPPORTED from this many seconds after the epoch. */
+  energyUnsupportedAfterS?: number;
+  /** The counter answers NVML_ERROR_UNKNOWN from this many seconds after the epoch. */
+  energyErrorAfterS?: number;
   processes?: Array<{ pid: number; bytes: number }>;
   // GPU settings (power limit and locked clocks; the settable state lives in FakeScript.stateFile).
   /** Limit constraints; default 200 W … 700 W (an H100 SXM). */
@@ -144,6 +154,11 @@ export function writeFakeScript(dir: string, script: FakeScript, fileName = 'fak
     set('energy_unsupported', d.energyUnsupported);
     set('lost_after_s', d.lostAfterS);
     set('counter_reset_at_s', d.counterResetAtS);
+    if (d.energyFailFile) set('energy_fail_file', `${d.energyFailFile.path} ${d.energyFailFile.mode}`);
+    set('lost_file', d.lostFile);
+    set('power_file', d.powerFile);
+    set('energy_unsupported_after_s', d.energyUnsupportedAfterS);
+    set('energy_error_after_s', d.energyErrorAfterS);
     if (d.power) set('power', trace(d.power));
     set('temp', trace(d.temp ?? [[0, 40]]));
     if (d.throttle) set('throttle', trace(d.throttle));

@@ -72,3 +72,57 @@ test('computeWindow: two devices, counter primary, flags for short window and te
   assert.equal(w.throttle_s.power_brake, 1);
   assert.deepEqual(w.flags.map((f) => f.code).sort(), ['few_samples', 'power_brake', 'short_window', 'temperature_drift']);
 });
+
+const pt = (tS: number, energyMj: number | null, powerMw: number | null, extra: Partial<DevicePoint> = {}): DevicePoint => ({
+  tNs: BigInt(Math.round(tS * 1e9)),
+  energyMj,
+  powerMw,
+  tempC: 40,
+  memUsedBytes: 1000,
+  throttleReasons: 0,
+  ...extra,
+});
+
+test('computeWindow: how the counter went missing decides whether polled energy is a fallback', () => {
+  const one = (start: DevicePoint, stop: DevicePoint) =>
+    computeWindow({ intervalMs: 100, ticks: 20, devices: [{ uuid: 'A', start, samples: [pt(1, null, 100_000)], stop, error: null }] });
+  // Never supported (a pre-Volta GPU): polled is the method, said why, not a fallback.
+  const old = one(pt(0, null, 100_000), pt(2, null, 100_000));
+  assert.equal(old.energy_method, 'polled');
+  assert.equal(old.energy_j, 200);
+  assert.match(old.energy_method_reason ?? '', /A: the energy counter is not supported/);
+  assert.ok(!old.flags.some((f) => f.code === 'energy_method_fallback'));
+  // Read at the start, an error at the stop.
+  const err = one(pt(0, 5000, 100_000), pt(2, null, 100_000, { energyError: 'nvmlDeviceGetTotalEnergyConsumption: Unknown Error' }));
+  assert.equal(err.energy_method, 'polled');
+  assert.match(err.flags.find((f) => f.code === 'energy_method_fallback')?.message ?? '', /failed at the stop \(nvmlDeviceGetTotalEnergyConsumption: Unknown Error\)/);
+  // Read at the start, NOT_SUPPORTED at the stop.
+  const ns = one(pt(0, 5000, 100_000), pt(2, null, 100_000));
+  assert.match(ns.flags.find((f) => f.code === 'energy_method_fallback')?.message ?? '', /NOT_SUPPORTED/);
+  // An error already at the start: the counter was expected, so also a fallback.
+  const atStart = one(pt(0, null, 100_000, { energyError: 'nvmlDeviceGetTotalEnergyConsumption: Unknown Error' }), pt(2, null, 100_000));
+  assert.ok(atStart.flags.some((f) => f.code === 'energy_method_fallback'));
+  // The counter at both edges: no reason, no flag.
+  const ok = one(pt(0, 5000, 100_000), pt(2, 205_000, 100_000));
+  assert.equal(ok.energy_method, 'counter');
+  assert.equal(ok.energy_method_reason, null);
+});
+
+test('computeWindow: after a GPU loss the power mean and peak are unknown like the energy; throttle fractions', () => {
+  const lost = computeWindow({
+    intervalMs: 100,
+    ticks: 2,
+    devices: [{ uuid: 'A', start: pt(0, 0, 300_000), samples: [pt(0.1, 30_000, 300_000), pt(0.2, 60_000, 300_000)], stop: null, error: 'GPU lost during the window (GPU is lost)' }],
+  });
+  assert.equal(lost.energy_j, null);
+  assert.equal(lost.power_mean_w, null);
+  assert.equal(lost.power_peak_w, null);
+  assert.match(lost.unavailable_reason ?? '', /GPU lost/);
+  const throttled = computeWindow({
+    intervalMs: 1000,
+    ticks: 3,
+    devices: [{ uuid: 'A', start: pt(0, 0, 1, { throttleReasons: 0x20 }), samples: [pt(1, 1, 1, { throttleReasons: 0x20 }), pt(3, 3, 1, { throttleReasons: 0x80 })], stop: pt(4, 4, 1), error: null }],
+  });
+  assert.deepEqual(throttled.throttle_s, { thermal: 3, power_cap: 0, power_brake: 1 });
+  assert.deepEqual(throttled.throttle_fraction, { thermal: 0.75, power_cap: 0, power_brake: 0.25 });
+});

@@ -29,11 +29,9 @@ test('the whole child on pytorch/tiny-torch under the fake NVML: 250 W counter e
     const pythonPids: number[] = [];
     const r = await runWorkerChild(run.specPath, {
       env: { ...fakeGpuEnv(libs, script.path), CUDA_VISIBLE_DEVICES: '' },
-      onMessage: (m) => {
-        const found = m.type === 'log' ? /pytorch: Python pid (\d+):/.exec(m.message) : null;
-        if (found) pythonPids.push(Number(found[1]));
-      },
     });
+    // The worker's log lines reach the runner through the child's stderr (worker.log).
+    for (const found of r.stderr.matchAll(/pytorch: Python pid (\d+):/g)) pythonPids.push(Number(found[1]));
     assert.equal(r.exitCode, 0, r.stderr);
     const result = runResultSchema.parse(JSON.parse(readFileSync(run.spec.result_path, 'utf8')));
     const m = result.metrics;
@@ -45,8 +43,9 @@ test('the whole child on pytorch/tiny-torch under the fake NVML: 250 W counter e
     assert.ok(Math.abs(m.energy_j - 250 * m.window_s) <= 0.01 * 250 * m.window_s + 0.002, `energy ${m.energy_j} J vs 250 W × ${m.window_s} s`);
     assert.equal(m.energy_per_output_token_j, m.energy_j / 32);
     assert.equal(m.energy_per_request_j, m.energy_j / 4);
-    assert.ok(Math.abs(m.baseline_power_w! - 250) < 1e-6);
-    assert.ok(Math.abs(m.energy_adjusted_j! - (m.energy_j - 250 * m.window_s)) < 1e-9);
+    // Counter energy ÷ duration: whole mJ over a 0.5 s window, read on other clocks.
+    assert.ok(Math.abs(m.baseline_power_w! - 250) < 0.05, `baseline ${m.baseline_power_w}`);
+    assert.ok(Math.abs(m.energy_adjusted_j! - (m.energy_j - m.baseline_power_w! * m.window_s)) < 1e-9);
     // Same-time batches of 2: TTFT, ITL and TPOT exist and are non-negative.
     assert.ok((m.ttft_ms.p50 ?? -1) >= 0 && (m.itl_ms.mean ?? -1) >= 0 && (m.tpot_ms.mean ?? -1) >= 0);
     assert.equal(result.backend.name, 'pytorch');

@@ -15,6 +15,7 @@ function windowOf(over: Partial<EnergyWindow>): EnergyWindow {
     window_s: 10,
     energy_j: null,
     energy_method: null,
+    energy_method_reason: null,
     energy_polled_j: null,
     energy_divergence: null,
     unavailable_reason: null,
@@ -25,10 +26,12 @@ function windowOf(over: Partial<EnergyWindow>): EnergyWindow {
     temperature_max_c: null,
     memory_peak_bytes: null,
     throttle_s: { thermal: 0, power_cap: 0, power_brake: 0 },
+    throttle_fraction: { thermal: 0, power_cap: 0, power_brake: 0 },
     samples: 100,
     counter_reset: false,
     flags: [],
     per_device: [],
+    edges: null,
     ...over,
   };
 }
@@ -49,6 +52,9 @@ function scriptedMeter(windows: EnergyWindow[], opened: OpenMeterOptions[]) {
         return w;
       },
       close() {},
+      async foreignProcesses() {
+        return { processes: [{ pid: 4242, gpu_uuid: 'GPU-fake', memory_bytes: 2 ** 30 }], memory_bytes: 2 ** 30, gpu_util_pct: 0 };
+      },
       async environment() {
         return {
           driver_version: '550.1',
@@ -252,8 +258,11 @@ test('the whole child under the fake NVML: counter energy of a constant 250 W tr
     // Hand-computed: the fake's counter is the exact integral of 250 W, so energy = 250 × window.
     assert.ok(m.energy_j !== null);
     assert.ok(Math.abs(m.energy_j - 250 * m.window_s) <= 0.01 * 250 * m.window_s + 0.002, `energy ${m.energy_j} vs 250 W × ${m.window_s} s`);
-    assert.ok(Math.abs(m.baseline_power_w! - 250) < 1e-6, `baseline ${m.baseline_power_w}`);
-    assert.ok(Math.abs(m.energy_adjusted_j! - (m.energy_j - 250 * m.window_s)) < 1e-9);
+    // Counter energy ÷ duration: the counter is whole mJ (≤ 2 mW over 0.5 s) and read on other clocks.
+    assert.ok(Math.abs(m.baseline_power_w! - 250) < 0.05, `baseline ${m.baseline_power_w}`);
+    assert.equal(result.baseline?.method, 'counter');
+    assert.equal(result.baseline?.source, 'measured');
+    assert.ok(Math.abs(m.energy_adjusted_j! - (m.energy_j - m.baseline_power_w! * m.window_s)) < 1e-9);
     assert.equal(m.energy_per_output_token_j, m.energy_j / m.output_tokens);
     assert.equal(m.output_tokens, 3 * 8);
     const codes = result.flags.map((f) => f.code);

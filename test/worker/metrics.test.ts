@@ -43,9 +43,10 @@ test('coefficient of variation over the last window', () => {
 });
 
 const win = (over: Partial<EnergyWindow>): EnergyWindow => ({
-  window_s: 8, energy_j: 800, energy_method: 'counter', energy_polled_j: 790, energy_divergence: 0.0125, unavailable_reason: null,
+  window_s: 8, energy_j: 800, energy_method: 'counter', energy_method_reason: null, energy_polled_j: 790, energy_divergence: 0.0125, unavailable_reason: null,
   power_mean_w: 100, power_peak_w: 120, temperature_start_c: 40, temperature_end_c: 45, temperature_max_c: 45, memory_peak_bytes: 1,
-  throttle_s: { thermal: 0, power_cap: 0, power_brake: 0 }, samples: 80, counter_reset: false, flags: [], per_device: [], ...over,
+  throttle_s: { thermal: 0, power_cap: 0, power_brake: 0 }, throttle_fraction: { thermal: 0, power_cap: 0, power_brake: 0 },
+  samples: 80, counter_reset: false, flags: [], per_device: [], edges: null, ...over,
 });
 
 test('energy metrics: raw kept, adjusted = raw − baseline × window, null never 0', () => {
@@ -66,14 +67,23 @@ test('energy metrics: raw kept, adjusted = raw − baseline × window, null neve
 
 test('validity flags: meter flags kept once, worker flags added from their inputs', () => {
   const f = (over: Partial<Parameters<typeof computeFlags>[0]>) =>
-    computeFlags({ window: win({}), warmupConverged: true, warmupCv: 0.01, cvThreshold: 0.05, foreignProcesses: [], persistenceModeOff: [], builtinModel: null, baselineStaleReason: null, failedRequests: 0, ...over }).map((x) => x.code);
+    computeFlags({ window: win({}), warmupConverged: true, warmupCv: 0.01, cvThreshold: 0.05, foreign: null, persistenceModeOff: [], builtinModel: null, baselineStaleReason: null, failedRequests: 0, totalRequests: 10, ...over }).map((x) => x.code);
   assert.deepEqual(f({}), []);
   assert.deepEqual(f({ window: win({ window_s: 2 }) }), ['short_window']);
   assert.deepEqual(f({ window: win({ energy_divergence: 0.2 }) }), ['energy_divergence']);
   assert.deepEqual(f({ window: win({ flags: [{ code: 'energy_divergence', message: 'meter says' }], energy_divergence: 0.2 }) }), ['energy_divergence']);
   assert.deepEqual(f({ window: win({ counter_reset: true }) }), ['counter_reset']);
   assert.deepEqual(f({ warmupConverged: false }), ['warmup_not_converged']);
-  assert.deepEqual(f({ foreignProcesses: [{ pid: 1, memory_bytes: 10 }] }), ['foreign_gpu_process']);
+  const check = { processes: [{ pid: 1, gpu_uuid: 'GPU-0', memory_bytes: 10 }], memory_bytes: 10, gpu_util_pct: 0 };
+  assert.deepEqual(f({ foreign: { preflight: null, window_start: check, window_stop: null } }), ['foreign_gpu_process']);
+  assert.deepEqual(f({ foreign: { preflight: { ...check, processes: [], memory_bytes: 0 }, window_start: null, window_stop: null } }), []);
+  assert.deepEqual(f({ failedRequests: 4 }), ['failed_requests']);
+  assert.deepEqual(f({ warmupConverged: null }), [], 'no warmup ran: nothing to converge');
+  assert.deepEqual(f({ migWholeGpu: ['GPU-0'] }), ['mig_whole_gpu']);
+  // energy_j 800 J: below −2 % (−16 J) is a baseline above the load; closer to 0 it is noise.
+  assert.deepEqual(f({ energyAdjustedJ: -17, energyJ: 800, baselinePowerW: 120 }), ['baseline_above_load']);
+  assert.deepEqual(f({ energyAdjustedJ: -15, energyJ: 800 }), []);
+  assert.deepEqual(f({ energyAdjustedJ: 0 }), []);
   assert.deepEqual(f({ persistenceModeOff: ['GPU 0'] }), ['persistence_mode_off']);
   assert.deepEqual(f({ builtinModel: 'builtin:tiny-random' }), ['builtin_model']);
   assert.deepEqual(f({ baselineStaleReason: 'old' }), ['baseline_stale']);
@@ -98,4 +108,47 @@ test('baseline reuse: fresh and within 3 °C reused; old, hot or absent measured
     assert.equal(d.reuse, reuse, `${JSON.stringify(args)}: ${d.why}`);
     assert.equal(d.staleReason !== null, stale, JSON.stringify(args));
   }
+});
+
+test('failed requests: counted with their tokens, out of every divisor, their energy kept', () => {
+  const records = [rec({}), rec({ error: 'HTTP 500', output_tokens: 3 }), rec({}), rec({ error: 'timeout', output_tokens: 0 })];
+  const m = computeMetrics({
+    records, window: win({}), baselinePowerW: null, baselineReused: null, cpuEnergyJ: null, cpuEnergyUnavailableReason: null,
+    loadS: null, loadEnergyJ: null, warmupPrompts: 0, warmupCv: null, warmupConverged: null, warmupNotRunReason: 'warmup.max_prompts is 0',
+  });
+  assert.equal(m.requests, 2);
+  assert.equal(m.requests_failed, 2);
+  assert.equal(m.output_tokens, 8);
+  assert.equal(m.output_tokens_failed, 3);
+  assert.equal(m.energy_j, 800, 'the energy of the failed requests stays in the window');
+  assert.equal(m.energy_per_request_j, 400);
+  assert.equal(m.energy_per_output_token_j, 100);
+  assert.equal(m.warmup_converged, null);
+  assert.equal(m.warmup_not_run_reason, 'warmup.max_prompts is 0');
+});
+
+test('every metric and every flag has one definition, embedded in every result', async () => {
+  const { metricsSchema, FLAG_CODES } = await import('../../src/results/schema.ts');
+  const { METRIC_DEFINITIONS, FLAG_DEFINITIONS, resultDefinitions } = await import('../../src/worker/metrics.ts');
+  const defs = resultDefinitions();
+  for (const key of Object.keys(metricsSchema.shape)) {
+    assert.ok((METRIC_DEFINITIONS as Record<string, string>)[key], `metric ${key} has a definition`);
+    assert.equal(defs[key], (METRIC_DEFINITIONS as Record<string, string>)[key]);
+  }
+  for (const code of FLAG_CODES) assert.equal(defs[`flag.${code}`], FLAG_DEFINITIONS[code], `flag ${code}`);
+  assert.match(defs.energy_per_request_j!, /successful requests/);
+  assert.match(defs.energy_per_output_token_j!, /successful requests/);
+});
+
+test('docs/MEASUREMENT.md defines every metric, flag and validity rule the code has', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { metricsSchema, FLAG_CODES } = await import('../../src/results/schema.ts');
+  const { RECORD_DEFINITIONS } = await import('../../src/worker/metrics.ts');
+  const { VALIDITY_RULES } = await import('../../src/measure/validity.ts');
+  const doc = readFileSync(new URL('../../docs/MEASUREMENT.md', import.meta.url), 'utf8');
+  const tableRow = (key: string) => new RegExp(`^\\| \`${key}\`[ |,]`, 'm').test(doc) || new RegExp(`^\\| [^|]*\`${key}\``, 'm').test(doc);
+  for (const key of Object.keys(metricsSchema.shape)) assert.ok(tableRow(key), `metric ${key} has a row`);
+  for (const key of Object.keys(RECORD_DEFINITIONS)) assert.ok(tableRow(key), `result section ${key} has a row`);
+  for (const code of FLAG_CODES) assert.ok(new RegExp(`^\\| \`${code}\` \\|`, 'm').test(doc), `flag ${code} has a row`);
+  for (const key of [...Object.keys(VALIDITY_RULES), 'max_invalid_retries']) assert.ok(doc.includes(key), `validity key ${key}`);
 });
