@@ -87,7 +87,8 @@ test('the synthetic study measured what the fake NVML scripted: energy = 250 W ร
   for (const r of results) {
     const m = r.metrics;
     assert.ok(m.energy_j !== null && Math.abs(m.energy_j - POWER_W * m.window_s) <= 0.02 * POWER_W * m.window_s + 0.01, `${r.run_id}: ${m.energy_j} J over ${m.window_s} s`);
-    assert.ok(Math.abs(m.baseline_power_w! - POWER_W) < 1e-6);
+    // the baseline is counter energy รท duration (docs/MEASUREMENT.md): whole-mJ reads, so not exact
+    assert.ok(Math.abs(m.baseline_power_w! - POWER_W) < 0.05, `${r.run_id}: baseline ${m.baseline_power_w} W`);
     assert.equal(r.environment.nvml.driver_version, '550.54.15');
     assert.match(r.dataset?.sha256 ?? '', /^sha256:[0-9a-f]{64}$/);
   }
