@@ -9,6 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import path from 'node:path';
+import { sweepStaleTempFiles } from '../atomic-file.ts';
 import { isChildSubreaper, reapAdoptedChild, setChildSubreaper } from '../native/index.ts';
 import { childMessageSchema, type ChildMessage, type ErrorType, type Phase } from './protocol.ts';
 import { runResultSchema, type RunResult } from '../results/schema.ts';
@@ -447,6 +449,9 @@ export class ChildHandle {
   private finish(): void {
     this.transition('exited', this.treeEnd ? 'process tree gone' : 'no process');
     this.reapReportedZombies();
+    // every process that could write in the run dir is gone: an interrupted result.json write's
+    // temp file (the worker killed mid-write) goes now
+    if (this.treeEnd) sweepStaleTempFiles(path.dirname(this.opts.resultPath), [], 0);
     if (this.holdsSubreaper) {
       this.holdsSubreaper = false;
       subreaper.release();
