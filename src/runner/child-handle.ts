@@ -206,6 +206,7 @@ export class ChildHandle {
       liveLeaders.add(this.pid);
       this.tree = {
         leaderPid: this.pid,
+        leaderStartTicks: procStartTicks(this.pid),
         known: new Map(),
         markerEntry: `${TREE_MARKER_ENV}=${marker}`,
         isOtherLeader: (pid) => pid !== this.pid && liveLeaders.has(pid),

@@ -104,6 +104,8 @@ export function describeProcess(p: ProcStat): string {
 export interface RunTreeScope {
   /** The run's main process (the worker), leader of its own process group (it is spawned detached). */
   leaderPid: number;
+  /** Its start time: a process now holding that pid with another start time means the pid (and group id) was reused. */
+  leaderStartTicks: number | null;
   /** Pids known to belong to the run: walks while the leader lived, the worker's own report. */
   known: Map<number, number | null>;
   /** `LLEM_PROCESS_TREE=<token>` in the leader's environment; null = no marker. */
@@ -118,16 +120,19 @@ export interface RunTreeScope {
  */
 export function findRunTree(scope: RunTreeScope, table: ProcStat[] = scanProcesses()): ProcStat[] {
   const self = process.pid;
+  // Once the leader is gone its pid, and so its group id, can be taken by a new process (another
+  // run's worker): then neither the group nor "child of the leader" means ours any more.
+  const holder = table.find((p) => p.pid === scope.leaderPid);
+  const leaderIds = !holder || scope.leaderStartTicks === null || holder.startTicks === scope.leaderStartTicks;
   const roots = new Map<number, ProcStat>();
   for (const p of table) {
-    if (p.pid === scope.leaderPid || p.pid === self) continue;
+    if (p.pid === scope.leaderPid || p.pid === self || scope.isOtherLeader(p.pid)) continue;
     const knownTicks = scope.known.get(p.pid);
     const ours =
-      p.pgid === scope.leaderPid ||
-      p.ppid === scope.leaderPid ||
+      (leaderIds && (p.pgid === scope.leaderPid || p.ppid === scope.leaderPid)) ||
       (knownTicks !== undefined && (knownTicks === null || knownTicks === p.startTicks)) ||
       // an orphan re-parented to us (we are a subreaper) that carries this run's marker
-      (p.ppid === self && scope.markerEntry !== null && !scope.isOtherLeader(p.pid) && hasEnvEntry(p.pid, scope.markerEntry));
+      (p.ppid === self && scope.markerEntry !== null && hasEnvEntry(p.pid, scope.markerEntry));
     if (ours) roots.set(p.pid, p);
   }
   const all = withDescendants(table, roots);
@@ -153,6 +158,7 @@ export function findOwnDescendants(table: ProcStat[] = scanProcesses()): ProcSta
  * child at all (one waitid). When this says no, the tree is certainly empty.
  */
 export function runTreeMayRemain(scope: RunTreeScope, subreaper: boolean): boolean {
+  // (a reused group id answers too: the scan then tells it apart)
   if (groupAlive(scope.leaderPid)) return true;
   for (const [pid, ticks] of scope.known) {
     const p = readProcStat(pid);

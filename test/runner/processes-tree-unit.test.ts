@@ -1,11 +1,12 @@
 // The parts of the process-tree cleanup that a real run cannot reach on demand: a process that
-// survives SIGKILL (one stuck in a driver, simulated by dropping the SIGKILL to a real process),
-// and the outcome such a run gets.
+// survives SIGKILL (one stuck in a driver, simulated by dropping the SIGKILL to a real process)
+// and the outcome such a run gets; a worker pid reused by another process before the cleanup.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { withTreeVerdict, type ChildOutcome } from '../../src/runner/child-handle.ts';
 import { endTree, findRunTree } from '../../src/runner/process-tree.ts';
+import { procStartTicks } from '../../src/runner/proc.ts';
 
 test('a process that survives SIGKILL fails the run, naming its pid and command', { timeout: 60_000 }, async () => {
   // A real process whose SIGKILL we drop stands in for one stuck in a driver (state D).
@@ -17,7 +18,7 @@ test('a process that survives SIGKILL fails the run, naming its pid and command'
     // only once its SIGTERM handler is installed
     await new Promise((resolve) => stubborn.stdout!.once('data', resolve));
     const end = await endTree({
-      find: () => findRunTree({ leaderPid: -1, known: new Map([[stubborn.pid!, null]]), markerEntry: null, isOtherLeader: () => false }),
+      find: () => findRunTree({ leaderPid: -1, leaderStartTicks: null, known: new Map([[stubborn.pid!, null]]), markerEntry: null, isOtherLeader: () => false }),
       group: null,
       termGraceMs: 100,
       killWaitMs: 300,
@@ -44,5 +45,21 @@ test('a process that survives SIGKILL fails the run, naming its pid and command'
     assert.match(timedOut.message!, /^exceeded the 3 s run timeout; 1 process\(es\)/);
   } finally {
     stubborn.kill('SIGKILL');
+  }
+});
+
+test('a reused leader pid (and so group id) is not taken for the run: its group and children are left alone', { timeout: 60_000 }, async () => {
+  // A live group led by another process stands for one that took the dead worker's pid.
+  const other = spawn('sh', ['-c', 'sleep 60 & echo started; wait'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    await new Promise((resolve) => other.stdout!.once('data', resolve));
+    const ticks = procStartTicks(other.pid!)!;
+    const scope = (leaderStartTicks: number) => ({ leaderPid: other.pid!, leaderStartTicks, known: new Map(), markerEntry: null, isOtherLeader: () => false });
+    const asLeader = findRunTree(scope(ticks));
+    assert.equal(asLeader.length, 1, 'with the start time recorded for that pid, its child is in the tree');
+    assert.equal(asLeader[0]!.ppid, other.pid);
+    assert.deepEqual(findRunTree(scope(ticks - 1)), [], 'with another start time, nothing of that group is ours');
+  } finally {
+    process.kill(-other.pid!, 'SIGKILL');
   }
 });
