@@ -70,12 +70,29 @@ test('ManifestStore.open sweeps temp files of dead writers (study root and manif
 });
 
 test('a run killed while writing result.json leaves no temp in its run dir', { timeout: 120_000 }, async () => {
-  const t = tempStudy(makePlan([{ fixture_mode: 'rewriting-result' }], { execution: { experiment_timeout_seconds: 3 } }));
+  const t = tempStudy(makePlan([{ fixture_mode: 'rewriting-result' }]));
   try {
     const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker, killGraceMs: 1000 });
+    // Once a first write is whole, freeze the worker (SIGSTOP) at a moment its temp exists, then
+    // stop the run: the worker dies in the middle of a write, every time.
+    runner.subscribe((e) => {
+      if (e.type !== 'phase' || e.phase !== 'teardown') return;
+      const attempt = readManifest(t.studyDir).runs[0]!.attempts[0]!;
+      const runDir = path.join(t.studyDir, attempt.run_dir);
+      const poll = setInterval(() => {
+        if (!existsSync(path.join(runDir, 'result.json')) || temps(runDir).length === 0) return;
+        process.kill(attempt.pid!, 'SIGSTOP');
+        if (temps(runDir).length === 0) {
+          process.kill(attempt.pid!, 'SIGCONT'); // renamed meanwhile: try again
+          return;
+        }
+        clearInterval(poll);
+        runner.skipCurrent();
+      }, 5);
+    });
     await runner.run();
     const r = readManifest(t.studyDir).runs[0]!;
-    assert.equal(r.error_type, 'TimeoutError');
+    assert.equal(r.error_type, 'UserSkipped');
     const runDir = path.join(t.studyDir, r.attempts[0]!.run_dir);
     assert.ok(existsSync(path.join(runDir, 'result.json')), 'the worker did write (some writes completed)');
     assert.deepEqual(temps(runDir), []);

@@ -127,6 +127,10 @@ async function runRecordingHelpers(modes: string[], execution: Record<string, un
   const pidsFile = path.join(t.root, 'helper-pids.txt');
   const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker, killGraceMs: 1000, env: { ...process.env, FIXTURE_HELPER_PIDS: pidsFile } });
   const aliveAtRecord: string[] = [];
+  // a hanging run is stopped once its helper runs (the fixture says warmup then): the kill path
+  runner.subscribe((e) => {
+    if (e.type === 'phase' && e.phase === 'warmup' && modes[e.index] === 'setsid-then-hang') runner.skipCurrent();
+  });
   runner.subscribe((e) => {
     if (e.type !== 'run_status' || e.run.status === 'running' || e.run.status === 'pending') return;
     const alive = readPids(pidsFile).filter(running);
@@ -142,14 +146,16 @@ async function runRecordingHelpers(modes: string[], execution: Record<string, un
   }
 }
 
-test('local runner: a setsid() grandchild is gone when the run is recorded — after a crash, a timeout and a normal exit', { timeout: 180_000 }, async () => {
-  const r = await runRecordingHelpers(['setsid-then-segv', 'setsid-then-hang', 'leave-setsid', 'leave-helper'], { experiment_timeout_seconds: 4 });
+test('local runner: a setsid() grandchild is gone when the run is recorded — after a crash, a kill and a normal exit', { timeout: 180_000 }, async () => {
+  const r = await runRecordingHelpers(['setsid-then-segv', 'setsid-then-hang', 'leave-setsid', 'leave-helper']);
   try {
     assert.deepEqual(r.aliveAtRecord, []);
     const runs: Manifest['runs'] = r.manifest.runs;
     assert.equal(runs[0]!.error_type, 'ProcessCrash');
     assert.match(runs[0]!.attempts[0]!.message!, /SIGSEGV/);
-    assert.equal(runs[1]!.error_type, 'TimeoutError');
+    assert.equal(runs[1]!.error_type, 'UserSkipped');
+    // the kill walked the tree first: the setsid() grandchild, outside the group, got the signals too
+    assert.ok(runs[1]!.attempts[0]!.tree_cleanup!.sigkilled_pids.includes(readPids(r.pidsFile)[1]!), 'it ignores SIGTERM');
     assert.equal(runs[2]!.status, 'completed');
     assert.equal(runs[3]!.status, 'completed');
     const helpers = readPids(r.pidsFile);
