@@ -397,26 +397,25 @@ export function setChildSubreaper(on = true): Availability<Record<never, never>>
   }
 }
 
-/** Whether this process is a child subreaper now; null when that cannot be asked. */
-export function isChildSubreaper(): boolean | null {
+/** One process-tree query through the addon; null when the addon is missing or the call fails. */
+function askAddon<T>(call: (addon: NativeAddon) => T): T | null {
   const loaded = loadAddon();
   if (loaded.status === 'unavailable') return null;
   try {
-    return loaded.addon.isChildSubreaper();
+    return call(loaded.addon);
   } catch {
     return null;
   }
 }
 
+/** Whether this process is a child subreaper now; null when that cannot be asked. */
+export function isChildSubreaper(): boolean | null {
+  return askAddon((addon) => addon.isChildSubreaper());
+}
+
 /** Whether this process has any child (running or zombie) without reaping it; null when unknown. */
 export function hasChildProcesses(): boolean | null {
-  const loaded = loadAddon();
-  if (loaded.status === 'unavailable') return null;
-  try {
-    return loaded.addon.hasChildren();
-  } catch {
-    return null;
-  }
+  return askAddon((addon) => addon.hasChildren());
 }
 
 /**
@@ -425,11 +424,5 @@ export function hasChildProcesses(): boolean | null {
  * reaping a child Node spawned would hide its exit from Node. null when the addon is missing.
  */
 export function reapAdoptedChild(pid: number): 'reaped' | 'running' | 'not_child' | null {
-  const loaded = loadAddon();
-  if (loaded.status === 'unavailable') return null;
-  try {
-    return loaded.addon.reapChild(pid);
-  } catch {
-    return null;
-  }
+  return askAddon((addon) => addon.reapChild(pid));
 }
