@@ -237,7 +237,12 @@ export class ChildHandle {
       if (this.pid !== null) liveLeaders.delete(this.pid);
       this.transition('reaping', `worker exited (${signal ?? `code ${code}`})`);
       // Grandchildren may outlive the worker: end the whole tree, whatever happened, before `done`.
-      void this.reapTree().then(() => this.afterTree());
+      void this.reapTree()
+        .catch((err: unknown) => {
+          // never leave `done` pending: record that the tree could not be checked
+          this.treeEnd = { cleanup: emptyCleanup(0, `process tree not checked: ${(err as Error)?.message ?? String(err)}`), survivors: [] };
+        })
+        .then(() => this.afterTree());
     });
     child.on('close', () => {
       this.stdioClosed = true;
@@ -257,7 +262,7 @@ export class ChildHandle {
    */
   private armStallCheck(): void {
     const stallMs = this.opts.stallTimeoutMs;
-    if (stallMs === null || this.state === 'stopping' || this.state === 'exited') return;
+    if (stallMs === null || this.state === 'stopping' || this.state === 'reaping' || this.state === 'exited') return;
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     // Before its first message a child is still starting (loading modules): a longer allowance.
     const limitMs = this.state === 'running' ? stallMs : Math.max(stallMs, STARTUP_ALLOWANCE_MS);
