@@ -5,11 +5,15 @@
 #     restore both. A trap restores on every exit (error, Ctrl+C, SIGTERM). Unprivileged: read only.
 #  2. Energy (issue 3): sample at 10 Hz while a PyTorch matmul loop loads GPU 0 for ~20 s; prints
 #     counter vs polled energy. Skipped when PyTorch is missing.
+#  3. Process tree (issue 12): the prctl(PR_SET_CHILD_SUBREAPER) syscall through the addon, on that
+#     machine's kernel and container.
 set -euo pipefail
 cd "$(dirname "$0")"
 c++ -std=c++17 -O2 -Wall -I../src ../src/loader.cc ../src/gpu_settings.cc gpu-settings-probe.cc -ldl -lpthread -o /tmp/llem-gpu-settings
 c++ -std=c++17 -O2 -Wall -I../src ../src/loader.cc ../src/sampler.cc probe.cc -ldl -lpthread -o /tmp/llem-probe
 gs=/tmp/llem-gpu-settings
+echo "== process tree (issue 12): subreaper through the addon; an orphaned setsid() grandchild must come to us, not to init"
+(cd ../.. && node --import tsx --input-type=module -e "import { setChildSubreaper } from './src/native/index.ts'; import { execSync } from 'node:child_process'; import { readFileSync } from 'node:fs'; const r = setChildSubreaper(true); if (r.status !== 'available') { console.log('FAIL subreaper unavailable:', r.reason); process.exit(1); } const pid = Number(execSync('setsid sleep 30 >/dev/null 2>&1 & echo \$!').toString()); await new Promise((ok) => setTimeout(ok, 300)); const ppid = Number(readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' ')[1]); process.kill(pid, 'SIGKILL'); console.log(ppid === process.pid ? 'ok: setsid grandchild ' + pid + ' re-parented to us' : 'FAIL: its parent is ' + ppid + ', not us (' + process.pid + ')'); process.exit(ppid === process.pid ? 0 : 1);")
 have_torch() { python3 -c 'import torch' 2> /dev/null; }
 # A bf16 matmul loop on GPU 0 for $1 seconds, in the background ($! is its pid).
 load_gpu() {

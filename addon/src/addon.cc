@@ -1,4 +1,4 @@
-// The Node face of the loader and the sampler. Typed by src/native/native.d.ts; src/native is its
+// The Node face of the loader, the sampler and the process-tree syscalls. Typed by src/native/native.d.ts; src/native is its
 // only importer. Expected absences (no library, unsupported metric) are data, not crashes: errors
 // thrown here carry `code`, `fn` and, for loader failures, `pathsTried`.
 #include <napi.h>
@@ -9,6 +9,7 @@
 
 #include "gpu_api.h"
 #include "gpu_settings.h"
+#include "process_tree.h"
 #include "sampler.h"
 
 namespace llem {
@@ -567,6 +568,55 @@ Napi::Value MonotonicNsJs(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<int64_t>(MonotonicNs()));
 }
 
+// ---- Process tree (process_tree.h): plain syscalls, no GPU library -------------------------------
+
+[[noreturn]] void ThrowSys(Napi::Env env, const SysError& e, const char* fn) {
+  Napi::Error err = Napi::Error::New(env, e.message);
+  err.Set("code", Napi::String::New(env, e.code));
+  err.Set("fn", Napi::String::New(env, fn));
+  throw err;
+}
+
+Napi::Value SetChildSubreaperJs(const Napi::CallbackInfo& info) {
+  bool on = info.Length() < 1 || info[0].ToBoolean().Value();
+  SysError e;
+  if (!SetChildSubreaper(on, &e)) ThrowSys(info.Env(), e, "setChildSubreaper");
+  return info.Env().Undefined();
+}
+
+Napi::Value IsChildSubreaperJs(const Napi::CallbackInfo& info) {
+  SysError e;
+  int v = GetChildSubreaper(&e);
+  if (v < 0) ThrowSys(info.Env(), e, "isChildSubreaper");
+  return Napi::Boolean::New(info.Env(), v == 1);
+}
+
+Napi::Value HasChildrenJs(const Napi::CallbackInfo& info) {
+  SysError e;
+  int v = HasChildren(&e);
+  if (v < 0) ThrowSys(info.Env(), e, "hasChildren");
+  return Napi::Boolean::New(info.Env(), v == 1);
+}
+
+Napi::Value ReapChildJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowCode(env, "INVALID_ARGUMENT", "reapChild: expected a pid");
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  if (pid <= 0) ThrowCode(env, "INVALID_ARGUMENT", "reapChild: pid must be positive");
+  SysError e;
+  int status = 0;
+  switch (ReapChild(pid, &status, &e)) {
+    case ReapResult::kReaped:
+      return Napi::String::New(env, "reaped");
+    case ReapResult::kRunning:
+      return Napi::String::New(env, "running");
+    case ReapResult::kNotChild:
+      if (!e.code.empty()) ThrowSys(env, e, "reapChild");
+      return Napi::String::New(env, "not_child");
+  }
+  return env.Undefined();
+}
+
 // ---- Sampler -----------------------------------------------------------------------------------
 
 class StopWorker : public Napi::AsyncWorker {
@@ -750,6 +800,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe, "cudaProbe"));
   exports.Set("monotonicNs", Napi::Function::New(env, MonotonicNsJs, "monotonicNs"));
   RegisterGpuSettings(env, exports);
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaperJs, "setChildSubreaper"));
+  exports.Set("isChildSubreaper", Napi::Function::New(env, IsChildSubreaperJs, "isChildSubreaper"));
+  exports.Set("hasChildren", Napi::Function::New(env, HasChildrenJs, "hasChildren"));
+  exports.Set("reapChild", Napi::Function::New(env, ReapChildJs, "reapChild"));
   Napi::Function ctor = SamplerWrap::Define(env);
   data->samplerCtor = Napi::Persistent(ctor);
   exports.Set("Sampler", ctor);

@@ -15,7 +15,7 @@ export const METRIC_NAMES = [
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
-/** A thrown addon error: `code` is LIB_NOT_FOUND, SYMBOL_MISSING, NOT_OPEN, INVALID_ARGUMENT, NVML_ERROR_*, CUDA_ERROR_*. */
+/** A thrown addon error: `code` is LIB_NOT_FOUND, SYMBOL_MISSING, NOT_OPEN, INVALID_ARGUMENT, NVML_ERROR_*, CUDA_ERROR_*, ERRNO_*, UNSUPPORTED. */
 export interface AddonError extends Error {
   code: string;
   fn: string;
@@ -139,6 +139,13 @@ export interface NativeAddon {
   nvmlResetMemoryLockedClocks(index: number): void;
   cudaProbe(): AddonCudaInfo;
   monotonicNs(): bigint;
+  /** prctl(PR_SET_CHILD_SUBREAPER, on = true): orphaned descendants are re-parented to this process. */
+  setChildSubreaper(on?: boolean): void;
+  isChildSubreaper(): boolean;
+  /** Whether this process has any child at all (running or zombie); reaps nothing. */
+  hasChildren(): boolean;
+  /** waitpid(pid, WNOHANG), for processes re-parented to us only (never one libuv spawned). */
+  reapChild(pid: number): 'reaped' | 'running' | 'not_child';
   Sampler: new (indices: number[], intervalMs: number, capacity?: number) => AddonSampler;
   napiVersion: number;
 }

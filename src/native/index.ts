@@ -401,3 +401,60 @@ export async function gpuFreeMemoryBytes(
 ): Promise<number | null> {
   return (await gpuFreeMemory(cudaVisibleDevices)).bytes;
 }
+
+// ---- Process tree: plain syscalls, no NVML or CUDA library ------------------------------------
+
+function processCallUnavailable(err: unknown, call: string): Unavailable {
+  // An addon built before these calls existed has no such function: say how to fix it.
+  const reason =
+    err instanceof TypeError
+      ? `the native addon was built before ${call} existed; run \`npm run build:addon\``
+      : `${call} failed: ${(err as Error)?.message ?? String(err)}`;
+  return { status: 'unavailable', code: 'unsupported', reason };
+}
+
+/**
+ * prctl(PR_SET_CHILD_SUBREAPER): while set, descendants orphaned by their parent's exit (setsid()
+ * ones included) are re-parented to this process instead of init, so they can still be found and
+ * ended. `on = false` clears it; processes already adopted stay our children.
+ */
+export function setChildSubreaper(on = true): Availability<Record<never, never>> {
+  const loaded = loadAddon();
+  if (loaded.status === 'unavailable') return loaded;
+  try {
+    loaded.addon.setChildSubreaper(on);
+    return { status: 'available' };
+  } catch (err) {
+    return processCallUnavailable(err, 'prctl(PR_SET_CHILD_SUBREAPER)');
+  }
+}
+
+/** One process-tree query through the addon; null when the addon is missing or the call fails. */
+function askAddon<T>(call: (addon: NativeAddon) => T): T | null {
+  const loaded = loadAddon();
+  if (loaded.status === 'unavailable') return null;
+  try {
+    return call(loaded.addon);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this process is a child subreaper now; null when that cannot be asked. */
+export function isChildSubreaper(): boolean | null {
+  return askAddon((addon) => addon.isChildSubreaper());
+}
+
+/** Whether this process has any child (running or zombie) without reaping it; null when unknown. */
+export function hasChildProcesses(): boolean | null {
+  return askAddon((addon) => addon.hasChildren());
+}
+
+/**
+ * Reaps `pid` if it is a zombie child of ours: for processes re-parented to us only. Node reaps
+ * only the children it spawned, so an adopted orphan that exits stays a zombie until reaped here;
+ * reaping a child Node spawned would hide its exit from Node. null when the addon is missing.
+ */
+export function reapAdoptedChild(pid: number): 'reaped' | 'running' | 'not_child' | null {
+  return askAddon((addon) => addon.reapChild(pid));
+}

@@ -1,29 +1,53 @@
 // One run's child process, as an explicit state machine:
-//   spawning → ready (process exists) → running (first valid message) → stopping (kill sent) → exited
+//   spawning → ready (process exists) → running (first valid message) → stopping (kill sent)
+//   → reaping (the worker exited; the rest of its process tree is being ended) → exited
 // with a single transition method. The child runs in its own process group (detached), its stdout
 // and stderr stream into worker.log (the last 64 KiB stay in memory for the failure record), IPC
-// messages are zod-checked (bad ones are logged, never fatal), and every kill addresses the group.
+// messages are zod-checked (bad ones are logged, never fatal), and every kill addresses the group
+// and each descendant by pid. `done` resolves only once nothing of the run's process tree is left
+// (docs/PROCESS-TREE.md): that is the lifecycle invariant the runner's records rely on.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import path from 'node:path';
+import { sweepStaleTempFiles } from '../atomic-file.ts';
+import { isChildSubreaper, reapAdoptedChild, setChildSubreaper } from '../native/index.ts';
 import { childMessageSchema, type ChildMessage, type ErrorType, type Phase } from './protocol.ts';
 import { runResultSchema, type RunResult } from '../results/schema.ts';
-import type { TreeCleanup } from './process-tree.ts';
+import {
+  emptyCleanup,
+  endTree,
+  findRunTree,
+  runTreeMayRemain,
+  TREE_KILL_WAIT_MS,
+  TREE_MARKER_ENV,
+  type RunTreeScope,
+  type TreeCleanup,
+  type TreeEnd,
+} from './process-tree.ts';
+import { isExitedState, procStartTicks, readProcStat } from './proc.ts';
 
-export type ChildState = 'spawning' | 'ready' | 'running' | 'stopping' | 'exited';
+export type ChildState = 'spawning' | 'ready' | 'running' | 'stopping' | 'reaping' | 'exited';
 export type KillReason = 'timeout' | 'stall' | 'skip' | 'abort';
 export type OutcomeStatus = 'completed' | 'failed' | 'skipped' | 'interrupted';
 
 const ALLOWED: Record<ChildState, ChildState[]> = {
+  // → exited: the spawn itself failed (there is no process, so no tree)
   spawning: ['ready', 'stopping', 'exited'],
-  ready: ['running', 'stopping', 'exited'],
-  running: ['stopping', 'exited'],
-  stopping: ['exited'],
+  ready: ['running', 'stopping', 'reaping'],
+  running: ['stopping', 'reaping'],
+  stopping: ['reaping', 'exited'],
+  reaping: ['exited'],
   exited: [],
 };
 
 export const TAIL_BYTES = 64 * 1024;
 /** Stall allowance until the child's first message (module loading on a busy machine). */
 export const STARTUP_ALLOWANCE_MS = 60_000;
+/** Default time between SIGTERM and SIGKILL (to the worker's group, or to what it left behind). */
+export const KILL_GRACE_MS = 3000;
+/** Once the tree is gone, how long stdio may stay open (held by a process we could not identify). */
+const STDIO_CLOSE_CAP_MS = 2000;
 
 export interface ChildOutcome {
   status: OutcomeStatus;
@@ -53,7 +77,7 @@ export interface ChildHandleOptions {
   timeoutMs: number | null;
   /** No message (heartbeat or other) for this long = stall; null = none. */
   stallTimeoutMs: number | null;
-  /** Time between SIGTERM and SIGKILL to the group. */
+  /** Time between SIGTERM and SIGKILL to the group and to leftovers of the tree (default KILL_GRACE_MS). */
   killGraceMs?: number;
   onMessage?: (msg: ChildMessage) => void;
   onOutput?: (chunk: Buffer) => void;
@@ -76,6 +100,32 @@ class TailBuffer {
   }
 }
 
+/**
+ * The supervising process is a child subreaper while it supervises at least one run, so that what a
+ * dying worker leaves is re-parented to it (and can be found and ended) instead of to init. Cleared
+ * when the last run ends unless it was set before, so a long-lived host (a test process) does not
+ * keep adopting unrelated orphans.
+ */
+const subreaper = {
+  live: 0,
+  wasSetBefore: false,
+  /** null while we are one; otherwise why not (recorded as the cleanup's note). */
+  unavailableReason: null as string | null,
+  acquire(): void {
+    if (this.live++ > 0) return;
+    this.wasSetBefore = isChildSubreaper() === true;
+    const r = this.wasSetBefore ? ({ status: 'available' } as const) : setChildSubreaper(true);
+    this.unavailableReason = r.status === 'available' ? null : r.reason;
+  },
+  release(): void {
+    if (--this.live > 0 || this.wasSetBefore || this.unavailableReason !== null) return;
+    setChildSubreaper(false);
+  },
+};
+/** Leaders of the runs this process supervises now: one run's cleanup never takes another's worker. */
+const liveLeaders = new Set<number>();
+let treeSeq = 0;
+
 export class ChildHandle {
   state: ChildState = 'spawning';
   pid: number | null = null;
@@ -95,6 +145,18 @@ export class ChildHandle {
   private malformed = 0;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private spawnError: Error | null = null;
+  /** When the first SIGTERM went out (the grace runs from there, also for leftovers). */
+  private killSentAtMs: number | null = null;
+  private tree: RunTreeScope | null = null;
+  /** Descendants signalled while the worker was being stopped (kill, forceKill), for the record. */
+  private stopSignalled = { term: new Set<number>(), kill: new Set<number>() };
+  private treeEnd: TreeEnd | null = null;
+  /** What the worker ended itself before a normal exit (its `tree_cleanup` message). */
+  private workerCleanup: TreeCleanup | null = null;
+  /** A second Ctrl+C while reaping: SIGKILL what is left without waiting out the grace. */
+  private hurryReaping = false;
+  private stdioClosed = false;
+  private holdsSubreaper = false;
 
   constructor(private readonly opts: ChildHandleOptions) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -119,11 +181,15 @@ export class ChildHandle {
     if (this.child) throw new Error('child handle: start() called twice');
     this.log = createWriteStream(this.opts.logPath, { flags: 'a' });
     this.log.on('error', () => {});
+    subreaper.acquire();
+    this.holdsSubreaper = true;
+    // Every descendant inherits the marker: an orphan re-parented to us is recognised as this run's.
+    const marker = `${process.pid}-${++treeSeq}-${Date.now().toString(36)}`;
     let child: ChildProcess;
     try {
       child = spawn(this.opts.command, this.opts.args, {
         cwd: this.opts.cwd,
-        env: this.opts.env ?? process.env,
+        env: { ...(this.opts.env ?? process.env), [TREE_MARKER_ENV]: marker },
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         serialization: 'json',
@@ -136,12 +202,22 @@ export class ChildHandle {
     }
     this.child = child;
     this.pid = child.pid ?? null;
+    if (this.pid !== null) {
+      liveLeaders.add(this.pid);
+      this.tree = {
+        leaderPid: this.pid,
+        leaderStartTicks: procStartTicks(this.pid),
+        known: new Map(),
+        markerEntry: `${TREE_MARKER_ENV}=${marker}`,
+        isOtherLeader: (pid) => pid !== this.pid && liveLeaders.has(pid),
+      };
+    }
     child.on('spawn', () => {
       if (this.state === 'spawning') this.transition('ready', 'spawned');
     });
     child.on('error', (err) => {
       // spawn failure (ENOENT …); after a successful spawn, errors are kill/send failures we tolerate
-      if (this.state === 'spawning') {
+      if (this.pid === null && (this.state === 'spawning' || this.state === 'stopping')) {
         this.spawnError = err;
         this.transition('exited', `spawn failed: ${err.message}`);
         this.finish();
@@ -158,22 +234,20 @@ export class ChildHandle {
     child.on('exit', (code, signal) => {
       this.exitInfo = { code, signal };
       this.clearTimers();
-      // Grandchildren may outlive the leader: end the group whatever happened.
-      this.signalGroup(this.killReason ? 'SIGKILL' : 'SIGTERM');
-      if (!this.killReason) {
-        const t = setTimeout(() => this.signalGroup('SIGKILL'), this.opts.killGraceMs ?? 3000);
-        t.unref();
-      }
-      // Stdio can stay open if a grandchild holds it; do not wait for it forever.
-      const closeCap = setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        this.onClosed();
-      }, 5000);
-      closeCap.unref();
-      this.timers.push(closeCap);
+      if (this.pid !== null) liveLeaders.delete(this.pid);
+      this.transition('reaping', `worker exited (${signal ?? `code ${code}`})`);
+      // Grandchildren may outlive the worker: end the whole tree, whatever happened, before `done`.
+      void this.reapTree()
+        .catch((err: unknown) => {
+          // never leave `done` pending: record that the tree could not be checked
+          this.treeEnd = { cleanup: emptyCleanup(0, `process tree not checked: ${(err as Error)?.message ?? String(err)}`), survivors: [] };
+        })
+        .then(() => this.afterTree());
     });
-    child.on('close', () => this.onClosed());
+    child.on('close', () => {
+      this.stdioClosed = true;
+      this.maybeFinish();
+    });
 
     if (this.opts.timeoutMs !== null) {
       this.timers.push(setTimeout(() => this.kill('timeout'), this.opts.timeoutMs));
@@ -188,7 +262,7 @@ export class ChildHandle {
    */
   private armStallCheck(): void {
     const stallMs = this.opts.stallTimeoutMs;
-    if (stallMs === null || this.state === 'stopping' || this.state === 'exited') return;
+    if (stallMs === null || this.state === 'stopping' || this.state === 'reaping' || this.state === 'exited') return;
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     // Before its first message a child is still starting (loading modules): a longer allowance.
     const limitMs = this.state === 'running' ? stallMs : Math.max(stallMs, STARTUP_ALLOWANCE_MS);
@@ -215,34 +289,129 @@ export class ChildHandle {
     }
   }
 
-  /** SIGTERM to the group, SIGKILL after the grace. The first reason given is the one recorded. */
+  /**
+   * SIGTERM to the group and to every descendant (setsid() ones left the group), SIGKILL after
+   * the grace. The first reason given is the one recorded.
+   */
   kill(reason: KillReason): void {
-    if (this.state === 'exited') return;
+    if (this.state === 'exited' || this.state === 'reaping') return;
     if (this.killReason === null) this.killReason = reason;
     if (this.state === 'stopping') return;
     this.transition('stopping', `kill: ${reason}`);
-    // a worker that handles SIGTERM learns why it is stopped; the group signal is what counts
+    this.killSentAtMs = performance.now();
+    // a worker that handles SIGTERM learns why it is stopped; the signals are what count
     this.send({ v: 1, type: 'shutdown', reason });
-    this.signalGroup('SIGTERM');
-    const t = setTimeout(() => this.forceKill(), this.opts.killGraceMs ?? 3000);
+    this.signalTree('SIGTERM');
+    const t = setTimeout(() => this.forceKill(), this.killGraceMs());
     this.timers.push(t);
   }
 
-  /** SIGKILL to the group now (second Ctrl+C, or grace expired). */
+  /** SIGKILL to the group and every descendant now (second Ctrl+C, or grace expired). */
   forceKill(): void {
     if (this.state === 'exited') return;
+    if (this.state === 'reaping') {
+      this.hurryReaping = true;
+      return;
+    }
     if (this.killReason === null) this.killReason = 'abort';
     if (this.state !== 'stopping') this.transition('stopping', 'force kill');
     this.escalatedToSigkill = true;
-    this.signalGroup('SIGKILL');
+    this.signalTree('SIGKILL');
   }
 
-  private signalGroup(signal: NodeJS.Signals): void {
+  private killGraceMs(): number {
+    return this.opts.killGraceMs ?? KILL_GRACE_MS;
+  }
+
+  /**
+   * Walks the tree while the worker is alive (a subreaper, so its orphans are still below it),
+   * remembers every pid for the cleanup after its exit, and signals the group and each of them.
+   */
+  private signalTree(signal: NodeJS.Signals): void {
     if (this.pid === null) return;
+    const tree = this.tree!;
+    for (const p of findRunTree(tree)) {
+      if (isExitedState(p.state)) continue;
+      tree.known.set(p.pid, p.startTicks);
+      (signal === 'SIGKILL' ? this.stopSignalled.kill : this.stopSignalled.term).add(p.pid);
+      try {
+        process.kill(p.pid, signal);
+      } catch {
+        // gone meanwhile
+      }
+    }
     try {
       process.kill(-this.pid, signal);
     } catch {
       // ESRCH: the group is already gone
+    }
+  }
+
+  /** After the worker's exit: end whatever is left of its tree (bounded), then let `done` resolve. */
+  private async reapTree(): Promise<void> {
+    const tree = this.tree!;
+    const t0 = performance.now();
+    const isSubreaper = subreaper.unavailableReason === null;
+    const note =
+      subreaper.unavailableReason === null
+        ? undefined
+        : `subreaper unavailable: ${subreaper.unavailableReason}; a descendant that left the process group and whose parent exited may have survived unseen`;
+    // what the stop already signalled counts as left over (and SIGKILLed) even when it is gone now
+    const signalled = this.stopSignalled;
+    const withStop = (c: TreeCleanup): TreeCleanup => ({
+      ...c,
+      leftover_pids: [...new Set([...signalled.term, ...signalled.kill, ...c.leftover_pids])],
+      sigkilled_pids: [...new Set([...signalled.kill, ...c.sigkilled_pids])],
+      ...(note ? { note } : {}),
+    });
+    if (!runTreeMayRemain(tree, isSubreaper)) {
+      this.treeEnd = { cleanup: withStop(emptyCleanup(Math.round((performance.now() - t0) * 10) / 10)), survivors: [] };
+      return;
+    }
+    // After a kill the grace runs from the first SIGTERM; after a normal exit leftovers get a full one.
+    const graceMs = this.killGraceMs();
+    const termGraceMs = this.killSentAtMs === null ? graceMs : Math.max(0, graceMs - (performance.now() - this.killSentAtMs));
+    const end = await endTree({
+      find: () => findRunTree(tree),
+      group: tree.leaderPid,
+      termGraceMs: this.escalatedToSigkill ? 0 : termGraceMs,
+      killWaitMs: TREE_KILL_WAIT_MS,
+      reap: isSubreaper,
+      hurry: () => this.hurryReaping,
+      onMember: (p) => tree.known.set(p.pid, p.startTicks),
+    });
+    this.treeEnd = { cleanup: withStop(end.cleanup), survivors: end.survivors };
+  }
+
+  private afterTree(): void {
+    if (this.treeEnd!.survivors.length > 0) this.closeStdio();
+    else if (!this.stdioClosed) this.timers.push(setTimeout(() => this.closeStdio(), STDIO_CLOSE_CAP_MS));
+    this.maybeFinish();
+  }
+
+  /** Stdio can stay open if an unidentified process holds it; do not wait for it forever. */
+  private closeStdio(): void {
+    this.child?.stdout?.destroy();
+    this.child?.stderr?.destroy();
+    this.stdioClosed = true;
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.state !== 'reaping' || this.treeEnd === null || !this.stdioClosed) return;
+    this.clearTimers();
+    this.finish();
+  }
+
+  /**
+   * What the worker ended itself before exiting was re-parented to us as zombies when it exited;
+   * its report can arrive after our walk, so reap the reported ones once more (ours by that report).
+   */
+  private reapReportedZombies(): void {
+    if (!this.workerCleanup || subreaper.unavailableReason !== null) return;
+    for (const pid of this.workerCleanup.leftover_pids) {
+      const p = readProcStat(pid);
+      if (p && p.ppid === process.pid && isExitedState(p.state) && this.tree?.known.get(pid) === p.startTicks) reapAdoptedChild(pid);
     }
   }
 
@@ -263,20 +432,17 @@ export class ChildHandle {
       this.childError = { error_type: msg.error_type, message: msg.message, phase: msg.phase };
       if (msg.phase) this.phase = msg.phase;
     }
+    if (msg.type === 'tree_cleanup') {
+      this.workerCleanup = msg.cleanup;
+      // its leftovers become our children (zombies or not) once it exits: known, so reaped and ended
+      for (const pid of msg.cleanup.leftover_pids) this.tree?.known.set(pid, procStartTicks(pid));
+    }
     if (msg.type === 'result') {
       this.reportedResultPath = msg.path;
       // The parent reads the file at exit; acknowledging lets the child exit now.
       this.send({ v: 1, type: 'result_ack' });
     }
     this.opts.onMessage?.(msg);
-  }
-
-  private closed = false;
-  private onClosed(): void {
-    if (this.closed || !this.exitInfo) return;
-    this.closed = true;
-    this.clearTimers();
-    this.finish();
   }
 
   private clearTimers(): void {
@@ -287,8 +453,16 @@ export class ChildHandle {
   }
 
   private finish(): void {
-    if (this.state !== 'exited') this.transition('exited', 'process exited');
-    const outcome = this.classify();
+    this.transition('exited', this.treeEnd ? 'process tree gone' : 'no process');
+    this.reapReportedZombies();
+    // every process that could write in the run dir is gone: an interrupted result.json write's
+    // temp file (the worker killed mid-write) goes now
+    if (this.treeEnd) sweepStaleTempFiles(path.dirname(this.opts.resultPath), [], 0);
+    if (this.holdsSubreaper) {
+      this.holdsSubreaper = false;
+      subreaper.release();
+    }
+    const outcome = withTreeVerdict(this.classify(), this.treeEnd);
     const log = this.log;
     this.log = null;
     if (log) log.end(() => this.resolveDone(outcome));
@@ -304,7 +478,7 @@ export class ChildHandle {
       result_path: null,
       result: null,
       malformed_messages: this.malformed,
-      tree_cleanup: null,
+      tree_cleanup: this.treeEnd ? mergeCleanups(this.workerCleanup, this.treeEnd.cleanup) : null,
     };
     const fail = (status: OutcomeStatus, error_type: ErrorType, message: string): ChildOutcome => ({
       ...base,
@@ -349,6 +523,36 @@ export class ChildHandle {
     if (!checked.ok) return fail('failed', 'InvalidResult', `worker exited 0 but ${checked.reason}`);
     return { ...base, status: 'completed', error_type: null, message: null, result_path: resultPath, result: checked.result };
   }
+}
+
+/** The worker's own cleanup (before its exit) and ours (after it) as one record. */
+function mergeCleanups(worker: TreeCleanup | null, parent: TreeCleanup): TreeCleanup {
+  if (!worker || worker.leftover_pids.length === 0) return parent;
+  const union = (a: number[], b: number[]) => [...new Set([...a, ...b])];
+  const notes = [`the worker ended ${worker.leftover_pids.length} of them itself before exiting`, worker.note, parent.note].filter(Boolean);
+  return {
+    leftover_pids: union(worker.leftover_pids, parent.leftover_pids),
+    sigkilled_pids: union(worker.sigkilled_pids, parent.sigkilled_pids),
+    survivor_pids: parent.survivor_pids,
+    waited_ms: Math.round((worker.waited_ms + parent.waited_ms) * 10) / 10,
+    note: notes.join('; '),
+  };
+}
+
+/**
+ * A process of the run that outlived SIGKILL and the bounded wait (stuck in a driver, state D)
+ * fails the run: its load would land in the next run's measurement. An outcome that already
+ * failed keeps its cause and gains the survivors.
+ */
+export function withTreeVerdict(outcome: ChildOutcome, end: TreeEnd | null): ChildOutcome {
+  if (!end || end.survivors.length === 0) return outcome;
+  const what =
+    `${end.survivors.length} process(es) of the run still alive ${fmtSeconds(TREE_KILL_WAIT_MS)} after SIGKILL: ` +
+    `${end.survivors.join('; ')}; they may hold the GPU and would overlap the next run`;
+  if (outcome.status === 'completed') {
+    return { ...outcome, status: 'failed', error_type: 'ProcessCrash', message: what, result_path: null, result: null };
+  }
+  return { ...outcome, message: outcome.message ? `${outcome.message}; ${what}` : what };
 }
 
 export function readResult(resultPath: string): { ok: true; result: RunResult } | { ok: false; reason: string } {

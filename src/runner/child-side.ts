@@ -1,14 +1,26 @@
 // Child side of the parent ↔ child link, shared by the real worker (src/worker/main.ts) and the
-// runner's fixture workers. It owns three things a child must get right:
+// runner's fixture workers. It owns four things a child must get right:
 //   - sends resolve only when Node has handed the message to the channel (a send followed by an
 //     exit is silently lost otherwise);
 //   - a heartbeat the parent's stall timeout watches;
+//   - the process tree: the child becomes a subreaper at connect, so whatever its descendants
+//     orphan (setsid() ones included) stays below it; on its normal exit path (close()) it ends
+//     what is left of its descendants and reports it to the parent (docs/PROCESS-TREE.md);
 //   - the orphan guard: when the IPC channel closes without us closing it (the parent was
-//     SIGKILLed or OOM-killed), the child ends its whole process group (itself, a managed server,
-//     any grandchildren) within two seconds so that nothing keeps holding the GPU.
+//     SIGKILLed or OOM-killed), the child ends its whole process group and every descendant
+//     (itself, a managed server, any grandchildren) within two seconds so that nothing keeps
+//     holding the GPU.
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { hasChildProcesses, setChildSubreaper } from '../native/index.ts';
+import { endTree, findOwnDescendants, type TreeCleanup } from './process-tree.ts';
+import { isExitedState } from './proc.ts';
 import { PROTOCOL_VERSION, parentMessageSchema, type ChildMessage, type ParentMessage, type RunSpec } from './protocol.ts';
+
+/** On a normal exit, time between SIGTERM and SIGKILL to what the child's descendants left behind. */
+export const CHILD_TREE_GRACE_MS = 1000;
+/** …and how long after SIGKILL before handing the rest to the parent (which waits longer). */
+const CHILD_TREE_KILL_WAIT_MS = 1000;
 
 export interface ParentLink {
   /** Resolves when the message has been handed to the IPC channel; rejects if the channel is gone. */
@@ -23,9 +35,10 @@ export interface ParentLink {
   /** Sends the result path, waits for the ack (default 10 s). true when acknowledged. */
   reportResult(resultPath: string, ackTimeoutMs?: number): Promise<boolean>;
   /**
-   * Stop the heartbeat and close the channel on purpose (not an orphaning), so the process can
-   * exit on its own once its work is done. Set process.exitCode before or after; never call
-   * process.exit() right after a send.
+   * Close the channel on purpose (not an orphaning), so the process can exit on its own once its
+   * work is done. Descendants still alive are ended first (SIGTERM, then SIGKILL) and reported to
+   * the parent; with none, the channel closes at once. Set process.exitCode before or after;
+   * never call process.exit() right after a send.
    */
   close(): void;
   /** Whether the parent side is still connected. */
@@ -52,6 +65,8 @@ export function connectToParent(options: ConnectOptions = {}): ParentLink {
     throw new Error('connectToParent: this process has no IPC channel (it must be started by the llem runner)');
   }
   const orphanGraceMs = options.orphanGraceMs ?? 1000;
+  // Without the addon the parent records the degradation (its own subreaper call fails the same way).
+  subreaperSet = setChildSubreaper(true).status === 'available';
   const listeners = new Set<(msg: ParentMessage) => void>();
   let heartbeat: NodeJS.Timeout | null = null;
   let closingOnPurpose = false;
@@ -83,7 +98,7 @@ export function connectToParent(options: ConnectOptions = {}): ParentLink {
     heartbeat = null;
     if (closingOnPurpose) return;
     options.onOrphaned?.();
-    killOwnGroup(orphanGraceMs);
+    killOwnTree(orphanGraceMs);
   });
 
   const link: ParentLink = {
@@ -126,9 +141,21 @@ export function connectToParent(options: ConnectOptions = {}): ParentLink {
       return acked;
     },
     close() {
+      if (closingOnPurpose) return;
       closingOnPurpose = true;
-      link.stopHeartbeat();
-      if (process.connected) process.disconnect();
+      const disconnect = () => {
+        link.stopHeartbeat();
+        if (process.connected) process.disconnect();
+      };
+      const ending = endLeftoverDescendants();
+      if (!ending) {
+        disconnect();
+        return;
+      }
+      void ending
+        .then((cleanup) => (cleanup ? send({ v: PROTOCOL_VERSION, type: 'tree_cleanup', cleanup }) : undefined))
+        .catch(() => {})
+        .finally(disconnect);
     },
     get connected() {
       return process.connected;
@@ -138,21 +165,59 @@ export function connectToParent(options: ConnectOptions = {}): ParentLink {
   return link;
 }
 
+let subreaperSet = false;
+
 /**
- * Ends this process's whole group. We are the group leader (the parent spawns us detached), so
- * -pid addresses us and everything we started. SIGTERM first (servers flush and release the GPU),
- * then SIGKILL, which also ends us. We ignore our own SIGTERM meanwhile so that we live to send
- * the SIGKILL to grandchildren that ignore SIGTERM.
+ * Before a normal exit: ends what our descendants left behind (a helper that ignores SIGTERM, a
+ * setsid() daemon), so that nothing of this run outlives it. null when there is nothing to end —
+ * decided by one waitid() when we are a subreaper (every descendant is then below us), so a
+ * worker that leaves nothing exits as fast as before.
  */
-function killOwnGroup(graceMs: number): void {
+function endLeftoverDescendants(): Promise<TreeCleanup | null> | null {
+  if (subreaperSet && hasChildProcesses() === false) return null;
+  if (!findOwnDescendants().some((p) => !isExitedState(p.state))) return null;
+  const t0 = performance.now();
+  return endTree({
+    find: () => findOwnDescendants(),
+    // our own group includes us: reach the others by pid
+    group: null,
+    termGraceMs: CHILD_TREE_GRACE_MS,
+    killWaitMs: CHILD_TREE_KILL_WAIT_MS,
+    // zombies left are the parent's to reap once we exit (we cannot tell those Node would reap)
+    reap: false,
+  }).then((end) => ({ ...end.cleanup, waited_ms: Math.round((performance.now() - t0) * 10) / 10 }));
+}
+
+/** Signals every live descendant by pid (setsid() ones are not in our group). */
+function signalDescendants(signal: NodeJS.Signals): void {
+  for (const p of findOwnDescendants()) {
+    if (isExitedState(p.state)) continue;
+    try {
+      process.kill(p.pid, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/**
+ * Ends this process's whole tree. We are the group leader (the parent spawns us detached), so
+ * -pid addresses us and everything we started that stayed in the group; descendants that left it
+ * (setsid()) are reached by pid, found below us because we are a subreaper. SIGTERM first
+ * (servers flush and release the GPU), then SIGKILL, which also ends us. We ignore our own
+ * SIGTERM meanwhile so that we live to send the SIGKILL to grandchildren that ignore SIGTERM.
+ */
+function killOwnTree(graceMs: number): void {
   const pgid = process.pid;
   process.on('SIGTERM', () => {});
+  signalDescendants('SIGTERM');
   try {
     process.kill(-pgid, 'SIGTERM');
   } catch {
     // not a group leader (started by hand): fall back to ourselves only
   }
   const timer = setTimeout(() => {
+    signalDescendants('SIGKILL');
     try {
       process.kill(-pgid, 'SIGKILL');
     } catch {

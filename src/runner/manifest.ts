@@ -10,7 +10,7 @@
 // header, and readers recompute counts from the runs, so a stale header is never wrong.
 // Always read through readManifest().
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { writeFileAtomicSync } from '../atomic-file.ts';
+import { sweepStaleTempFiles, writeFileAtomicSync } from '../atomic-file.ts';
 import path from 'node:path';
 import { z } from 'zod';
 import { ERROR_TYPES, PHASES } from './protocol.ts';
@@ -252,6 +252,7 @@ export class ManifestStore {
   }
 
   static open(studyDir: string, options: { fsync?: boolean; inlineRunLimit?: number } = {}): ManifestStore {
+    sweepStaleTempFiles(studyDir, [CHUNK_DIR]);
     return new ManifestStore(studyDir, readManifest(studyDir), options);
   }
 

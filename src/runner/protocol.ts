@@ -2,6 +2,7 @@
 // the run directory and the message carries its path. Both sides zod-check what they receive.
 import { z } from 'zod';
 import type { ExperimentConfig } from '../study/types.ts';
+import { treeCleanupSchema } from './process-tree.ts';
 
 export const PROTOCOL_VERSION = 1 as const;
 
@@ -75,6 +76,8 @@ export const childMessageSchema = z.discriminatedUnion('type', [
     message: z.string().max(4096),
   }),
   z.object({ v: z.literal(1), type: z.literal('result'), path: z.string() }),
+  /** Sent before a normal exit when the worker had to end processes of its own (process-tree.ts). */
+  z.object({ v: z.literal(1), type: z.literal('tree_cleanup'), cleanup: treeCleanupSchema }),
   z.object({
     v: z.literal(1),
     type: z.literal('error'),

@@ -133,7 +133,8 @@ test('managed backend end to end: started, ready-polled, measured, stopped with 
     const result = runResultSchema.parse(JSON.parse(readFileSync(run.spec.result_path, 'utf8')));
     assert.equal(result.metrics.requests, 5);
     assert.equal(result.metrics.output_tokens, 30);
-    assert.ok(result.metrics.ttft_ms.p50! >= 29);
+    // the scripted 30 ms first-token delay is inside TTFT (a loose bound: a timer may fire early by its granularity)
+    assert.ok(result.metrics.ttft_ms.p50! >= 20, `ttft p50 ${result.metrics.ttft_ms.p50}`);
     const log = readFileSync(join(run.spec.run_dir, 'server.log'), 'utf8');
     assert.match(log, /--max-num-seqs","8"/);
     const pid = Number(readFileSync(pidFile, 'utf8'));

@@ -2,7 +2,7 @@
 // frames) on a study whose runs use the fixture worker. We read the screen with capture-pane.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,13 +24,19 @@ function processesMentioning(text: string): string[] {
 test('llem run in tmux: pre-flight, start, pause, skip, retry, resize, Ctrl+C → 130 with the terminal restored', { timeout: 300_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'llem-e2e-tui-'));
   const tmux = new Tmux('tui');
+  // A run finishes only when the test lets it (one token each, see the fixture's gate): on a
+  // loaded machine the study can never end, or a run finish, before the key that needs it.
+  const gateDir = join(tmp, 'gate');
+  mkdirSync(gateDir);
+  let tokens = 0;
+  const letOneRunFinish = () => writeFileSync(join(gateDir, `token-${++tokens}`), '');
   try {
     tmux.start(100, 30, repo);
     const sttyBefore = join(tmp, 'stty.before');
     const sttyAfter = join(tmp, 'stty.after');
     const exitFile = join(tmp, 'exit');
     tmux.sendLine(
-      `stty -g > ${sttyBefore}; env -u CI LLEM_WORKER_ENTRY=${workerEntry} FIXTURE_SLEEP_MS=5000 ` +
+      `stty -g > ${sttyBefore}; env -u CI LLEM_WORKER_ENTRY=${workerEntry} FIXTURE_SLEEP_MS=1000 FIXTURE_GATE_DIR=${gateDir} ` +
         `node bin/llem.js run ${studyYaml} --out ${join(tmp, 'out')}; echo $? > ${exitFile}; stty -g > ${sttyAfter}`,
     );
 
@@ -42,10 +48,14 @@ test('llem run in tmux: pre-flight, start, pause, skip, retry, resize, Ctrl+C �
 
     tmux.keys('Enter');
     await tmux.waitFor((s) => /cycle 1\/2/.test(s) && /1 running/.test(s), 'the study screen with a running run', 60_000);
+    letOneRunFinish();
     await tmux.waitFor((s) => /[1-9] done/.test(s) && s.includes('✓'), 'a row to change to completed', 90_000);
 
     // p: pause after the current run; the study then sits with nothing running.
+    await tmux.waitFor((s) => s.includes('1 running'), 'the next run', 60_000);
     tmux.keys('p', true);
+    await tmux.waitFor((s) => s.includes('pausing after this run'), 'the pause to register', 60_000);
+    letOneRunFinish();
     await tmux.waitFor((s) => s.includes('PAUSED') && s.includes('0 running'), 'the pause to take effect', 90_000);
     const doneWhilePaused = /(\d+) done/.exec(tmux.capture())?.[1];
     await new Promise((r) => setTimeout(r, 3000));

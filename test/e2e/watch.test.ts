@@ -3,7 +3,7 @@
 // q leaves with 0 and the terminal restored; the study itself goes on untouched.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,15 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 test('llem watch follows a study run elsewhere, read-only', { timeout: 300_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'llem-e2e-watch-'));
   const tmux = new Tmux('watch');
-  const env = { ...process.env, LLEM_WORKER_ENTRY: join(repo, 'test/runner/fixtures/worker.ts'), FIXTURE_SLEEP_MS: '2000' };
+  // Runs finish only when the test lets them (one token each, see the fixture's gate): on a loaded
+  // machine the study can never end before the watcher has attached and the keys are handled.
+  const gateDir = join(tmp, 'gate');
+  mkdirSync(gateDir);
+  let tokens = 0;
+  const letRunsFinish = (n: number) => {
+    for (let i = 0; i < n; i++) writeFileSync(join(gateDir, `token-${++tokens}`), '');
+  };
+  const env = { ...process.env, LLEM_WORKER_ENTRY: join(repo, 'test/runner/fixtures/worker.ts'), FIXTURE_SLEEP_MS: '500', FIXTURE_GATE_DIR: gateDir };
   const runner = spawn(process.execPath, ['bin/llem.js', 'run', join(repo, 'test/e2e/fixtures/tui-study.yaml'), '--out', join(tmp, 'out'), '--no-tui', '--yes'], {
     cwd: repo,
     env,
@@ -37,6 +45,7 @@ test('llem watch follows a study run elsewhere, read-only', { timeout: 300_000 }
     tmux.start(100, 30, repo);
     tmux.sendLine(`env -u CI node bin/llem.js watch ${studyDir}; echo $? > ${exitFile}`);
     await tmux.waitFor((s) => s.includes('[watching]') && s.includes('cycle '), 'the watch screen', 120_000);
+    letRunsFinish(1);
     await tmux.waitFor((s) => s.includes('✓'), 'a completed run seen through the journal', 120_000);
     tmux.keys('p', true);
     await tmux.waitFor((s) => s.includes('read-only: another process runs this study'), 'the read-only reason');
@@ -49,7 +58,8 @@ test('llem watch follows a study run elsewhere, read-only', { timeout: 300_000 }
     assert.equal(readFileSync(exitFile, 'utf8').trim(), '0');
     assert.equal(tmux.display('#{alternate_on}'), '0');
     assert.equal(tmux.display('#{cursor_flag}'), '1');
-    // watching never paused the study: it finishes on its own
+    // watching never paused the study: it finishes on its own once its runs may
+    letRunsFinish(5);
     assert.equal(await runnerExit, 0);
     const manifest = JSON.parse(readFileSync(join(studyDir, 'manifest.json'), 'utf8')) as { status: string };
     assert.equal(manifest.status, 'completed');

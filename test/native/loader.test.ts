@@ -101,3 +101,25 @@ test('a process that exits with a sampler running ends cleanly; a terminated wor
   assert.equal(out.workerRefs, 2, 'nvmlOpen + the running sampler');
   assert.equal(out.refsAfter, 1);
 });
+
+test('process-tree calls work without any GPU library: subreaper, orphan adoption, waitid, reaping an adopted zombie', async () => {
+  const r = await run('process-tree', { LLEM_NVML_LIB: join(dir, 'no-libnvidia-ml.so.1'), LLEM_CUDA_LIB: join(dir, 'no-libcuda.so.1') });
+  // (under tsx the process may already have a child of its own, the esbuild service: compare with before)
+  const had = r.processTree.before.hasChildren;
+  assert.equal(typeof had, 'boolean');
+  assert.deepEqual(r.processTree, {
+    before: { subreaper: false, hasChildren: had },
+    set: 'available',
+    subreaper: true,
+    adoptedByUs: true,
+    whileRunning: { hasChildren: true, reap: 'running' },
+    reaped: 'reaped',
+    goneAfterReap: true,
+    hasChildrenAfter: had,
+    notOurs: 'not_child',
+  });
+  assert.equal(r.cleared, false);
+  const without = await run('process-tree-without-addon', { LLEM_ADDON_PATH: join(dir, 'missing.node') });
+  assert.match(without.subreaper.reason, /native addon is not built/);
+  assert.equal(without.hasChildren, null);
+});

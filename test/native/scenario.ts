@@ -1,8 +1,8 @@
 // Child-process entry for loader tests: the addon binds its library once per process, so each
 // library situation (missing, symbol absent, addon absent) runs in its own process.
-// Usage: node --import tsx test/native/scenario.ts <open|cuda|helpers> ; prints one JSON line.
+// Usage: node --import tsx test/native/scenario.ts <open|cuda|helpers|process-tree|…> ; prints one JSON line.
 import { openGpuMeter, gpuFreeMemoryBytes, readGpuTemperatures } from '../../src/measure/index.ts';
-import { openNvml, probeCuda } from '../../src/native/index.ts';
+import { hasChildProcesses, isChildSubreaper, openNvml, probeCuda, reapAdoptedChild, setChildSubreaper } from '../../src/native/index.ts';
 
 const what = process.argv[2];
 const out: Record<string, unknown> = {};
@@ -54,5 +54,26 @@ if (what === 'open') {
 } else if (what === 'helpers') {
   out.temps = await readGpuTemperatures(process.env.CVD ?? null);
   out.free = await gpuFreeMemoryBytes(process.env.CVD ?? null);
+} else if (what === 'process-tree') {
+  // The subreaper calls are plain syscalls: the test runs this with no NVML or CUDA library.
+  const { execSync } = await import('node:child_process');
+  const { readProcStat } = await import('../../src/runner/proc.ts');
+  const before = { subreaper: isChildSubreaper(), hasChildren: hasChildProcesses() };
+  const set = setChildSubreaper(true);
+  // double fork: the shell starts a setsid() sleep and exits at once, orphaning it
+  const pid = Number(execSync('setsid sleep 0.5 >/dev/null 2>&1 & echo $!').toString());
+  const adoptedByUs = readProcStat(pid)?.ppid === process.pid;
+  const whileRunning = { hasChildren: hasChildProcesses(), reap: reapAdoptedChild(pid) };
+  while (readProcStat(pid)?.state !== 'Z') await new Promise((r) => setTimeout(r, 20));
+  const reaped = reapAdoptedChild(pid);
+  out.processTree = {
+    before, set: set.status, subreaper: isChildSubreaper(), adoptedByUs, whileRunning, reaped,
+    goneAfterReap: readProcStat(pid) === null, hasChildrenAfter: hasChildProcesses(), notOurs: reapAdoptedChild(1),
+  };
+  setChildSubreaper(false);
+  out.cleared = isChildSubreaper();
+} else if (what === 'process-tree-without-addon') {
+  out.subreaper = setChildSubreaper(true);
+  out.hasChildren = hasChildProcesses();
 }
 process.stdout.write(JSON.stringify(out) + '\n');
