@@ -14,7 +14,7 @@ import {
 import type { EnergyWindowRecord, ForeignProcessCheck } from '../results/schema.ts';
 import type { GpuSnapshot, GpuEnvironment, EnergyMeter, EnergyWindow, LivePowerSample, OpenMeterOptions } from './types.ts';
 import { computeWindow, counterDeltaMj, type DevicePoint, type DeviceSeries } from './window.ts';
-import { processTree } from './own-processes.ts';
+import { findOwnDescendants } from '../runner/process-tree.ts';
 
 const LIVE_KEEP = 2000;
 /** Sampler errors kept word for word in a result (all are counted). */
@@ -344,7 +344,7 @@ class GpuMeter implements EnergyMeter {
   }
 
   async foreignProcesses(): Promise<ForeignProcessCheck> {
-    const ours = processTree();
+    const ours = ownProcesses();
     const processes: ForeignProcessCheck['processes'] = [];
     let util: number | null = null;
     for (const ref of this.refs) {
@@ -359,7 +359,7 @@ class GpuMeter implements EnergyMeter {
   }
 
   async environment(): Promise<GpuEnvironment> {
-    const own = processTree();
+    const own = ownProcesses();
     const gpus: GpuSnapshot[] = this.refs.map((ref) => {
       const info = this.session.deviceInfo(ref.index);
       return {
@@ -418,4 +418,14 @@ export async function openGpuMeter(opts: OpenMeterOptions): Promise<EnergyMeter>
     session.close();
     return unavailableMeter(`NVML failed while listing GPUs: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Which GPU processes are ours: this worker and every process below it (a Python engine, a server,
+ * a `command` program). NVML lists every compute process on a device; only the others are
+ * "foreign". A pid we cannot place (no /proc, or a PID namespace that hides NVML's host pids) is
+ * counted as foreign, which errs towards flagging.
+ */
+function ownProcesses(): Set<number> {
+  return new Set([process.pid, ...findOwnDescendants().map((p) => p.pid)]);
 }
