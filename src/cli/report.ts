@@ -6,7 +6,7 @@ import { InputError } from './errors.ts';
 import { loadStudyForCli, summaryForCli } from './results.ts';
 import { buildReportHtml, type PowerRunInput } from '../results/report.ts';
 import type { LoadedStudy } from '../results/summary.ts';
-import { writeFileAtomic } from '../results/study-dir.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 /** Default number of power timelines: the first completed run of each config, up to this many. */
 export const DEFAULT_POWER_RUNS = 12;
