@@ -15,7 +15,7 @@ export const ORPHAN_GUARD_GRACE_MS = 1000;
  * How long a resume waits for the worker of a killed runner to end (its orphan guard ends its
  * group within ORPHAN_GUARD_GRACE_MS of noticing); after this the resume is refused.
  */
-export const ORPHAN_WAIT_MS = 15_000;
+export const ORPHAN_WAIT_MS = 30_000;
 /** Stall allowance until a child's first message (module loading on a busy machine). */
 export const STARTUP_ALLOWANCE_MS = 60_000;
 /** After a child exits, how long its stdio may stay open (held by a grandchild) before we stop reading. */

@@ -182,7 +182,7 @@ describe('the run lifecycle through the CLI', { concurrency: 2, timeout: 600_000
   });
 
   it('resume owes the config gap (less the idle time) before its first run', async () => {
-    const s = setup(studyYaml({ config_gap_seconds: 12 }, 'sweep:\n  batch_size: [1, 2]\n'));
+    const s = setup(studyYaml({ config_gap_seconds: 25 }, 'sweep:\n  batch_size: [1, 2]\n'));
     try {
       const first = llem(['run', s.yamlPath, '--out', s.out, '--no-tui', '--yes'], s.env);
       // stop during the gap after the first run: the second is left pending
@@ -201,7 +201,7 @@ describe('the run lifecycle through the CLI', { concurrency: 2, timeout: 600_000
       const runAt = events.findIndex((e) => e.type === 'run_status' && e.run.index === 1 && e.run.status === 'running');
       assert.ok(gapAt >= 0 && gapAt < runAt, `a gap before the resumed run: ${JSON.stringify(events.map((e) => e.type))}`);
       assert.equal(events[gapAt]!.kind, 'config');
-      assert.ok(events[gapAt]!.total_seconds > 0 && events[gapAt]!.total_seconds <= 12, `the gap less the idle time: ${events[gapAt]!.total_seconds}`);
+      assert.ok(events[gapAt]!.total_seconds > 0 && events[gapAt]!.total_seconds <= 25, `the gap less the idle time: ${events[gapAt]!.total_seconds}`);
       assert.match(resumed.stderr, /config gap/);
     } finally {
       s.cleanup();
@@ -229,9 +229,9 @@ describe('the run lifecycle through the CLI', { concurrency: 2, timeout: 600_000
   });
 
   it('resume right after a SIGKILL of the runner waits for the orphaned worker to end its group, then runs', async () => {
-    // a worker whose orphan guard takes 8 s to end its group
+    // a worker whose orphan guard takes 15 s to end its group (the resume starts well within that)
     const s = setup(studyYaml({ experiment_timeout_seconds: 600 }));
-    const env = { ...s.env, FIXTURE_ORPHAN_GRACE_MS: '8000' };
+    const env = { ...s.env, FIXTURE_ORPHAN_GRACE_MS: '15000' };
     let workerPid: number | null = null;
     try {
       const killed = await runnerKilledMidRun(s, env);

@@ -49,18 +49,18 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
       const fd = openSync(path.join(ckpt, 'model.safetensors'), 'w');
       ftruncateSync(fd, 40e9);
       closeSync(fd);
-      writeFileSync(s.yamlPath, `name: slurm-timeouts\nbackend: vllm\nmodel: ${ckpt}\ndataset: builtin\nn: 1\nmax_new_tokens: 1\nsweep:\n  batch_size: [1, 2]\n`);
+      writeFileSync(s.yamlPath, `name: slurm-timeouts\nbackend: vllm\nmodel: ${ckpt}\ndataset: builtin\nn: 1\nmax_new_tokens: 1\nsweep:\n  batch_size: [1, 2]\nexecution:\n  n_cycles: 1\n`);
       const plan = await llem(['plan', s.yamlPath, '--json'], s.env, 120_000);
       assert.equal(plan.code, 0, plan.stderr);
-      const planned: number[] = JSON.parse(plan.stdout).estimate.per_config.map((c: { timeout_seconds: number }) => c.timeout_seconds);
-      assert.ok(planned.every((t) => t > 300), `40 GB of weights: beyond the floor (${planned})`);
+      const planned = new Map<string, number>(JSON.parse(plan.stdout).estimate.per_config.map((c: { config_hash: string; timeout_seconds: number }) => [c.config_hash, c.timeout_seconds]));
+      assert.ok([...planned.values()].every((t) => t > 300), `40 GB of weights: beyond the floor (${[...planned.values()]})`);
       const ran = await llem(['run', s.yamlPath, '--launcher', 'slurm', '--out', s.out, '--no-tui', '--time', '10'], s.env);
       assert.equal(ran.code, 0, ran.stderr);
       dir = s.studyDir();
-      assert.deepEqual(manifestOf(dir).runs.map((r) => r.attempts[0].timeouts.timeout_seconds), planned);
+      for (const r of manifestOf(dir).runs) assert.equal(r.attempts[0].timeouts.timeout_seconds, planned.get(r.config_hash), `run ${r.index}`);
 
       // the same study with a 3 s timeout: every run sleeps 6 s, times out, then a retry with 60 s completes
-      writeFileSync(s.yamlPath, `${readFileSync(s.yamlPath, 'utf8').replace('slurm-timeouts', 'slurm-retry')}execution:\n  experiment_timeout_seconds: 3\n`);
+      writeFileSync(s.yamlPath, `${readFileSync(s.yamlPath, 'utf8').replace('slurm-timeouts', 'slurm-retry')}  experiment_timeout_seconds: 3\n`);
       const env = { ...s.env, FIXTURE_SLEEP_MS: '6000' };
       const out2 = path.join(s.root, 'out2');
       const failed = await llem(['run', s.yamlPath, '--launcher', 'slurm', '--out', out2, '--no-tui', '--time', '10'], env);
@@ -94,15 +94,15 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
 
   it('a local resume of a former Slurm study takes its runs over: a later status leaves what it left pending alone', async () => {
     const s = setup(
-      'name: slurm-to-local\nbackend: llamacpp\nmodel: builtin:tiny-random\ndataset: builtin\nn: 1\nmax_new_tokens: 1\nsweep:\n  batch_size: [1, 2, 3]\nexecution:\n  config_gap_seconds: 0\n  experiment_timeout_seconds: 600\n',
+      'name: slurm-to-local\nbackend: llamacpp\nmodel: builtin:tiny-random\ndataset: builtin\nn: 1\nmax_new_tokens: 1\nsweep:\n  batch_size: [1, 2, 3]\nexecution:\n  n_cycles: 1\n  cycle_order: sequential\n  config_gap_seconds: 0\n  experiment_timeout_seconds: 600\n',
     );
     let dir = '';
     try {
-      // sent to Slurm, every run still queued or sleeping, then cancelled
-      const sub = await llem(['run', s.yamlPath, '--launcher', 'slurm', '--detach', '--out', s.out, '--max-concurrent', '1', '--time', '10'], { ...s.env, FIXTURE_SLEEP_MS: '60000' });
+      // sent to Slurm, every task running (so Slurm keeps a CANCELLED record of each), then cancelled
+      const sub = await llem(['run', s.yamlPath, '--launcher', 'slurm', '--detach', '--out', s.out, '--max-concurrent', '3', '--time', '10'], { ...s.env, FIXTURE_SLEEP_MS: '60000' });
       assert.equal(sub.code, 0, sub.stderr);
       dir = s.studyDir();
-      await waitForManifest(dir, (m) => m.runs[0]!.status === 'running', 300_000, 'the first task to run');
+      await waitForManifest(dir, (m) => m.runs.every((r) => r.status === 'running'), 300_000, 'every task to run');
       const cancel = await llem(['cancel', dir], s.env);
       assert.equal(cancel.code, 0, cancel.stderr);
 
@@ -114,7 +114,6 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
       await waitFor(() => { const m = manifestOf(dir); return m.counts.completed === 1 && m.counts.running === 1; }, 300_000, 'the local resume to run its second run');
       process.kill(local.pid!, 'SIGINT');
       assert.equal(await localDone, 130, localErr);
-      assert.match(localErr, /takes the study over from Slurm job/);
       const afterLocal = manifestOf(dir);
       assert.deepEqual(afterLocal.runs.map((r) => r.status), ['completed', 'interrupted', 'pending']);
 
@@ -123,9 +122,10 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
       const status = await llem(['status', dir, '--json'], s.env, 120_000);
       assert.equal(status.code, 0, status.stderr);
       const json = JSON.parse(status.stdout);
-      assert.equal(json.runner.launcher, 'local');
       assert.deepEqual(json.runs.map((r: { status: string }) => r.status), ['completed', 'interrupted', 'pending']);
       assert.equal(readFileSync(path.join(dir, 'manifest.json'), 'utf8'), before);
+      assert.equal(json.runner.launcher, 'local');
+      assert.match(localErr, /takes the study over from Slurm job/);
     } finally {
       if (dir) scancelQuiet(jobIdsOf(dir));
       rmSync(s.root, { recursive: true, force: true });

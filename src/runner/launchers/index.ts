@@ -1,6 +1,8 @@
 // Picking the launcher: by name for `llem run` / `llem resume` (--launcher), by what the study
 // dir records for `llem status` / `llem watch` (a study some Slurm submission still owns is
 // Slurm's; every other is local).
+import { existsSync } from 'node:fs';
+import { slurmStatePath } from '../../study-dir/files.ts';
 import { isSlurmStudy } from '../slurm/state-file.ts';
 import { localLauncher, type LocalLauncherOptions } from './local.ts';
 import { slurmLauncher, type SlurmLauncherOptions } from './slurm.ts';
@@ -15,7 +17,13 @@ export function launcherNamed(name: LauncherName, options: LocalLauncherOptions 
   return name === 'slurm' ? slurmLauncher(options) : localLauncher(options);
 }
 
-/** The launcher that holds `studyDir` now. Errors: a damaged slurm.json (StudyDirError). */
+/** The launcher that holds `studyDir` now (a damaged slurm.json counts as Slurm's: its refresh says what is wrong). */
 export function launcherOf(studyDir: string, options: LocalLauncherOptions & SlurmLauncherOptions = {}): StudyLauncher {
-  return launcherNamed(isSlurmStudy(studyDir) ? 'slurm' : 'local', options);
+  let slurm: boolean;
+  try {
+    slurm = isSlurmStudy(studyDir);
+  } catch {
+    slurm = existsSync(slurmStatePath(studyDir));
+  }
+  return launcherNamed(slurm ? 'slurm' : 'local', options);
 }

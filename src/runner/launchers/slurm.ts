@@ -90,14 +90,14 @@ export function slurmLauncher(options: SlurmLauncherOptions = {}): StudyLauncher
       return r.kind === 'unavailable' ? r.reason : null;
     },
     async runner(studyDir) {
-      // the poll cache the refresh just filled answers: no second squeue
-      const ids = activeSubmissions(readSlurmState(studyDir)).map((s) => s.job_id);
       try {
+        // the poll cache the refresh just filled answers: no second squeue
+        const ids = activeSubmissions(readSlurmState(studyDir)).map((s) => s.job_id);
         const queued = ids.length > 0 ? await pollQueue(studyDir, ids, { minIntervalMs: pollIntervalMs() }) : [];
         const jobs = [...new Set(queued.filter((t) => verdictForSlurmState({ state: t.state }).kind === 'active').map((t) => t.jobId))];
         return { launcher: 'slurm', pid: null, host: null, alive: jobs.length > 0, since: null, slurm_jobs: jobs };
       } catch {
-        // Slurm unreachable from here (the refresh said so): whether it runs cannot be told
+        // Slurm unreachable from here, or slurm.json damaged (the refresh said so): whether it runs cannot be told
         return { launcher: 'slurm', pid: null, host: null, alive: null, since: null, slurm_jobs: [] };
       }
     },
