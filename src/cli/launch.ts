@@ -3,7 +3,8 @@
 // elsewhere (followed in the study view or in plain lines, or left with --detach). Which launcher
 // does what is src/runner/launchers; nothing here knows what Slurm is beyond its flags.
 import type { Command } from 'commander';
-import { launcherNamed, workerCommandFor, workerEntryFromEnv, type Execution, type StudyLauncher } from '../runner/index.ts';
+import { workerCommandFor, workerEntryFromEnv } from '../runner/index.ts';
+import { launcherNamed, type Execution, type StudyLauncher } from '../runner/launchers/index.ts';
 import { parseTimeOption } from '../runner/slurm/array.ts';
 import { readManifest } from '../study-dir/read.ts';
 import { statusJson } from '../runner/status-json.ts';

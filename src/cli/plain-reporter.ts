@@ -1,7 +1,8 @@
 // The line reporter used without a TTY (or with --no-tui): progress to stderr, the final summary
 // to stdout (or `status --json` with --json). Never throws into the runner.
 import type { RunnerEvent, StudySnapshot } from '../runner/events.ts';
-import { localRunnerInfo, statusJson, type StudyRunner } from '../runner/index.ts';
+import { statusJson, type StudyRunner } from '../runner/index.ts';
+import { localRunnerInfo } from '../runner/launchers/local.ts';
 import { readManifest } from '../study-dir/read.ts';
 import { writeErr, writeOut } from './lifecycle.ts';
 

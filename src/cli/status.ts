@@ -6,7 +6,8 @@
 // rate-limited poll, briefly under the study lock); `stopped` means no live runner holds a study
 // whose manifest still says running.
 import type { Command } from 'commander';
-import { launcherOf, statusJson } from '../runner/index.ts';
+import { statusJson } from '../runner/index.ts';
+import { launcherOf } from '../runner/launchers/index.ts';
 import { readManifest } from '../study-dir/read.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
 

@@ -6,7 +6,7 @@
 // until the study finishes.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { launcherOf, type StudyWatch } from '../runner/index.ts';
+import { launcherOf, type StudyWatch } from '../runner/launchers/index.ts';
 import type { RunnerEvent } from '../runner/events.ts';
 import { JOURNAL_FILE } from '../study-dir/files.ts';
 import { readManifest } from '../study-dir/read.ts';

@@ -1,4 +1,5 @@
-// Public face of the runner for the CLI, the TUI and `llem watch`.
+// Public face of the runner for the CLI, the TUI and `llem watch`. The launchers (which load the
+// Slurm commands) are imported from src/runner/launchers/index.ts by the commands that need them.
 export { StudyRunner } from './study-runner.ts';
 export type { StudyRunnerOptions } from './study-runner.ts';
 export type { ResumeOptions } from './resume-rules.ts';
@@ -13,6 +14,3 @@ export { repairManifest } from './repair.ts';
 export { statusJson } from './status-json.ts';
 export type { StatusJson } from './status-json.ts';
 export type * from './events.ts';
-export { launcherNamed, launcherOf } from './launchers/index.ts';
-export { localRunnerInfo } from './launchers/local.ts';
-export type { Execution, LauncherName, RemoteExecution, RunnerInfo, StudyLauncher, StudyWatch } from './launchers/index.ts';

@@ -4,7 +4,6 @@
 // it through the manifest transitions (./transitions.ts), steered through RunnerControls. Used by
 // `llem run`, `llem resume`, the TUI and the tests alike.
 import path from 'node:path';
-import { writeSummary } from '../results/summary.ts';
 import { readManifest, readPlan } from '../study-dir/read.ts';
 import { snapshotOf } from '../study-dir/snapshot.ts';
 import type { RunRecord, StudySnapshot } from '../study-dir/schema.ts';
@@ -370,6 +369,8 @@ export class StudyRunner implements RunnerControls {
     store.commit([finished]);
     this.emit(finished);
     try {
+      // loaded at the end: the statistics code has no business in the parent while runs measure
+      const { writeSummary } = await import('../results/summary.ts');
       await writeSummary(this.studyDir, this.snapshot());
     } catch (err) {
       this.warn(`summary.json not written: ${(err as Error).message}`);
