@@ -15,7 +15,7 @@ import type { ExperimentConfig, PlanFile } from '../study/types.ts';
 import type { RunResult } from '../results/schema.ts';
 import { ChildHandle, type ChildOutcome } from './child-handle.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
-import { heartbeatMsFor } from './timing.ts';
+import { heartbeatMsFor, KILL_GRACE_MS } from './timing.ts';
 import type { AttemptEnd } from './transitions.ts';
 
 /** How the worker is started for a run.json: command and argv. */
@@ -128,7 +128,7 @@ export function prepareAttempt(input: PrepareInput): PreparedAttempt {
 
 export interface SuperviseOptions {
   workerCommand: WorkerCommand;
-  /** SIGTERM → SIGKILL grace of the child group. */
+  /** SIGTERM → SIGKILL grace of the child group (default KILL_GRACE_MS). */
   killGraceMs?: number;
   onMessage?: (msg: ChildMessage) => void;
   onOutput?: (chunk: Buffer) => void;
@@ -145,7 +145,7 @@ export function superviseAttempt(p: PreparedAttempt, options: SuperviseOptions):
     resultPath: p.spec.result_path,
     timeoutMs: p.timeouts.timeout_seconds * 1000,
     stallTimeoutMs: p.timeouts.stall_timeout_seconds === null ? null : p.timeouts.stall_timeout_seconds * 1000,
-    killGraceMs: options.killGraceMs,
+    killGraceMs: options.killGraceMs ?? KILL_GRACE_MS,
     onMessage: options.onMessage,
     onOutput: options.onOutput,
   });
@@ -177,10 +177,20 @@ export interface AttemptHooks {
   record(end: AttemptEnd): void | Promise<void>;
 }
 
-/** Starts the child, waits for its end (its whole process tree gone), classifies and records it. */
+/**
+ * Starts the child, waits for its end (its whole process tree gone), classifies and records it.
+ * Errors: what a hook throws (a manifest write that failed); a child already started is then
+ * killed and waited for first, so that nothing of the attempt outlives the error.
+ */
 export async function performAttempt(handle: ChildHandle, hooks: AttemptHooks): Promise<AttemptEnd> {
   handle.start();
-  hooks.started?.(handle);
+  try {
+    hooks.started?.(handle);
+  } catch (err) {
+    handle.kill('abort');
+    await handle.done;
+    throw err;
+  }
   const outcome = await handle.done;
   let end = attemptEndOf(outcome);
   if (hooks.refine) end = await hooks.refine(end, outcome);
