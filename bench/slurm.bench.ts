@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../src/node-entry.ts';
 import { createStudyDir } from '../src/runner/study-dir.ts';
-import { readManifest } from '../src/runner/manifest.ts';
+import { readManifest } from '../src/study-dir/read.ts';
 import { writeSlurmState } from '../src/runner/slurm/state-file.ts';
 import { claimRun, finishRun } from '../src/runner/slurm/transitions.ts';
 import { sbatch, scancel, squeue } from '../src/runner/slurm/commands.ts';
@@ -44,7 +44,7 @@ function studyWithSubmission(root: string, nRuns: number): string {
     provisional: [],
     submissions: [{
       job_id: '1', submitted_at: new Date().toISOString(), indices: Array.from({ length: nRuns }, (_, i) => i), array: `0-${nRuns - 1}`,
-      time_limit: '10', partition: null, gpus_per_run: null, sbatch_args: [], worker_entry: null, script: 'x', cancelled_at: null,
+      time_limit: '10', partition: null, gpus_per_run: null, sbatch_args: [], worker_entry: null, script: 'x', cancelled_at: null, released_at: null,
     }],
   });
   return dir;
@@ -52,12 +52,13 @@ function studyWithSubmission(root: string, nRuns: number): string {
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const identity = { jobId: '1', taskJobId: null, node: 'bench' };
-const end = { status: 'failed' as const, error_type: 'ProcessCrash' as const, message: 'bench', phase_reached: null, stderr_tail: null, result_path: null, result: null };
+const end = { status: 'failed' as const, error_type: 'ProcessCrash' as const, message: 'bench', phase_reached: null, stderr_tail: null, tree_cleanup: null, result_path: null, result: null };
+const timeouts = () => ({ timeout_seconds: 60, stall_timeout_seconds: 30 });
 
 /** Child mode: claim+finish every run in `indices` (argv), as concurrent array tasks would. */
 async function child(dir: string, indices: number[]): Promise<void> {
   for (const i of indices) {
-    const c = await claimRun(dir, i, identity);
+    const c = await claimRun(dir, i, identity, timeouts);
     if (c.kind === 'claimed') await finishRun(dir, i, c.attempt, end);
   }
 }
@@ -70,7 +71,7 @@ export default async function bench(): Promise<void> {
       const ms: number[] = [];
       for (let i = 0; i < Math.min(n, 100); i++) {
         const t0 = performance.now();
-        const c = await claimRun(dir, i, identity);
+        const c = await claimRun(dir, i, identity, timeouts);
         if (c.kind === 'claimed') await finishRun(dir, i, c.attempt, end);
         ms.push((performance.now() - t0) / 2);
       }

@@ -1,5 +1,7 @@
-// The registry of backend specs (pure: schemas, valid combinations, estimate heuristics). The grammar
-// consults only this; the child-side implementations live elsewhere and are never imported here.
+// The registry of backend specs: everything the parent knows of a backend (src/backends/types.ts
+// BackendSpec). The grammar, the planner, `llem doctor`, the managed servers and the child's backend
+// lookup consult only this; a child-side implementation is imported only when a worker calls its
+// spec's loadBackend().
 import type { BackendSpec } from './types.ts';
 import { builtinBackendSpecs } from './specs/index.ts';
 

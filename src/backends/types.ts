@@ -1,11 +1,51 @@
 // The backend contract. Two halves, kept apart so the grammar can validate a study without
 // loading any inference engine:
-//  - BackendSpec (registered in src/backends/registry.ts): the scoped parameter schema, valid
-//    combinations and estimate heuristics. Pure; the grammar consults only this.
+//  - BackendSpec (registered in src/backends/registry.ts): everything the parent knows of a
+//    backend — the scoped parameter schema, valid combinations, estimate heuristics, how its model
+//    is named and sized, its GPU memory, what `llem doctor` checks, a managed server's argv, and
+//    where its child side lives. Pure: no process, no file I/O of its own.
 //  - Backend (child side, src/backends/<name>/): load → session → run → dispose.
+// A new backend is one spec file (src/backends/specs/) plus one line in src/backends/specs/index.ts,
+// and its child side.
 import type { z } from 'zod';
 import type { ExperimentConfig } from '../study/types.ts';
 import type { WorkloadArrival } from '../arrival.ts';
+
+/** How a run's GPU memory is planned (src/study/estimate.ts memoryEstimate). */
+export type MemoryPlan =
+  /** Weights + KV cache + runtime; `note` is added to the reason (a server preallocates …). */
+  | { kind: 'weights'; note?: string }
+  /** Not planned here, and why (the endpoint runs elsewhere, the command manages its own). */
+  | { kind: 'unplanned'; reason: string };
+
+export type BackendCheckStatus = 'ok' | 'warn' | 'missing';
+
+/** What `llem doctor` says of a backend on this machine. */
+export interface BackendCheck {
+  name: string;
+  status: BackendCheckStatus;
+  detail: string;
+}
+
+/** The machine, as `llem doctor` lets a spec look at it (the I/O is the doctor's). */
+export interface DoctorProbe {
+  /** For each Python a backend would try (python3 on PATH, then /usr/bin/python3), which of `modules` import-resolve. */
+  pythonModules(modules: string[]): Promise<Array<{ python: string; found: Record<string, boolean> }>>;
+  /** Absolute path of a command on PATH (or of a path given), null when absent. */
+  onPath(command: string): string | null;
+  /** Whether a Node package resolves from llem's install. */
+  nodePackage(name: string): boolean;
+}
+
+/** A server started per run inside the child's process group (vllm, sglang, trtllm, llama-server). */
+export interface ManagedServerSpec {
+  /** The program (and subcommand) it is started with, e.g. ['vllm', 'serve']. */
+  program: readonly string[];
+  /** A program the study's params name instead (llama-server.binary), or null. */
+  programFromParams?(params: Record<string, unknown>): string[] | null;
+  /** Flags after the program: the model, host and port included. */
+  args(config: ExperimentConfig, port: number): string[];
+}
 
 export interface BackendSpec {
   name: string;
@@ -29,6 +69,21 @@ export interface BackendSpec {
   estimateTokensPerSecond(config: ExperimentConfig): number;
   /** Seconds to load the model, given its size in bytes when known. */
   estimateLoadSeconds(config: ExperimentConfig, modelBytes: number | null): number;
+  /**
+   * `model` names a model on a server someone else runs (openai): there is no local file to check,
+   * no size and no GPU memory to plan here.
+   */
+  remoteModel?: boolean;
+  /** Sizes in bytes of the builtin models this backend ships, by model name (src/backends/model-size.ts). */
+  builtinModelBytes?: Readonly<Record<string, number>>;
+  /** How this run's GPU memory is planned. */
+  memory(config: ExperimentConfig): MemoryPlan;
+  /** What `llem doctor` reports for this backend. */
+  doctor(probe: DoctorProbe): Promise<BackendCheck>;
+  /** Present for a backend that starts a server per run (src/backends/managed/). */
+  server?: ManagedServerSpec;
+  /** The child side, imported only in the worker that runs this backend. */
+  loadBackend(): Promise<Backend>;
 }
 
 /** One request's timeline. All timestamps are monotonic milliseconds (performance.now() scale). */

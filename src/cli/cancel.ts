@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .action(async (dir: string) => {
       requireStudyDir(dir);
       if (!isSlurmStudy(path.resolve(dir))) {
-        throw new InputError(`${dir}: this study was never submitted to Slurm (no slurm.json); stop a local run with Ctrl+C or q`);
+        throw new InputError(`${dir}: this study was never submitted to Slurm (no slurm.json), or a local resume has taken it over since; stop a local run with Ctrl+C or q`);
       }
       const r = await cancelStudy(path.resolve(dir));
       process.stdout.write(

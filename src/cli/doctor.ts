@@ -8,11 +8,13 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { discoverRaplZones } from '../measure/rapl.ts';
+import { backendSpecs } from '../backends/registry.ts';
+import type { BackendCheck, BackendCheckStatus, DoctorProbe } from '../backends/types.ts';
 import { addonPath, loadAddon, openNvml, probeCuda, resolveVisibleDevices, type MetricName } from '../native/index.ts';
 
 const execFileAsync = promisify(execFile);
 
-export type CheckStatus = 'ok' | 'warn' | 'missing';
+export type CheckStatus = BackendCheckStatus;
 
 export interface DoctorGpu {
   index: number;
@@ -43,7 +45,7 @@ export interface DoctorReport {
   };
   cuda: { status: CheckStatus; detail: string; library_path: string | null; driver_version: number | null; devices: number | null; fix: string | null };
   rapl: { status: CheckStatus; detail: string; zones: Array<{ id: string; name: string }>; fix: string | null };
-  backends: Array<{ name: string; status: CheckStatus; detail: string }>;
+  backends: BackendCheck[];
 }
 
 function cudaVersionText(v: number | null): string | null {
@@ -70,51 +72,35 @@ async function pythonModules(python: string | null, modules: string[]): Promise<
   }
 }
 
-async function backendChecks(): Promise<DoctorReport['backends']> {
-  const modules = ['torch', 'transformers', 'vllm', 'sglang', 'tensorrt_llm'];
+/** The machine as the backend specs may look at it: each Python start and PATH lookup done once. */
+function doctorProbe(): DoctorProbe {
   // The pytorch backend tries python3 on PATH, then the system Python (Debian's python3-torch).
   const candidates = [...new Set([onPath('python3'), onPath('/usr/bin/python3')].filter((p): p is string => p !== null))];
-  const probes = await Promise.all(candidates.map((p) => pythonModules(p, modules)));
-  const pyCheck = (name: string, modules: string[], what: string): DoctorReport['backends'][number] => {
-    const py = probes.find((p) => modules.every((m) => p.found[m])) ?? probes[0] ?? { python: null, found: {} };
-    if (!py.python) return { name, status: 'missing', detail: `needs python3 with ${modules.join(', ')} (no python3 on PATH)` };
-    const absent = modules.filter((m) => !py.found[m]);
-    return absent.length === 0
-      ? { name, status: 'ok', detail: `${what} found by ${py.python}` }
-      : { name, status: 'missing', detail: `${py.python} lacks ${absent.join(', ')}: pip install ${absent.map((m) => m.replace('_', '-')).join(' ')}` };
+  const asked = new Map<string, Promise<Array<{ python: string; found: Record<string, boolean> }>>>();
+  return {
+    pythonModules(modules) {
+      const key = [...modules].sort().join(',');
+      if (!asked.has(key)) {
+        asked.set(key, Promise.all(candidates.map(async (p) => ({ python: p, found: (await pythonModules(p, modules)).found }))));
+      }
+      return asked.get(key)!;
+    },
+    onPath,
+    nodePackage(name) {
+      try {
+        createRequire(import.meta.url).resolve(name);
+        return true;
+      } catch {
+        return false;
+      }
+    },
   };
-  // pytorch needs only torch for builtin:tiny-torch; transformers adds Hugging Face models. Judge
-  // it on the Python the backend would pick: the first candidate whose torch imports.
-  const pytorchCheck = (): DoctorReport['backends'][number] => {
-    const withTorch = probes.find((p) => p.found.torch);
-    if (!withTorch) return pyCheck('pytorch', ['torch', 'transformers'], 'torch and transformers');
-    if (withTorch.found.transformers) return { name: 'pytorch', status: 'ok', detail: `torch and transformers found by ${withTorch.python}` };
-    return {
-      name: 'pytorch',
-      status: 'warn',
-      detail: `torch found by ${withTorch.python} (builtin:tiny-torch runs); Hugging Face models need transformers: ${withTorch.python} -m pip install transformers`,
-    };
-  };
-  let llamacpp: DoctorReport['backends'][number];
-  try {
-    createRequire(import.meta.url).resolve('node-llama-cpp');
-    llamacpp = { name: 'llamacpp', status: 'ok', detail: 'node-llama-cpp is installed (in process)' };
-  } catch {
-    llamacpp = { name: 'llamacpp', status: 'missing', detail: 'node-llama-cpp is not installed: npm install' };
-  }
-  const server = onPath('llama-server');
-  return [
-    llamacpp,
-    pytorchCheck(),
-    pyCheck('vllm', ['vllm'], 'vllm'),
-    pyCheck('sglang', ['sglang'], 'sglang'),
-    pyCheck('trtllm', ['tensorrt_llm'], 'tensorrt_llm'),
-    server
-      ? { name: 'llama-server', status: 'ok', detail: `llama-server at ${server}` }
-      : { name: 'llama-server', status: 'warn', detail: 'llama-server not on PATH (set llama-server.binary in the study)' },
-    { name: 'openai', status: 'ok', detail: 'needs an OpenAI-compatible endpoint (given per study)' },
-    { name: 'command', status: 'ok', detail: 'runs a command given per study' },
-  ];
+}
+
+/** Each backend's own check (its spec's doctor), in registry order. */
+async function backendChecks(): Promise<BackendCheck[]> {
+  const probe = doctorProbe();
+  return Promise.all(backendSpecs().map((spec) => spec.doctor(probe)));
 }
 
 export async function collectDoctorReport(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {

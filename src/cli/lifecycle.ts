@@ -5,12 +5,12 @@
 // where to resume from, exit 130. A second SIGINT within SECOND_SIGINT_WINDOW_MS SIGKILLs the group
 // and exits at once. SIGHUP: keep running headless; stop writing to the dead terminal.
 import type { StudyRunner } from '../runner/index.ts';
+import { FORCED_EXIT_GRACE_MS, SECOND_SIGINT_WINDOW_MS } from '../runner/timing.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_RUN_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_INTERRUPTED = 130;
-const SECOND_SIGINT_WINDOW_MS = 5000;
 
 let headless = false;
 const restoreHooks = new Set<() => void>();
@@ -83,7 +83,7 @@ export function installRunnerSignals(runner: StudyRunner, resumeHint: string): (
       runner.forceKill();
       // give the child's exit and the manifest write a moment, then leave no matter what
       const done = runner.run().catch(() => EXIT_INTERRUPTED);
-      const timer = setTimeout(() => finalExit(), 1500);
+      const timer = setTimeout(() => finalExit(), FORCED_EXIT_GRACE_MS);
       void done.then(() => {
         clearTimeout(timer);
         finalExit();

@@ -1,7 +1,9 @@
 // The line reporter used without a TTY (or with --no-tui): progress to stderr, the final summary
 // to stdout (or `status --json` with --json). Never throws into the runner.
 import type { RunnerEvent, StudySnapshot } from '../runner/events.ts';
-import { readManifest, statusJson, type StudyRunner } from '../runner/index.ts';
+import { statusJson, type StudyRunner } from '../runner/index.ts';
+import { localRunnerInfo } from '../runner/launchers/local.ts';
+import { readManifest } from '../study-dir/read.ts';
 import { writeErr, writeOut } from './lifecycle.ts';
 
 export interface PlainReporter {
@@ -86,7 +88,7 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
         return;
       }
       if (options.json) {
-        writeOut(JSON.stringify(statusJson(readManifest(snap.study_dir)), null, 2) + '\n');
+        writeOut(JSON.stringify(statusJson(readManifest(snap.study_dir), localRunnerInfo(snap.study_dir)), null, 2) + '\n');
         return;
       }
       writeOut(summaryText(snap, exitCode));

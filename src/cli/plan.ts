@@ -123,7 +123,7 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
 
   if (e.per_config.length) {
     lines.push('');
-    lines.push('Per config (one run; GPU memory):');
+    lines.push('Per config (one run: estimate, timeout; GPU memory):');
     const rows = e.per_config.slice(0, MEMORY_ROWS);
     for (let i = 0; i < rows.length; i++) {
       const c = rows[i]!;
@@ -131,6 +131,7 @@ export function planText(plan: StudyPlan, opts: { order?: boolean; now?: Date } 
       lines.push(
         `  ${c.config_hash}  ${label.padEnd(40)} ~${formatDuration(c.run_seconds).padEnd(8)} ${c.source === 'history' ? '(history)   ' : c.source ? '(heuristic) ' : ''}` +
           `${target && c.cycles ? `× ${c.cycles.expected} (${c.cycles.low}–${c.cycles.high}) ` : ''}` +
+          `timeout ${c.timeout_seconds === undefined ? '?' : formatDuration(c.timeout_seconds)}`.padEnd(17) +
           `mem ${c.memory_fit.padEnd(8)} need ${formatBytes(c.memory_need_bytes)}, free ${formatBytes(c.memory_free_bytes)} — ${c.memory_reason}`,
       );
     }

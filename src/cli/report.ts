@@ -6,7 +6,7 @@ import { InputError } from './errors.ts';
 import { loadStudyForCli, summaryForCli } from './results.ts';
 import { buildReportHtml, type PowerRunInput } from '../results/report.ts';
 import type { LoadedStudy } from '../results/summary.ts';
-import { writeFileAtomic } from '../results/study-dir.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { parseSlo, sloAnswer, type SloAnswer } from '../results/slo.ts';
 import { loadRequestRecords } from '../results/requests.ts';
 

@@ -5,7 +5,7 @@
 // printed and the record kept for another try).
 import type { Command } from 'commander';
 import { changedGpuSettings, GpuSettingsError, openGpuControl, restoreGpuSettings, thisHost, type RestoreReport } from '../gpu-settings/index.ts';
-import { readLockOwner } from '../runner/index.ts';
+import { readLockOwner } from '../study-dir/read.ts';
 import { pidAlive } from '../runner/lock.ts';
 import { CliError, InputError } from './errors.ts';
 import { requireStudyDir } from './study-dir-arg.ts';

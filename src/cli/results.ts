@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError } from './errors.ts';
 import path from 'node:path';
-import { loadSnapshot, ManifestError } from '../runner/index.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { loadStudy, type LoadedStudy } from '../results/summary.ts';
 import type { SummaryOptions } from '../results/summarize.ts';
-import { readSummaryFile, StudyDirError, summaryPath, writeFileAtomic } from '../results/study-dir.ts';
+import { summaryPath } from '../study-dir/files.ts';
+import { readSummary, StudyDirError } from '../study-dir/read.ts';
 import {
   configTable,
   filterRows,
@@ -54,11 +55,10 @@ export function sloFromFlags(values: readonly string[] | undefined): SloConditio
 export async function loadStudyForCli(studyDir: string, summaryOptions: Partial<SummaryOptions> = {}): Promise<LoadedStudy> {
   if (!existsSync(studyDir)) throw new InputError(`${studyDir}: no such study directory`);
   try {
-    // The runner's view: statuses, attempts, error types, result paths (chunked manifests too).
-    const snapshot = existsSync(path.join(studyDir, 'manifest.json')) ? await loadSnapshot(studyDir) : null;
-    return await loadStudy(studyDir, { snapshot, summary: summaryOptions });
+    // The runner's view from the manifest (statuses, attempts, error types, result paths), when there is one.
+    return await loadStudy(studyDir, { summary: summaryOptions });
   } catch (err) {
-    if (err instanceof StudyDirError || err instanceof ManifestError) throw new InputError(err.message);
+    if (err instanceof StudyDirError) throw new InputError(err.message);
     throw err;
   }
 }
@@ -77,7 +77,7 @@ export async function summaryForCli(study: LoadedStudy, recompute: boolean): Pro
   if (!existsSync(file)) return { summary: study.summary, notes: [] };
   let stored: StudySummary;
   try {
-    stored = await readSummaryFile(file);
+    stored = readSummary(file);
   } catch (err) {
     return { summary: study.summary, notes: [`${(err as Error).message}; showing statistics computed from the run files`] };
   }

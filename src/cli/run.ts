@@ -1,19 +1,18 @@
-// `llem run <study.yaml|experiment.yaml> [--out DIR] [--yes] [--no-tui] [--json]`
-// Plans the study, confirms big ones, creates the study dir and runs it. `executeStudy` is shared
-// with `llem resume`.
+// `llem run <study.yaml|experiment.yaml> [--out DIR] [--yes] [--no-tui] [--json] [--launcher …]`
+// Plans the study, confirms big ones, creates the study dir and hands it to the launcher.
+// `executeStudy` (a runner in this process, TUI or plain) is shared with `llem resume`.
 import { accessSync, constants as fsConstants, mkdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { nodeArgsFor } from '../node-entry.ts';
-import { StudyRunner, createStudyDir, type ResumeOptions, type WorkerCommand } from '../runner/index.ts';
+import { createStudyDir, type StudyRunner } from '../runner/index.ts';
 import type { PlanFile } from '../study/types.ts';
 import { StudyInputError } from '../study/errors.ts';
 import { localInputIssues } from '../study/local-inputs.ts';
 import { CliError, InputError } from './errors.ts';
 import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts';
 import { attachPlainReporter } from './plain-reporter.ts';
-import { addLauncherOptions, launchOnSlurm, slurmOptionsFrom, type SlurmFlags } from './slurm-launch.ts';
+import { addLauncherOptions, launcherFromFlags, presentExecution, type LauncherFlags } from './launch.ts';
 
 export function register(program: Command): void {
   addLauncherOptions(program.command('run'))
@@ -23,8 +22,8 @@ export function register(program: Command): void {
     .option('--yes', 'run without confirmation even above max_runs_without_confirmation')
     .option('--no-tui', 'plain progress lines even on a terminal')
     .option('--json', 'print the final status as JSON (as `llem status --json`) on stdout')
-    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & SlurmFlags) => {
-      const slurm = slurmOptionsFrom(opts);
+    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & LauncherFlags) => {
+      const launcher = launcherFromFlags(opts);
       const planFile = await planFromYaml(studyPath);
       // before any study dir exists: a missing dataset or model is bad input, not N failed runs
       const inputIssues = await localInputIssues(studyPath, planFile.configs.map((c) => c.config));
@@ -33,28 +32,30 @@ export function register(program: Command): void {
       (await import('./gpu-preflight.ts')).gpuSettingsPreflight(planFile);
       checkOutDir(opts.out);
       const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
-      if (slurm) {
-        // --launcher slurm: freeze the plan, submit one job array, then detach or follow (src/cli/slurm-launch.ts)
-        if (needsConfirmation) await confirmSize(planFile);
-        const studyDir = createStudyDir(planFile, path.resolve(studyPath), opts.out);
-        process.exitCode = await launchOnSlurm(studyDir, slurm, { detach: opts.detach === true, json: opts.json === true, tui: opts.tui !== false });
-        return;
-      }
-      const newRunner = () => new StudyRunner(createStudyDir(planFile, path.resolve(studyPath), opts.out), { workerCommand: workerCommandFromEnv() });
+      const newStudy = () => launcher.start(createStudyDir(planFile, path.resolve(studyPath), opts.out));
+      const present = { json: opts.json === true, tui: opts.tui !== false, detach: opts.detach === true };
 
-      // ── The one switch between the TUI and the plain reporter (also in executeStudy for resume). ──
-      const runTui = wantsTui(opts) ? await loadTui() : null;
+      // A runner in this process on a terminal: the TUI shows the pre-flight screen, asks for
+      // confirmation itself, then creates the study dir (the one switch; also in executeStudy).
+      const runTui = launcher.executesHere && wantsTui(present) ? await loadTui() : null;
       if (runTui) {
-        // the TUI shows the pre-flight screen, asks for confirmation itself, then creates the study dir
         try {
-          process.exitCode = await runTui({ plan: planFile, needsConfirmation, createRunner: async () => newRunner() });
+          process.exitCode = await runTui({
+            plan: planFile,
+            needsConfirmation,
+            createRunner: async () => {
+              const execution = await newStudy();
+              if (execution.kind !== 'runner') throw new Error(`launcher ${launcher.name} runs nothing in this process`);
+              return execution.runner;
+            },
+          });
         } finally {
           restoreTerminal();
         }
         return;
       }
       if (needsConfirmation) await confirmSize(planFile);
-      await executeStudy(newRunner(), { json: opts.json === true, tui: false });
+      process.exitCode = await presentExecution(launcher, await newStudy(), present);
     });
 }
 
@@ -125,39 +126,27 @@ async function confirmSize(plan: PlanFile): Promise<void> {
   }
 }
 
-/** `LLEM_WORKER_ENTRY=<file.ts>` replaces the real worker (tests, e2e, custom workers). */
-export function workerCommandFromEnv(): WorkerCommand | undefined {
-  const entry = process.env.LLEM_WORKER_ENTRY;
-  if (!entry) return undefined;
-  const abs = path.resolve(entry);
-  return (specPath) => ({ command: process.execPath, args: nodeArgsFor(abs, ['--run-spec', specPath]) });
-}
-
 export interface ExecuteOptions {
   json: boolean;
   tui: boolean;
-  resume?: ResumeOptions;
 }
 
-function wantsTui(opts: { tui: boolean; json?: boolean }): boolean {
+export function wantsTui(opts: { tui: boolean; json?: boolean }): boolean {
   return opts.tui && opts.json !== true && process.stdout.isTTY === true;
 }
 
-/** Runs a study to its end and sets process.exitCode (0/1/130). */
-export async function executeStudy(target: string | StudyRunner, options: ExecuteOptions): Promise<void> {
-  const runner =
-    typeof target === 'string' ? new StudyRunner(target, { workerCommand: workerCommandFromEnv(), resume: options.resume }) : target;
+/** Runs a study in this process to its end; resolves with its exit code (0/1/130). */
+export async function executeStudy(runner: StudyRunner, options: ExecuteOptions): Promise<number> {
   const resumeHint = `resume with: llem resume ${runner.studyDir}`;
 
   // ── The one switch between the TUI and the plain reporter. ──
   const runTui = wantsTui(options) ? await loadTui() : null;
   if (runTui) {
     try {
-      process.exitCode = await runTui({ runner, studyDir: runner.studyDir, resumeHint });
+      return await runTui({ runner, studyDir: runner.studyDir, resumeHint });
     } finally {
       restoreTerminal();
     }
-    return;
   }
 
   const reporter = attachPlainReporter(runner, { json: options.json });
@@ -165,7 +154,7 @@ export async function executeStudy(target: string | StudyRunner, options: Execut
   try {
     const code = await runner.run();
     reporter.finish(code);
-    process.exitCode = code;
+    return code;
   } finally {
     uninstall();
     reporter.detach();
@@ -175,7 +164,7 @@ export async function executeStudy(target: string | StudyRunner, options: Execut
 
 type RunTui = typeof import('../ui/index.ts').runTui;
 
-async function loadTui(): Promise<RunTui | null> {
+export async function loadTui(): Promise<RunTui | null> {
   try {
     const mod = await import('../ui/index.ts');
     return typeof mod.runTui === 'function' ? mod.runTui : null;

@@ -1,13 +1,14 @@
-// `llem status <dir> [--json]`. The JSON form is a stable interface:
+// `llem status <dir> [--json]`. The JSON form is a stable interface (src/runner/status-json.ts):
 // {status, counts: {pending, running, completed, failed, skipped, interrupted},
-//  runs: [{index, config_hash, cycle, status, error_type, attempts, result}]}
-// A study submitted to Slurm is refreshed from Slurm once first (briefly takes the study lock).
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+//  runs: [{index, config_hash, cycle, status, error_type, attempts, result}],
+//  runner: {launcher, pid, host, alive, since, slurm_jobs}}
+// The launcher holding the study first records what happened out of sight (a Slurm study: one
+// rate-limited poll, briefly under the study lock); `stopped` means no live runner holds a study
+// whose manifest still says running.
 import type { Command } from 'commander';
-import { readLockOwner, readManifest, statusJson } from '../runner/index.ts';
-import { pidAlive } from '../runner/lock.ts';
-import { slurmStatePath } from '../runner/slurm/state-file.ts';
+import { statusJson } from '../runner/index.ts';
+import { launcherOf } from '../runner/launchers/index.ts';
+import { readManifest } from '../study-dir/read.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
 
 export function register(program: Command): void {
@@ -17,30 +18,33 @@ export function register(program: Command): void {
     .argument('<dir>', 'study directory')
     .option('--json', 'machine-readable (stable fields)')
     .action(async (dir: string, opts: { json?: boolean }) => {
-      requireStudyDir(dir);
-      // A Slurm study: first record what Slurm did to tasks whose worker never could (killed on a
-      // failed node, cancelled while pending). One rate-limited squeue shared with every poller.
-      if (existsSync(slurmStatePath(path.resolve(dir)))) {
-        const { refreshStudyFromSlurm } = await import('../runner/slurm/follow.ts');
-        const refresh = await refreshStudyFromSlurm(path.resolve(dir));
-        if (refresh.kind === 'unavailable') process.stderr.write(`note: ${refresh.reason}; showing the manifest as recorded\n`);
-      }
-      const m = readManifest(dir);
+      const studyDir = requireStudyDir(dir);
+      const launcher = launcherOf(studyDir);
+      const note = await launcher.refresh(studyDir);
+      if (note) process.stderr.write(`note: ${note}; showing the manifest as recorded\n`);
+      const m = readManifest(studyDir);
+      const status = statusJson(m, await launcher.runner(studyDir));
       if (opts.json) {
-        process.stdout.write(JSON.stringify(statusJson(m), null, 2) + '\n');
+        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
         return;
       }
       const c = m.counts;
-      const owner = readLockOwner(dir);
       const lines = [
-        `${m.study_name}: ${m.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.running} running, ${c.pending} pending`,
+        `${m.study_name}: ${status.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.running} running, ${c.pending} pending`,
       ];
-      if (owner && pidAlive(owner.pid)) lines.push(`being run by pid ${owner.pid} since ${owner.started_at}`);
-      for (const r of m.runs) {
-        const a = r.attempts.at(-1);
-        const detail = r.error_type ? `  ${r.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : '';
-        const tries = r.attempts.length > 1 ? `  (${r.attempts.length} attempts)` : '';
-        lines.push(`  ${a?.run_dir.split('/').pop() ?? r.run_id}  ${r.status}${tries}${detail}`);
+      const r = status.runner;
+      if (r.alive && r.pid !== null) lines.push(`being run by pid ${r.pid}${r.host ? ` on ${r.host}` : ''} since ${r.since}`);
+      if (r.alive && r.slurm_jobs.length > 0) lines.push(`being run by Slurm job(s) ${r.slurm_jobs.join(', ')}`);
+      if (status.status === 'stopped') {
+        lines.push(`no runner holds this study any more${r.pid !== null ? ` (pid ${r.pid}${r.host ? ` on ${r.host}` : ''} is gone)` : ''}: continue with llem resume ${studyDir}`);
+      } else if (!r.alive && (c.pending > 0 || c.interrupted > 0)) {
+        lines.push(`continue with llem resume ${studyDir}`);
+      }
+      for (const run of m.runs) {
+        const a = run.attempts.at(-1);
+        const detail = run.error_type ? `  ${run.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : '';
+        const tries = run.attempts.length > 1 ? `  (${run.attempts.length} attempts)` : '';
+        lines.push(`  ${a?.run_dir.split('/').pop() ?? run.run_id}  ${run.status}${tries}${detail}`);
       }
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -17,7 +17,7 @@ import type { RunResult } from './schema.ts';
 import { flattenConfig, METRIC_GETTERS, type Scalar } from './summarize.ts';
 import { SUMMARY_METRICS, type StudySummary } from './summary-schema.ts';
 import { ciOf } from './table.ts';
-import { writeFileAtomic } from './study-dir.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 export const EXPORT_FORMATS = ['mlenergy', 'aienergyscore', 'csv', 'parquet'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

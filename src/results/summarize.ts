@@ -1,7 +1,7 @@
 // The pure core of summary.json: (PlanFile, StudySnapshot, RunResult[]) → StudySummary.
 // No files, no clock unless asked: tests build every input as plain objects.
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
-import type { RunSnapshot, RunStatus, StudySnapshot } from '../runner/events.ts';
+import type { RunSnapshot, RunStatus, StudySnapshot } from '../study-dir/schema.ts';
 import { FLAG_CODES, type FlagCode, type RunMetrics, type RunResult } from './schema.ts';
 import { describeMany, seedFor, type MetricStats, type StatsOptions } from './stats.ts';
 import {

@@ -1,10 +1,10 @@
 // summary.json: cross-cycle statistics of one study. Written at study end (writeSummary) and by
 // `llem results <dir> --recompute`; versioned and zod-checked on every read.
 import { z } from 'zod';
+import { runStatusSchema, STUDY_STATUSES } from '../study-dir/schema.ts';
 import { environmentSchema, FLAG_CODES, gpuSnapshotSchema } from './schema.ts';
 
 export const SUMMARY_SCHEMA_VERSION = 1 as const;
-export const SUMMARY_FILE = 'summary.json';
 
 const num = z.number().finite();
 const nnum = num.nullable();
@@ -52,7 +52,6 @@ export const metricSummarySchema = z.object({
 });
 export type MetricSummary = z.infer<typeof metricSummarySchema>;
 
-const runStatus = z.enum(['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted']);
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 export const configSummarySchema = z.object({
@@ -88,7 +87,7 @@ export const excludedRunSchema = z.object({
   config_hash: z.string(),
   label: z.string(),
   cycle: z.number().int(),
-  status: runStatus,
+  status: runStatusSchema,
   error_type: z.string().nullable(),
   reason: z.string(),
   attempts: z.number().int(),
@@ -130,7 +129,7 @@ export const studySummarySchema = z.object({
     source_path: z.string(),
     created_at: z.string(),
     /** From the manifest; 'unknown' when the study dir has none (results read from run dirs only). */
-    status: z.enum(['running', 'paused', 'completed', 'failed', 'interrupted', 'unknown']),
+    status: z.enum([...STUDY_STATUSES, 'unknown']),
     /** Some planned run has not finished (pending, running, interrupted) or a config is incomplete. */
     partial: z.boolean(),
     counts: z.object({

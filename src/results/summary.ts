@@ -1,11 +1,15 @@
 // summary.json for a study directory: load → summarise (pure, ./summarize.ts) → atomic write.
-// The runner calls writeSummary(studyDir) at study end; `llem results --recompute` calls it again.
+// The runner calls writeSummary(studyDir, snapshot) at study end with its own snapshot;
+// `llem results --recompute` calls it again, reading the manifest.
+import { writeFileAtomic } from '../atomic-file.ts';
+import { summaryPath } from '../study-dir/files.ts';
+import { readPlan } from '../study-dir/read.ts';
+import type { StudySnapshot } from '../study-dir/schema.ts';
 import type { PlanFile } from '../study/types.ts';
-import type { StudySnapshot } from '../runner/events.ts';
 import type { RunResult } from './schema.ts';
 import { summarizeStudy, type SummaryOptions } from './summarize.ts';
 import type { StudySummary } from './summary-schema.ts';
-import { loadResults, loadStudySnapshot, readPlan, summaryPath, writeFileAtomic } from './study-dir.ts';
+import { loadResults, loadStudySnapshot } from './study-dir.ts';
 
 export { summarizeStudy } from './summarize.ts';
 
@@ -24,9 +28,9 @@ export async function loadStudy(
   studyDir: string,
   options: { snapshot?: StudySnapshot | null; summary?: Partial<SummaryOptions> } = {},
 ): Promise<LoadedStudy> {
-  const plan = await readPlan(studyDir);
-  const snapshot = options.snapshot !== undefined ? options.snapshot : await loadStudySnapshot(studyDir);
-  const loaded = await loadResults(studyDir, snapshot);
+  const plan = readPlan(studyDir);
+  const snapshot = options.snapshot !== undefined ? options.snapshot : loadStudySnapshot(studyDir);
+  const loaded = loadResults(studyDir, snapshot);
   const summary = summarizeStudy({ plan, snapshot, results: loaded.results, loadErrors: loaded.errors, options: options.summary });
   return { studyDir, plan, snapshot, results: loaded.results, resultPaths: loaded.resultPaths, summary };
 }

@@ -3,7 +3,7 @@
 import Table from 'cli-table3';
 import { stringify } from 'csv-stringify/sync';
 import type { PlanFile } from '../study/types.ts';
-import type { StudySnapshot } from '../runner/events.ts';
+import type { StudySnapshot } from '../study-dir/schema.ts';
 import type { RunResult } from './schema.ts';
 import { flattenConfig, METRIC_GETTERS, snapshotFromResults, type Scalar } from './summarize.ts';
 import { SUMMARY_METRICS, type MetricSummary, type StudySummary, type SummaryMetricKey } from './summary-schema.ts';

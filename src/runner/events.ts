@@ -1,83 +1,69 @@
 // What the runner tells the outside world (TUI, plain reporter, `llem watch`) and the commands it
-// takes. The runner knows nothing of Ink; the UI knows nothing of child processes.
-import type { ErrorType, Phase } from './protocol.ts';
+// takes. The runner knows nothing of Ink; the UI knows nothing of child processes. Events are
+// journalled one per line in events.jsonl; readers (src/ui/journal.ts) check each with this schema.
+import { z } from 'zod';
+import {
+  phaseSchema,
+  runRecordSchema,
+  statusCountsSchema,
+  studySnapshotSchema,
+  studyStatusSchema,
+} from '../study-dir/schema.ts';
 
-export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'interrupted';
-export type StudyStatus = 'running' | 'paused' | 'completed' | 'failed' | 'interrupted';
-export type GapKind = 'config' | 'cycle' | 'cooldown';
+export type {
+  AttemptRecord,
+  ReportedStudyStatus,
+  RunHeadline,
+  RunSnapshot,
+  RunStatus,
+  StatusCounts,
+  StudySnapshot,
+  StudyStatus,
+} from '../study-dir/schema.ts';
 
-export interface StatusCounts {
-  pending: number;
-  running: number;
-  completed: number;
-  failed: number;
-  skipped: number;
-  interrupted: number;
-}
+export const GAP_KINDS = ['config', 'cycle', 'cooldown'] as const;
+export const gapKindSchema = z.enum(GAP_KINDS);
+export type GapKind = z.infer<typeof gapKindSchema>;
 
-/** Headline numbers of a completed run, copied from its result for tables. */
-export interface RunHeadline {
-  energy_j: number | null;
-  energy_per_output_token_j: number | null;
-  output_tokens_per_s: number | null;
-  window_s: number | null;
-  duration_s: number | null;
-  flags: string[];
-  /** Why energy_j is null (no NVML, counter unsupported …); absent in older manifests. */
-  energy_unavailable_reason?: string | null;
-}
+const at = z.string();
+const index = z.number().int();
 
-export interface AttemptRecord {
-  attempt: number;
-  started_at: string;
-  ended_at: string | null;
-  status: RunStatus;
-  error_type: ErrorType | null;
-  message: string | null;
-  phase_reached: Phase | null;
-  stderr_tail: string | null;
-  pid: number | null;
-  run_dir: string;
-}
-
-export interface RunSnapshot {
-  index: number;
-  run_id: string;
-  config_hash: string;
-  cycle: number;
-  status: RunStatus;
-  attempts: AttemptRecord[];
-  error_type: ErrorType | null;
-  result: string | null; // path of result.json relative to the study dir
-  headline: RunHeadline | null;
-}
-
-export interface StudySnapshot {
-  study_dir: string;
-  study_name: string;
-  study_hash: string;
-  status: StudyStatus;
-  n_cycles: number;
-  started_at: string;
-  counts: StatusCounts;
-  runs: RunSnapshot[];
-  paused: boolean;
-  quit_requested: boolean;
-}
-
-export type RunnerEvent =
-  | { type: 'study_started'; at: string; snapshot: StudySnapshot }
-  | { type: 'run_status'; at: string; run: RunSnapshot }
-  | { type: 'phase'; at: string; index: number; phase: Phase }
-  | { type: 'progress'; at: string; index: number; phase: Phase; done: number; total: number | null; warmup_cv: number | null }
-  | { type: 'power'; at: string; index: number; samples: Array<{ t_ms: number; power_w: number | null; temp_c: number | null }>; energy_so_far_j: number | null }
-  | { type: 'log'; at: string; index: number; line: string }
-  | { type: 'gap'; at: string; kind: GapKind; seconds_left: number; total_seconds: number; temp_c: number | null }
-  | { type: 'gap_end'; at: string; kind: GapKind; cut_short: boolean }
-  | { type: 'paused'; at: string; paused: boolean }
-  | { type: 'quit_requested'; at: string; requested: boolean }
-  | { type: 'warning'; at: string; message: string }
-  | { type: 'study_finished'; at: string; status: StudyStatus; counts: StatusCounts };
+export const runnerEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('study_started'), at, snapshot: studySnapshotSchema }),
+  z.object({ type: z.literal('run_status'), at, run: runRecordSchema }),
+  z.object({ type: z.literal('phase'), at, index, phase: phaseSchema }),
+  z.object({
+    type: z.literal('progress'),
+    at,
+    index,
+    phase: phaseSchema,
+    done: z.number(),
+    total: z.number().nullable(),
+    warmup_cv: z.number().nullable(),
+  }),
+  z.object({
+    type: z.literal('power'),
+    at,
+    index,
+    samples: z.array(z.object({ t_ms: z.number(), power_w: z.number().nullable(), temp_c: z.number().nullable() })),
+    energy_so_far_j: z.number().nullable(),
+  }),
+  z.object({ type: z.literal('log'), at, index, line: z.string() }),
+  z.object({
+    type: z.literal('gap'),
+    at,
+    kind: gapKindSchema,
+    seconds_left: z.number(),
+    total_seconds: z.number(),
+    temp_c: z.number().nullable(),
+  }),
+  z.object({ type: z.literal('gap_end'), at, kind: gapKindSchema, cut_short: z.boolean() }),
+  z.object({ type: z.literal('paused'), at, paused: z.boolean() }),
+  z.object({ type: z.literal('quit_requested'), at, requested: z.boolean() }),
+  z.object({ type: z.literal('warning'), at, message: z.string() }),
+  z.object({ type: z.literal('study_finished'), at, status: studyStatusSchema, counts: statusCountsSchema }),
+]);
+export type RunnerEvent = z.infer<typeof runnerEventSchema>;
 
 /** One API used by keys and signals alike. Every method is safe to call at any time. */
 export interface RunnerControls {

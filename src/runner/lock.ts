@@ -3,7 +3,7 @@
 // pid gone) is taken over at once, one taker at a time (takeOverDeadLock); otherwise
 // proper-lockfile's stale time applies (a holder on another host of a shared filesystem, or one
 // we cannot see).
-import { mkdirSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 // proper-lockfile is loaded on first use, not at import: it installs signal-exit's SIGINT/SIGTERM
@@ -16,21 +16,16 @@ async function loadLockfile(): Promise<ProperLockfile> {
   lockfileModule ??= ((await import('proper-lockfile')) as unknown as { default: ProperLockfile }).default;
   return lockfileModule;
 }
-import { writeFileAtomicSync } from './manifest.ts';
-
-export const LOCK_DIR = '.lock';
-export const LOCK_OWNER_FILE = '.lock-owner.json';
-/** Exists while one process takes over a dead holder's lock (see takeOverDeadLock). */
-export const LOCK_TAKEOVER_DIR = '.lock-takeover';
+import { writeFileAtomicSync } from '../atomic-file.ts';
+import { LOCK_DIR, LOCK_OWNER_FILE, LOCK_TAKEOVER_DIR } from '../study-dir/files.ts';
+import { readLockOwner } from '../study-dir/read.ts';
+import type { LockOwner } from '../study-dir/schema.ts';
+import { LOCK_STALE_MS } from './timing.ts';
 const TAKEOVER_MARKER_STALE_MS = 30_000;
 
-export interface LockOwner {
-  pid: number;
-  hostname: string;
-  started_at: string;
-}
-
+/** Another runner holds the study: the user's to sort out, not a failed run (exit 2). */
 export class StudyLockedError extends Error {
+  readonly exitCode = 2;
   constructor(
     message: string,
     readonly owner: LockOwner | null,
@@ -42,15 +37,6 @@ export class StudyLockedError extends Error {
 
 export interface StudyLock {
   release(): Promise<void>;
-}
-
-export function readLockOwner(studyDir: string): LockOwner | null {
-  try {
-    const o = JSON.parse(readFileSync(path.join(studyDir, LOCK_OWNER_FILE), 'utf8')) as LockOwner;
-    return typeof o.pid === 'number' ? o : null;
-  } catch {
-    return null;
-  }
 }
 
 export function pidAlive(pid: number): boolean {
@@ -75,7 +61,7 @@ export async function acquireStudyLock(
   const opts = {
     lockfilePath,
     realpath: false,
-    stale: options.staleMs ?? 10_000,
+    stale: options.staleMs ?? LOCK_STALE_MS,
     retries: 0,
     onCompromised: options.onCompromised,
   };

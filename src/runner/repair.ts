@@ -3,12 +3,14 @@
 // completed even if the journal never heard of it (the runner died between ack and checkpoint).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { readResult } from './child-handle.ts';
-import type { RunnerEvent, RunSnapshot } from './events.ts';
+import { JOURNAL_FILE, MANIFEST_FILE, RESULT_FILE, RUNS_DIR, STUDY_YAML_FILE } from '../study-dir/files.ts';
+import { checkResult, readPlan } from '../study-dir/read.ts';
+import type { RunRecord, RunSnapshot } from '../study-dir/schema.ts';
+import { headlineOf } from '../study-dir/snapshot.ts';
+import { runnerEventSchema } from './events.ts';
 import { acquireStudyLock } from './lock.ts';
-import { JOURNAL_FILE, ManifestStore, MANIFEST_FILE, runRecordSchema, type RunRecord } from './manifest.ts';
-import { headlineOf } from './study-runner.ts';
-import { STUDY_YAML_FILE, initialManifest, readPlan, sha256File, RUNS_DIR } from './study-dir.ts';
+import { ManifestStore } from './manifest.ts';
+import { initialManifest, sha256File } from './study-dir.ts';
 
 export interface RepairReport {
   manifestPath: string;
@@ -30,24 +32,30 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
     let badJournalLines = 0;
     let fromJournal = 0;
     const journalPath = path.join(dir, JOURNAL_FILE);
+    // journal lines are checked against the event schema below, run records included
     const replace = (snap: RunSnapshot) => {
-      const parsed = runRecordSchema.safeParse(snap);
       const old = byIndex.get(snap.index);
-      if (!parsed.success || !old || old.config_hash !== snap.config_hash) return false;
-      Object.assign(old, parsed.data);
+      if (!old || old.config_hash !== snap.config_hash) return false;
+      Object.assign(old, snap);
       return true;
     };
     if (existsSync(journalPath)) {
       const touched = new Set<number>();
       for (const line of readFileSync(journalPath, 'utf8').split('\n')) {
         if (!line.trim()) continue;
-        let e: RunnerEvent;
+        let raw: unknown;
         try {
-          e = JSON.parse(line) as RunnerEvent;
+          raw = JSON.parse(line);
         } catch {
           badJournalLines++;
           continue;
         }
+        const parsed = runnerEventSchema.safeParse(raw);
+        if (!parsed.success) {
+          badJournalLines++;
+          continue;
+        }
+        const e = parsed.data;
         if (e.type === 'run_status' && replace(e.run)) touched.add(e.run.index);
         if (e.type === 'study_started') for (const r of e.snapshot.runs) if (replace(r)) touched.add(r.index);
         if (e.type === 'study_started') manifest.started_at = e.at;
@@ -62,8 +70,8 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
       if (!m) continue;
       const rec = byIndex.get(Number(m[1]));
       if (!rec || !rec.config_hash.startsWith(m[2]!) || rec.cycle !== Number(m[3]) || rec.status === 'completed') continue;
-      const resultPath = path.join(runsDir, name, 'result.json');
-      const checked = readResult(resultPath);
+      const resultPath = path.join(runsDir, name, RESULT_FILE);
+      const checked = checkResult(resultPath);
       if (!checked.ok) continue;
       const attemptNo = m[4] ? Number(m[4]) : 1;
       const relDir = path.join(RUNS_DIR, name);

@@ -1,10 +1,12 @@
-// `llem status --json`: a stable interface for scripts. Add fields; never rename or remove them.
-import type { Manifest } from './manifest.ts';
+// `llem status --json` (and `llem run --json`): a stable interface for scripts. Add fields; never
+// rename or remove them.
+import type { Manifest, ReportedStudyStatus, RunStatus, StatusCounts } from '../study-dir/schema.ts';
+import type { RunnerInfo } from './launchers/types.ts';
 import type { ErrorType } from './protocol.ts';
-import type { RunStatus, StatusCounts, StudyStatus } from './events.ts';
+import { finalStudyStatus } from './transitions.ts';
 
 export interface StatusJson {
-  status: StudyStatus;
+  status: ReportedStudyStatus;
   counts: StatusCounts;
   runs: Array<{
     index: number;
@@ -15,11 +17,23 @@ export interface StatusJson {
     attempts: number;
     result: string | null;
   }>;
+  runner: RunnerInfo;
 }
 
-export function statusJson(m: Manifest): StatusJson {
+/**
+ * The study's status as it stands: what the manifest records, except that a manifest still saying
+ * running or paused while no live runner holds the study means its runner was killed: `stopped`
+ * when runs remain (`llem resume` continues), else the outcome of its runs.
+ */
+export function reportedStudyStatus(m: Manifest, runner: RunnerInfo): ReportedStudyStatus {
+  if ((m.status !== 'running' && m.status !== 'paused') || runner.alive !== false) return m.status;
+  const remain = m.counts.pending + m.counts.running + m.counts.interrupted > 0;
+  return remain ? 'stopped' : (finalStudyStatus(m.runs) ?? 'stopped');
+}
+
+export function statusJson(m: Manifest, runner: RunnerInfo): StatusJson {
   return {
-    status: m.status,
+    status: reportedStudyStatus(m, runner),
     counts: { ...m.counts },
     runs: m.runs.map((r) => ({
       index: r.index,
@@ -30,5 +44,6 @@ export function statusJson(m: Manifest): StatusJson {
       attempts: r.attempts.length,
       result: r.result,
     })),
+    runner,
   };
 }

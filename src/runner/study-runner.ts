@@ -1,75 +1,46 @@
-// The scheduler: runs every pending (config, cycle) of a study dir in order, one fresh child per
-// run, with gaps and cooldown in between, checkpointing every transition, steered through
-// RunnerControls. Used by `llem run`, `llem resume`, the TUI and the tests alike.
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+// The local launcher's runner: holds the study lock for the whole study, applies the resume rules,
+// schedules every pending (config, cycle) over its slots (one, or one per GPU) with gaps and
+// cooldown in between, performs each run through the run-attempt path (./attempt.ts) and records
+// it through the manifest transitions (./transitions.ts), steered through RunnerControls. Used by
+// `llem run`, `llem resume`, the TUI and the tests alike.
 import path from 'node:path';
-import { nodeArgsFor, srcPath } from '../node-entry.ts';
-import type { ExperimentConfig, PlanFile, PlannedRun } from '../study/types.ts';
-import type { RunResult } from '../results/schema.ts';
-import { ChildHandle, readResult, type ChildOutcome } from './child-handle.ts';
-import type {
-  GapKind,
-  RunHeadline,
-  RunnerControls,
-  RunnerEvent,
-  StudySnapshot,
-  StudyStatus,
-} from './events.ts';
+import { readManifest, readPlan } from '../study-dir/read.ts';
+import { snapshotOf } from '../study-dir/snapshot.ts';
+import type { RunRecord, StudySnapshot } from '../study-dir/schema.ts';
+import type { PlanFile } from '../study/types.ts';
+import { defaultWorkerCommand, nextAttempt, performAttempt, prepareAttempt, superviseAttempt, type WorkerCommand } from './attempt.ts';
+import type { ChildHandle } from './child-handle.ts';
+import type { RunnerControls, RunnerEvent } from './events.ts';
+import { Gaps, type GapOptions } from './gaps.ts';
 import { acquireStudyLock, type StudyLock } from './lock.ts';
-import { ManifestStore, readManifest, runSnapshotOf, toSnapshot, type RunRecord } from './manifest.ts';
-import { procStartTicks, sameProcessAlive } from './proc.ts';
-import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
-import { pendingRecord, readPlan, runDirFor, runIdFor, sha256File, writePlan } from './study-dir.ts';
-import { perGpuSlots, type GpuSlot, type GpuSlotsResult } from './per-gpu.ts';
-import { appendCycles } from './top-up.ts';
+import { LineThrottle } from './log-throttle.ts';
+import { ManifestStore } from './manifest.ts';
+import { perGpuSlots, type GpuSlotsResult } from './per-gpu.ts';
+import { procStartTicks } from './proc.ts';
+import type { ChildMessage } from './protocol.ts';
+import { applyResumeRules, lastEndedRun, waitForOrphanedWorkers, type ResumeOptions } from './resume-rules.ts';
+import { schedule, type RunSlot, type SchedulerHost } from './scheduler.ts';
+import { releaseSlurmSubmissions } from './slurm/state-file.ts';
+import { initialRunState, mustStop, nextRunState, pauseRequested, quitRequested, studyOutcome, type StudyCommand, type StudyRunState } from './study-state.ts';
+import { adoptResult, endAttempt, requeueRun, startAttempt } from './transitions.ts';
 
-export type WorkerCommand = (runSpecPath: string) => { command: string; args: string[] };
-
-/** The real worker: `node --import tsx src/worker/main.ts --run-spec <run_dir>/run.json`. */
-export const defaultWorkerCommand: WorkerCommand = (runSpecPath) => ({
-  command: process.execPath,
-  args: nodeArgsFor(srcPath('worker/main.ts'), ['--run-spec', runSpecPath]),
-});
-
-export interface ResumeOptions {
-  /** Failed and skipped runs go back to pending too. */
-  retryFailed?: boolean;
-  /** Top up to this many cycles (more runs appended; completed runs untouched). */
-  cycles?: number;
-  /** Resume even though the study YAML changed since the study started. */
-  force?: boolean;
-}
-
-export interface StudyRunnerOptions {
+export interface StudyRunnerOptions extends GapOptions {
   workerCommand?: WorkerCommand;
   env?: NodeJS.ProcessEnv;
-  /** SIGTERM → SIGKILL grace for a child group (default 3000 ms). */
+  /** SIGTERM → SIGKILL grace for a child group (default KILL_GRACE_MS). */
   killGraceMs?: number;
-  /** Child heartbeat interval (default heartbeatMsFor(stall timeout): 0.5–5 s). */
+  /** Child heartbeat interval (default heartbeatMsFor(stall timeout)). */
   heartbeatMs?: number;
-  /** Set when resuming: applies the resume rules (changed YAML refused, retry, top-up). */
+  /** Set when resuming: the resume rules' options (changed YAML refused, retry, top-up, timeouts). */
   resume?: ResumeOptions;
   lockStaleMs?: number;
   /** fsync manifest writes (default true). */
   fsync?: boolean;
-  /** GPU temperatures for cooldown; default reads NVML through src/native. null = unavailable. */
-  readTemperatures?: () => Promise<number[] | null>;
-  /** Time unit of gaps (tests shrink it); default 1000 ms per "second". */
-  secondMs?: number;
   /** GPU slots for `execution.parallel: per_gpu`; default one per visible GPU (src/runner/per-gpu.ts). */
   gpuSlots?: () => Promise<GpuSlotsResult>;
+  /** How long to wait for the worker of a killed runner to end (default ORPHAN_WAIT_MS). */
+  orphanWaitMs?: number;
 }
-
-/** Bad input detected by the runner (changed YAML, live orphan, unknown run): exit 2. */
-export class RunnerInputError extends Error {
-  readonly exitCode = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunnerInputError';
-  }
-}
-
-type StopReason = 'abort' | 'quit' | 'compromised';
 
 export class StudyRunner implements RunnerControls {
   readonly studyDir: string;
@@ -78,14 +49,11 @@ export class StudyRunner implements RunnerControls {
   private store: ManifestStore | null = null;
   private plan: PlanFile | null = null;
   private lock: StudyLock | null = null;
-  private current: { index: number; handle: ChildHandle } | null = null;
+  private gaps: Gaps | null = null;
   /** Every child in flight (one, or one per GPU with parallel: per_gpu); kills address them all. */
   private inFlight = new Map<number, ChildHandle>();
-  private paused = false;
-  private quitRequested = false;
-  private stopReason: StopReason | null = null;
+  private state: StudyRunState = initialRunState;
   private wakeLoop: (() => void) | null = null;
-  private cutGap: (() => void) | null = null;
   private loopDone: Promise<number> | null = null;
   private running = false;
 
@@ -99,10 +67,10 @@ export class StudyRunner implements RunnerControls {
     return () => this.listeners.delete(listener);
   }
 
-  /** Current state; before run() it is read from manifest.json (throws ManifestError if unreadable). */
+  /** Current state; before run() it is read from manifest.json (throws StudyDirError if unreadable). */
   snapshot(): StudySnapshot {
-    if (this.store) return toSnapshot(this.studyDir, this.store.manifest, this.paused, this.quitRequested);
-    return toSnapshot(this.studyDir, readManifest(this.studyDir), this.paused, this.quitRequested);
+    const control = { paused: pauseRequested(this.state), quit_requested: quitRequested(this.state) };
+    return snapshotOf(this.studyDir, this.store ? this.store.manifest : readManifest(this.studyDir), control);
   }
 
   /** The plan this runner executes (after run() started). */
@@ -113,7 +81,7 @@ export class StudyRunner implements RunnerControls {
   /**
    * Runs the study to its end. Resolves with the exit code: 0 all completed, 1 a run failed (or
    * the lock was compromised), 130 interrupted. Throws StudyLockedError when another runner holds
-   * the dir, ManifestError for an unreadable manifest, RunnerInputError for a refused resume.
+   * the dir, StudyDirError for an unreadable plan or manifest, RunnerInputError for a refused resume.
    */
   run(): Promise<number> {
     if (this.loopDone) return this.loopDone;
@@ -126,19 +94,26 @@ export class StudyRunner implements RunnerControls {
       staleMs: this.opts.lockStaleMs,
       onCompromised: (err) => {
         this.warn(`study lock compromised (${err.message}): no new run will start`);
-        this.stop('compromised');
+        this.apply({ type: 'stop', reason: 'compromised' });
       },
     });
     this.running = true;
     try {
-      this.plan = readPlan(this.studyDir);
+      const plan = readPlan(this.studyDir);
       this.store = ManifestStore.open(this.studyDir, { fsync: this.opts.fsync });
-      this.prepare();
+      await waitForOrphanedWorkers(this.store.manifest, this.store.manifestPath, { warn: (m) => this.warn(m), boundMs: this.opts.orphanWaitMs });
+      const prepared = applyResumeRules(this.store, plan, this.studyDir, this.opts.resume ?? null, (m) => this.warn(m));
+      this.plan = prepared.plan;
+      // a local runner takes over every run a Slurm array was given (the CLI refused while one is active)
+      const released = releaseSlurmSubmissions(this.studyDir);
+      if (released.length > 0) this.warn(`this runner takes the study over from Slurm job(s) ${released.join(', ')}`);
       this.store.setStatus('running');
+      this.store.commit(prepared.events);
       const started: RunnerEvent = { type: 'study_started', at: now(), snapshot: this.snapshot() };
       this.store.commit([started]);
       this.emit(started);
-      await this.loop();
+      this.gaps = new Gaps(this.schedulerGapHost(), this.plan.execution, this.opts);
+      await schedule(this.schedulerHost(), await this.slots(), this.opts.resume ? lastEndedRun(this.store.manifest) : null);
       return await this.finish();
     } finally {
       this.running = false;
@@ -150,16 +125,11 @@ export class StudyRunner implements RunnerControls {
   // ── controls ──────────────────────────────────────────────────────────────────────────────
 
   pause(): void {
-    if (this.paused) return;
-    this.paused = true;
-    this.emitJournaled({ type: 'paused', at: now(), paused: true });
+    this.apply({ type: 'pause' });
   }
 
   resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    this.emitJournaled({ type: 'paused', at: now(), paused: false });
-    this.wake();
+    this.apply({ type: 'resume' });
   }
 
   skipCurrent(): void {
@@ -167,7 +137,7 @@ export class StudyRunner implements RunnerControls {
   }
 
   skipGap(): void {
-    this.cutGap?.();
+    this.gaps?.cut();
   }
 
   retry(indices: number[]): void {
@@ -177,11 +147,7 @@ export class StudyRunner implements RunnerControls {
     for (const index of indices) {
       const rec = store.manifest.runs[index];
       if (!rec || !['failed', 'skipped', 'interrupted'].includes(rec.status)) continue;
-      store.updateRun(index, (r) => {
-        r.status = 'pending';
-        r.error_type = null;
-      });
-      events.push({ type: 'run_status', at: now(), run: runSnapshotOf(store.run(index)) });
+      events.push(requeueRun(store, index));
     }
     if (events.length === 0) return;
     store.commit(events);
@@ -195,34 +161,39 @@ export class StudyRunner implements RunnerControls {
   }
 
   quitAfterCurrent(requested: boolean): void {
-    if (this.quitRequested === requested) return;
-    this.quitRequested = requested;
-    this.emitJournaled({ type: 'quit_requested', at: now(), requested });
-    // a gap is not a run: quitting during one stops at once
-    if (requested) this.cutGap?.();
-    this.wake();
+    this.apply({ type: 'quit', requested });
   }
 
   async abortNow(): Promise<void> {
-    this.stop('abort');
+    this.apply({ type: 'stop', reason: 'abort' });
     for (const h of this.inFlight.values()) h.kill('abort');
     if (this.loopDone && this.running) await this.loopDone.catch(() => {});
   }
 
   /** SIGKILL the current child group now (second Ctrl+C). */
   forceKill(): void {
-    this.stop('abort');
+    this.apply({ type: 'stop', reason: 'abort' });
     for (const h of this.inFlight.values()) h.forceKill();
   }
 
-  /** pid of the current child (its process group id), for tests and `llem status`. */
+  /** pid of a child in flight (its process group id), for tests and `llem status`. */
   get currentPid(): number | null {
-    return this.current?.handle.pid ?? null;
+    for (const h of this.inFlight.values()) if (h.pid !== null) return h.pid;
+    return null;
   }
 
-  private stop(reason: StopReason): void {
-    if (!this.stopReason) this.stopReason = reason;
-    this.cutGap?.();
+  /** The one place the control state changes: journal what changed for the UI, wake the scheduler. */
+  private apply(command: StudyCommand): void {
+    const before = this.state;
+    const after = nextRunState(before, command);
+    if (after === before) return;
+    this.state = after;
+    if (after.status !== 'stopping') {
+      if (pauseRequested(before) !== pauseRequested(after)) this.emitJournaled({ type: 'paused', at: now(), paused: pauseRequested(after) });
+      if (quitRequested(before) !== quitRequested(after)) this.emitJournaled({ type: 'quit_requested', at: now(), requested: quitRequested(after) });
+    }
+    // a gap is not a run: quitting or stopping during one ends it at once
+    if (mustStop(after)) this.gaps?.cut();
     this.wake();
   }
 
@@ -230,6 +201,10 @@ export class StudyRunner implements RunnerControls {
     const w = this.wakeLoop;
     this.wakeLoop = null;
     w?.();
+  }
+
+  private waitForWake(): Promise<void> {
+    return new Promise<void>((resolve) => (this.wakeLoop = resolve));
   }
 
   // ── events ────────────────────────────────────────────────────────────────────────────────
@@ -254,370 +229,113 @@ export class StudyRunner implements RunnerControls {
     this.emit(e);
   }
 
+  /** Commit a run transition (journal, manifest), then tell listeners. */
+  private commitEmit(e: RunnerEvent): void {
+    this.store!.commit([e]);
+    this.emit(e);
+  }
+
   private warn(message: string): void {
     this.emitJournaled({ type: 'warning', at: now(), message });
   }
 
-  // ── resume rules ──────────────────────────────────────────────────────────────────────────
+  // ── scheduling ────────────────────────────────────────────────────────────────────────────
 
-  private prepare(): void {
-    const store = this.store!;
-    const plan = this.plan!;
-    const resume = this.opts.resume;
-    // A child of a killed runner may still hold the GPU: never start next to it.
-    for (const r of store.manifest.runs) {
-      if (r.status !== 'running') continue;
-      const a = r.attempts.at(-1);
-      if (a?.pid && sameProcessAlive(a.pid, a.pid_start_ticks)) {
-        throw new RunnerInputError(
-          `${store.manifestPath}: run ${r.run_id} is still running as pid ${a.pid} (a worker of a runner that was killed); wait for it to end or kill its group (kill -- -${a.pid}), then resume`,
-        );
-      }
-    }
-    if (resume && !resume.force && store.manifest.study_yaml_sha256) {
-      const current = sha256File(plan.source_path);
-      if (current !== null && current !== store.manifest.study_yaml_sha256) {
-        throw new RunnerInputError(
-          `${plan.source_path} changed since this study started (${this.studyDir}/study.yaml is the frozen copy); resume with --force to run the remaining runs of the original plan anyway`,
-        );
-      }
-    }
-    const events: RunnerEvent[] = [];
-    for (const r of store.manifest.runs) {
-      if (r.status === 'completed' || r.status === 'pending') continue;
-      const before = r.status;
-      const last = r.attempts.at(-1);
-      // A result written just before the runner died is kept, not measured again.
-      if (last && (before === 'running' || before === 'interrupted')) {
-        const resultPath = path.join(this.studyDir, last.run_dir, 'result.json');
-        const checked = readResult(resultPath);
-        if (checked.ok) {
-          store.updateRun(r.index, (x) => {
-            x.status = 'completed';
-            x.error_type = null;
-            x.result = path.relative(this.studyDir, resultPath);
-            x.headline = headlineOf(checked.result);
-            Object.assign(last, { status: 'completed', error_type: null, message: null, ended_at: last.ended_at ?? now() });
-          });
-          events.push({ type: 'run_status', at: now(), run: runSnapshotOf(store.run(r.index)) });
-          continue;
-        }
-      }
-      if (before === 'running' && last) {
-        store.updateRun(r.index, (x) => {
-          x.status = 'interrupted';
-          x.error_type = 'UserInterrupted';
-          Object.assign(last, {
-            status: 'interrupted',
-            error_type: 'UserInterrupted',
-            message: last.message ?? 'the runner stopped while this run was in progress',
-            ended_at: last.ended_at ?? now(),
-          });
-        });
-      }
-      const status = store.run(r.index).status;
-      const rerun = status === 'interrupted' || (resume?.retryFailed === true && (status === 'failed' || status === 'skipped'));
-      if (rerun) {
-        store.updateRun(r.index, (x) => {
-          x.status = 'pending';
-          x.error_type = null;
-        });
-      }
-      if (store.run(r.index).status !== before) events.push({ type: 'run_status', at: now(), run: runSnapshotOf(store.run(r.index)) });
-    }
-    if (resume?.cycles !== undefined) this.topUpCycles(resume.cycles, events);
-    store.commit(events);
+  private async slots(): Promise<RunSlot[]> {
+    const env = this.opts.env ?? process.env;
+    const own: RunSlot = { cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null, label: 'local' };
+    if (this.plan!.execution.parallel !== 'per_gpu') return [own];
+    const { slots, reason } = await (this.opts.gpuSlots ?? (() => perGpuSlots(env)))();
+    if (slots.length > 1) return slots;
+    this.warn(`parallel: per_gpu: ${slots.length} GPU slot(s)${reason ? ` (${reason})` : ''}; running one run at a time`);
+    return [own];
   }
 
-  /** More cycles of the same configs, appended cycle by cycle after the existing order. */
-  private topUpCycles(cycles: number, events: RunnerEvent[]): void {
-    const store = this.store!;
-    const plan = this.plan!;
-    // the manifest is the truth: a plan.json rewritten just before a crash may be ahead of it
-    const have = store.manifest.n_cycles;
-    if (cycles <= have) {
-      if (cycles < have) this.warn(`--cycles ${cycles} is below the study's ${have} cycles; nothing removed`);
-      return;
-    }
-    const { plan: topped, added } = appendCycles(plan, store.manifest.runs.length, have, cycles);
-    this.plan = topped;
-    writePlan(this.studyDir, this.plan);
-    store.setRuns([...store.manifest.runs, ...added.map(pendingRecord)]);
-    store.manifest.n_cycles = cycles;
-    for (const r of added) events.push({ type: 'run_status', at: now(), run: runSnapshotOf(store.run(r.index)) });
+  private schedulerGapHost() {
+    return {
+      emit: (e: RunnerEvent) => this.emit(e),
+      emitJournaled: (e: RunnerEvent) => this.emitJournaled(e),
+      warn: (m: string) => this.warn(m),
+      stopping: () => mustStop(this.state),
+    };
   }
 
-  // ── the loop ──────────────────────────────────────────────────────────────────────────────
-
-  private nextPending(): RunRecord | null {
-    return this.store!.manifest.runs.find((r) => r.status === 'pending') ?? null;
+  private schedulerHost(): SchedulerHost {
+    return {
+      nextPending: (exclude) => this.store!.manifest.runs.find((r) => r.status === 'pending' && !exclude.has(r.index)) ?? null,
+      hold: () => this.hold(),
+      waitForWake: () => this.waitForWake(),
+      wake: () => this.wake(),
+      gapBefore: (previous, next, idleSeconds) => this.gaps!.before(this.plan!.order, previous, next, idleSeconds),
+      execute: (run, slot) => this.execute(run, slot),
+    };
   }
 
-  private async loop(): Promise<void> {
-    if (this.plan!.execution.parallel === 'per_gpu') {
-      const { slots, reason } = await (this.opts.gpuSlots ?? (() => perGpuSlots(this.opts.env ?? process.env)))();
-      if (slots.length > 1) return this.loopPerGpu(slots);
-      this.warn(`parallel: per_gpu: ${slots.length} GPU slot(s)${reason ? ` (${reason})` : ''}; running one run at a time`);
-    }
-    let previous: RunRecord | null = null;
-    for (;;) {
-      if (await this.holdIfNeeded()) return;
-      let next = this.nextPending();
-      if (!next) return;
-      if (previous) {
-        await this.gapsBetween(previous.index, next.index);
-        if (await this.holdIfNeeded()) return;
-        next = this.nextPending();
-        if (!next) return;
-      }
-      await this.execute(next);
-      previous = next;
-    }
-  }
-
-  /**
-   * parallel: per_gpu: up to one run per GPU slot at once, in plan order as slots free up. No gaps
-   * or cooldown between runs here (neighbours heat each other anyway; the pre-flight says so).
-   */
-  private async loopPerGpu(slots: GpuSlot[]): Promise<void> {
-    const free = [...slots];
-    const started = new Set<number>();
-    const tasks = new Set<Promise<void>>();
-    for (;;) {
-      if (await this.holdIfNeeded()) break;
-      const next = this.store!.manifest.runs.find((r) => r.status === 'pending' && !started.has(r.index)) ?? null;
-      if (next && free.length > 0) {
-        const slot = free.shift()!;
-        started.add(next.index);
-        const task: Promise<void> = this.execute(next, slot).finally(() => {
-          free.push(slot);
-          started.delete(next.index);
-          tasks.delete(task);
-          this.wake();
-        });
-        tasks.add(task);
-        continue;
-      }
-      if (tasks.size === 0) break;
-      // a slot frees up, or a control (pause, quit, abort, retry) wakes us
-      await new Promise<void>((resolve) => (this.wakeLoop = resolve));
-    }
-    await Promise.allSettled([...tasks]);
-  }
-
-  /** Waits while paused; true when the study must stop now. */
-  private async holdIfNeeded(): Promise<boolean> {
-    if (this.stopReason || this.quitRequested) return true;
-    if (!this.paused) return false;
+  /** Waits while paused (recorded as the study's status); true when the study must stop. */
+  private async hold(): Promise<boolean> {
+    if (mustStop(this.state)) return true;
+    if (this.state.status !== 'paused') return false;
     this.store!.setStatus('paused');
     this.store!.commit();
-    while (this.paused && !this.stopReason && !this.quitRequested) {
-      await new Promise<void>((resolve) => (this.wakeLoop = resolve));
-    }
+    while (this.state.status === 'paused') await this.waitForWake();
     this.store!.setStatus('running');
     this.store!.commit();
-    return Boolean(this.stopReason || this.quitRequested);
+    return mustStop(this.state);
   }
 
-  /** Cycle gap when a true cycle boundary lies between the two runs, else config gap; then cooldown. */
-  private async gapsBetween(prevIndex: number, nextIndex: number): Promise<void> {
-    const exec = this.plan!.execution;
-    const boundary = trueCycleBoundaryBetween(this.plan!.order, prevIndex, nextIndex);
-    const kind: GapKind = boundary ? 'cycle' : 'config';
-    const seconds = boundary ? exec.cycle_gap_seconds : exec.config_gap_seconds;
-    if (seconds > 0) await this.countdown(kind, seconds);
-    if (exec.cooldown && !this.stopReason && !this.quitRequested) await this.cooldown(exec.cooldown.target_temp_c, exec.cooldown.max_wait_seconds);
-  }
-
-  private async countdown(kind: GapKind, totalSeconds: number): Promise<void> {
-    const unitMs = this.opts.secondMs ?? 1000;
-    this.emitJournaled({ type: 'gap', at: now(), kind, seconds_left: totalSeconds, total_seconds: totalSeconds, temp_c: null });
-    const endAt = Date.now() + totalSeconds * unitMs;
-    let cut = false;
-    while (!cut) {
-      const leftMs = endAt - Date.now();
-      if (leftMs <= 0) break;
-      cut = await this.interruptibleSleep(Math.min(unitMs, leftMs));
-      if (!cut && endAt - Date.now() > 0) {
-        this.emit({ type: 'gap', at: now(), kind, seconds_left: Math.ceil((endAt - Date.now()) / unitMs), total_seconds: totalSeconds, temp_c: null });
-      }
-    }
-    this.emitJournaled({ type: 'gap_end', at: now(), kind, cut_short: cut });
-  }
-
-  private async cooldown(targetC: number, maxWaitSeconds: number): Promise<void> {
-    const read = this.opts.readTemperatures ?? readGpuTemperaturesFromNative;
-    const unitMs = this.opts.secondMs ?? 1000;
-    let temps = await read().catch(() => null);
-    if (!temps || temps.length === 0) {
-      this.warn('cooldown skipped: GPU temperature unavailable (NVML not readable)');
+  /** One attempt of `rec` in `slot`: the run-attempt path, recorded as it goes. */
+  private async execute(rec: RunRecord, slot: RunSlot): Promise<void> {
+    const store = this.store!;
+    const next = nextAttempt(this.studyDir, rec);
+    if (next.kind === 'leftover') {
+      this.commitEmit(adoptResult(store, this.studyDir, rec.index, next));
       return;
     }
-    const endAt = Date.now() + maxWaitSeconds * unitMs;
-    let hottest = Math.max(...temps);
-    if (hottest <= targetC) return;
-    this.emitJournaled({ type: 'gap', at: now(), kind: 'cooldown', seconds_left: maxWaitSeconds, total_seconds: maxWaitSeconds, temp_c: hottest });
-    let cut = false;
-    while (hottest > targetC && Date.now() < endAt && !cut) {
-      cut = await this.interruptibleSleep(Math.min(unitMs, Math.max(0, endAt - Date.now())));
-      temps = await read().catch(() => null);
-      if (!temps || temps.length === 0) break;
-      hottest = Math.max(...temps);
-      this.emit({ type: 'gap', at: now(), kind: 'cooldown', seconds_left: Math.max(0, Math.ceil((endAt - Date.now()) / unitMs)), total_seconds: maxWaitSeconds, temp_c: hottest });
-    }
-    if (!cut && hottest > targetC) this.warn(`cooldown gave up after ${maxWaitSeconds} s at ${hottest} °C (target ${targetC} °C)`);
-    this.emitJournaled({ type: 'gap_end', at: now(), kind: 'cooldown', cut_short: cut });
-  }
-
-  /** Sleeps; true when cut short (skip-gap, quit, abort). */
-  private interruptibleSleep(ms: number): Promise<boolean> {
-    if (this.stopReason || this.quitRequested) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.cutGap = null;
-        resolve(false);
-      }, ms);
-      this.cutGap = () => {
-        clearTimeout(timer);
-        this.cutGap = null;
-        resolve(true);
-      };
+    const prepared = prepareAttempt({
+      studyDir: this.studyDir,
+      plan: this.plan!,
+      run: rec,
+      attempt: next.attempt,
+      runId: next.runId,
+      runDir: next.runDir,
+      timeoutOverride: store.manifest.timeout_override,
+      env: this.opts.env ?? process.env,
+      cudaVisibleDevices: slot.cudaVisibleDevices,
+      heartbeatMs: this.opts.heartbeatMs,
     });
-  }
-
-  private async execute(rec: RunRecord, slot: GpuSlot | null = null): Promise<void> {
-    const store = this.store!;
-    const plan = this.plan!;
-    const planned = plan.configs.find((c) => c.config_hash === rec.config_hash);
-    let attempt = rec.attempts.length + 1;
-    // A dir for this attempt can exist when a runner died between spawning a child and recording
-    // it: keep a result that child left, otherwise never reuse its dir.
-    while (existsSync(runDirFor(this.studyDir, runIdFor(rec, attempt)))) {
-      const leftover = runDirFor(this.studyDir, runIdFor(rec, attempt));
-      const checked = readResult(path.join(leftover, 'result.json'));
-      if (checked.ok) {
-        this.adoptLeftover(rec.index, attempt, leftover, checked.result);
-        return;
-      }
-      attempt++;
-    }
-    const runId = runIdFor(rec, attempt);
-    const runDir = runDirFor(this.studyDir, runId);
-    mkdirSync(runDir, { recursive: true });
-    const spec: RunSpec = {
-      v: PROTOCOL_VERSION,
-      study_dir: this.studyDir,
-      run_dir: runDir,
-      run_id: runId,
-      index: rec.index,
-      config_hash: rec.config_hash,
-      cycle: rec.cycle,
-      attempt,
-      config: (planned?.config ?? {}) as ExperimentConfig,
-      result_path: path.join(runDir, 'result.json'),
-      power_csv_path: path.join(runDir, 'power.csv'),
-      heartbeat_ms: this.opts.heartbeatMs ?? heartbeatMsFor(plan.execution.stall_timeout_seconds),
-      cuda_visible_devices: slot ? slot.cudaVisibleDevices : ((this.opts.env ?? process.env).CUDA_VISIBLE_DEVICES ?? null),
-    };
-    const specPath = path.join(runDir, 'run.json');
-    writeFileSync(specPath, JSON.stringify(spec, null, 2) + '\n');
-    const { command, args } = (this.opts.workerCommand ?? defaultWorkerCommand)(specPath);
-    const timeoutSeconds = plan.execution.experiment_timeout_seconds ?? (await defaultTimeoutSeconds(spec.config));
     const lines = new LineThrottle((line) => this.emit({ type: 'log', at: now(), index: rec.index, line }));
-    const handle = new ChildHandle({
-      command,
-      args,
-      env: slot ? { ...(this.opts.env ?? process.env), CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices } : this.opts.env,
-      logPath: path.join(runDir, 'worker.log'),
-      resultPath: spec.result_path,
-      timeoutMs: timeoutSeconds * 1000,
-      stallTimeoutMs: plan.execution.stall_timeout_seconds > 0 ? plan.execution.stall_timeout_seconds * 1000 : null,
+    const handle = superviseAttempt(prepared, {
+      workerCommand: this.opts.workerCommand ?? defaultWorkerCommand,
       killGraceMs: this.opts.killGraceMs,
       onMessage: (msg) => this.onChildMessage(rec.index, msg),
       onOutput: (chunk) => lines.push(chunk),
     });
-    this.current = { index: rec.index, handle };
     this.inFlight.set(rec.index, handle);
-    handle.start();
-    const startedAt = now();
-    store.updateRun(rec.index, (r) => {
-      r.status = 'running';
-      r.error_type = null;
-      r.attempts.push({
-        attempt,
-        started_at: startedAt,
-        ended_at: null,
-        status: 'running',
-        error_type: null,
-        message: null,
-        phase_reached: null,
-        stderr_tail: null,
-        pid: handle.pid,
-        run_dir: path.relative(this.studyDir, runDir),
-        pid_start_ticks: handle.pid ? procStartTicks(handle.pid) : null,
+    try {
+      await performAttempt(handle, {
+        started: (h) => {
+          this.commitEmit(
+            startAttempt(store, rec.index, {
+              attempt: next.attempt,
+              run_dir: path.relative(this.studyDir, next.runDir),
+              pid: h.pid,
+              pid_start_ticks: h.pid ? procStartTicks(h.pid) : null,
+              message: null,
+              timeouts: prepared.timeouts,
+            }),
+          );
+          // an abort that arrived while we were spawning
+          if (this.state.status === 'stopping' && this.state.reason === 'abort') h.kill('abort');
+        },
+        record: (end) => {
+          lines.flush();
+          const e = endAttempt(store, this.studyDir, rec.index, next.attempt, end);
+          if (e) this.commitEmit(e);
+        },
       });
-    });
-    const startedEvent: RunnerEvent = { type: 'run_status', at: startedAt, run: runSnapshotOf(store.run(rec.index)) };
-    store.commit([startedEvent]);
-    this.emit(startedEvent);
-    // an abort that arrived while we were spawning
-    if (this.stopReason === 'abort') handle.kill('abort');
-
-    const outcome = await handle.done;
-    lines.flush();
-    this.inFlight.delete(rec.index);
-    if (this.current?.index === rec.index) this.current = null;
-    this.record(rec.index, outcome);
-  }
-
-  private adoptLeftover(index: number, attempt: number, runDir: string, result: RunResult): void {
-    const store = this.store!;
-    store.updateRun(index, (r) => {
-      r.status = 'completed';
-      r.error_type = null;
-      r.result = path.relative(this.studyDir, path.join(runDir, 'result.json'));
-      r.headline = headlineOf(result);
-      r.attempts.push({
-        attempt,
-        started_at: result.started_at,
-        ended_at: result.ended_at,
-        status: 'completed',
-        error_type: null,
-        message: 'result left by a worker whose runner died before recording it',
-        phase_reached: null,
-        stderr_tail: null,
-        pid: null,
-        run_dir: path.relative(this.studyDir, runDir),
-      });
-    });
-    const e: RunnerEvent = { type: 'run_status', at: now(), run: runSnapshotOf(store.run(index)) };
-    store.commit([e]);
-    this.emit(e);
-  }
-
-  private record(index: number, outcome: ChildOutcome): void {
-    const store = this.store!;
-    const endedAt = now();
-    store.updateRun(index, (r) => {
-      const a = r.attempts.at(-1)!;
-      r.status = outcome.status;
-      r.error_type = outcome.error_type;
-      a.status = outcome.status;
-      a.ended_at = endedAt;
-      a.error_type = outcome.error_type;
-      a.message = outcome.message;
-      a.phase_reached = outcome.phase_reached;
-      // the manifest keeps a short tail; worker.log has everything
-      a.stderr_tail = outcome.status === 'completed' ? null : outcome.stderr_tail.slice(-8192) || null;
-      a.tree_cleanup = outcome.tree_cleanup;
-      if (outcome.result_path && outcome.result) {
-        r.result = path.relative(this.studyDir, outcome.result_path);
-        r.headline = headlineOf(outcome.result);
-      }
-    });
-    const e: RunnerEvent = { type: 'run_status', at: endedAt, run: runSnapshotOf(store.run(index)) };
-    store.commit([e]);
-    this.emit(e);
+    } finally {
+      this.inFlight.delete(rec.index);
+    }
   }
 
   private onChildMessage(index: number, msg: ChildMessage): void {
@@ -645,168 +363,19 @@ export class StudyRunner implements RunnerControls {
 
   private async finish(): Promise<number> {
     const store = this.store!;
-    const counts = { ...store.manifest.counts };
-    let status: StudyStatus;
-    let code: number;
-    if (this.stopReason === 'compromised') {
-      status = 'interrupted';
-      code = 1;
-    } else if (this.stopReason === 'abort' || this.quitRequested || counts.pending > 0) {
-      status = 'interrupted';
-      code = 130;
-    } else if (counts.failed > 0) {
-      status = 'failed';
-      code = 1;
-    } else {
-      status = 'completed';
-      code = 0;
-    }
+    const { status, exitCode } = studyOutcome(this.state, store.manifest.counts);
     store.setStatus(status);
     const finished: RunnerEvent = { type: 'study_finished', at: now(), status, counts: { ...store.manifest.counts } };
     store.commit([finished]);
     this.emit(finished);
-    await writeSummarySafely(this.studyDir, (m) => this.warn(m));
-    return code;
-  }
-}
-
-/**
- * How often the child says it is alive: a quarter of the stall timeout, between 0.5 s and 5 s. Each
- * heartbeat wakes both the measured child and the parent, so with the default 120 s stall timeout
- * it is one every 5 s rather than two a second (the parent's CPU target while measuring).
- */
-export function heartbeatMsFor(stallTimeoutSeconds: number): number {
-  if (!(stallTimeoutSeconds > 0)) return 5000;
-  return Math.min(5000, Math.max(500, Math.floor((stallTimeoutSeconds * 1000) / 4)));
-}
-
-/** Reads the manifest of a study dir (for `llem watch`, `llem results`, `llem status`). */
-export async function loadSnapshot(studyDir: string): Promise<StudySnapshot> {
-  const dir = path.resolve(studyDir);
-  const m = readManifest(dir);
-  return toSnapshot(dir, m, m.status === 'paused', false);
-}
-
-export function headlineOf(result: RunResult): RunHeadline {
-  const started = Date.parse(result.started_at);
-  const ended = Date.parse(result.ended_at);
-  return {
-    energy_j: result.metrics.energy_j,
-    energy_per_output_token_j: result.metrics.energy_per_output_token_j,
-    output_tokens_per_s: result.metrics.output_tokens_per_s,
-    window_s: result.metrics.window_s,
-    duration_s: Number.isFinite(started) && Number.isFinite(ended) ? (ended - started) / 1000 : null,
-    flags: result.flags.map((f) => f.code),
-    energy_unavailable_reason: result.metrics.energy_unavailable_reason,
-  };
-}
-
-/**
- * Whether a true cycle boundary lies between order positions `a` and `b` (a < b): a point after
- * which every run of the earlier cycles is done and none of the later ones has started. Sequential
- * order (A A B B) has none; interleaved and shuffled have one after each full cycle.
- */
-export function trueCycleBoundaryBetween(order: PlannedRun[], a: number, b: number): boolean {
-  if (b <= a) return false;
-  const n = order.length;
-  const minAfter = new Array<number>(n + 1).fill(Infinity);
-  for (let j = n - 1; j >= 0; j--) minAfter[j] = Math.min(minAfter[j + 1]!, order[j]!.cycle);
-  let maxBefore = -Infinity;
-  for (let i = 0; i < b && i < n; i++) {
-    maxBefore = Math.max(maxBefore, order[i]!.cycle);
-    if (i >= a && maxBefore < minAfter[i + 1]!) return true;
-  }
-  return false;
-}
-
-async function defaultTimeoutSeconds(config: ExperimentConfig): Promise<number> {
-  let modelBytes: number | null = null;
-  try {
-    if (typeof config.model === 'string' && !config.model.startsWith('builtin:')) modelBytes = statSync(config.model).size;
-  } catch {
-    modelBytes = null;
-  }
-  try {
-    const mod = (await import('../study/estimate.ts' as string)) as {
-      defaultRunTimeoutSeconds?: (c: ExperimentConfig, bytes: number | null) => number;
-    };
-    const s = mod.defaultRunTimeoutSeconds?.(config, modelBytes);
-    if (typeof s === 'number' && Number.isFinite(s) && s > 0) return s;
-  } catch {
-    // the estimate module is not there yet: fall through
-  }
-  return 3600;
-}
-
-async function readGpuTemperaturesFromNative(): Promise<number[] | null> {
-  try {
-    const mod = (await import('../native/index.ts' as string)) as { readGpuTemperatures?: () => unknown };
-    if (typeof mod.readGpuTemperatures !== 'function') return null;
-    const raw = await mod.readGpuTemperatures();
-    if (!Array.isArray(raw)) return null;
-    const temps = raw
-      .map((t: unknown) =>
-        typeof t === 'number' ? t : t && typeof t === 'object' ? ((t as Record<string, unknown>).temp_c ?? (t as Record<string, unknown>).temperature_c) : null,
-      )
-      .filter((t): t is number => typeof t === 'number' && Number.isFinite(t));
-    return temps.length > 0 ? temps : null;
-  } catch {
-    return null;
-  }
-}
-
-async function writeSummarySafely(studyDir: string, warn: (m: string) => void): Promise<void> {
-  try {
-    const mod = (await import('../results/summary.ts' as string)) as { writeSummary?: (dir: string) => unknown };
-    if (typeof mod.writeSummary !== 'function') return;
-    await mod.writeSummary(studyDir);
-  } catch (err) {
-    warn(`summary.json not written: ${(err as Error).message}`);
-  }
-}
-
-/** Worker output as log events, at most `perSecond` lines a second (a 200 MB flood must not flood the UI). */
-class LineThrottle {
-  private partial = '';
-  private windowStart = Date.now();
-  private sent = 0;
-  private dropped = 0;
-  constructor(
-    private readonly emitLine: (line: string) => void,
-    private readonly perSecond = 100,
-  ) {}
-  push(chunk: Buffer): void {
-    if (this.sent >= this.perSecond && Date.now() - this.windowStart < 1000) {
-      // over budget: count lines cheaply without splitting strings
-      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.dropped++;
-      this.partial = '';
-      return;
+    try {
+      // loaded at the end: the statistics code has no business in the parent while runs measure
+      const { writeSummary } = await import('../results/summary.ts');
+      await writeSummary(this.studyDir, this.snapshot());
+    } catch (err) {
+      this.warn(`summary.json not written: ${(err as Error).message}`);
     }
-    const text = this.partial + chunk.toString('utf8');
-    const parts = text.split('\n');
-    this.partial = (parts.pop() ?? '').slice(-4096);
-    for (const line of parts) this.line(line);
-  }
-  flush(): void {
-    if (this.partial) this.line(this.partial);
-    this.partial = '';
-    if (this.dropped > 0) this.emitLine(`… ${this.dropped} lines not shown (see worker.log)`);
-    this.dropped = 0;
-  }
-  private line(line: string): void {
-    const t = Date.now();
-    if (t - this.windowStart >= 1000) {
-      if (this.dropped > 0) this.emitLine(`… ${this.dropped} lines not shown (see worker.log)`);
-      this.windowStart = t;
-      this.sent = 0;
-      this.dropped = 0;
-    }
-    if (this.sent >= this.perSecond) {
-      this.dropped++;
-      return;
-    }
-    this.sent++;
-    this.emitLine(line.slice(0, 1000));
+    return exitCode;
   }
 }
 

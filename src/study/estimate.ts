@@ -7,6 +7,7 @@
 // of the target metric, or a pilot assumption stated in the notes.
 import { getBackendSpec } from '../backends/registry.ts';
 import { bytesPerWeight } from '../backends/specs/common.ts';
+import type { RunTimeouts, TimeoutOverride } from '../study-dir/schema.ts';
 import { cyclesForCv } from '../results/stopping-rule.ts';
 import type { HistoryRecord } from '../history/schema.ts';
 import { describeMachine, type Machine } from '../history/machine.ts';
@@ -54,8 +55,8 @@ export interface EstimateEnvironment {
   /** Free GPU memory, null = unknown (with `gpuFreeMemoryReason`). */
   gpuFreeMemoryBytes: number | null;
   gpuFreeMemoryReason: string;
-  /** Size of a model's weights in bytes, null when not readable here. */
-  modelBytes(model: string): number | null;
+  /** Size of a config's model in bytes, null when not known here (src/backends/model-size.ts). */
+  modelBytes(config: ExperimentConfig): number | null;
   /** The machine the plan runs on (src/history/machine.ts currentMachine); null/absent = unknown:
    * history is not matched and a baseline is assumed. */
   machine?: Machine | null;
@@ -113,6 +114,23 @@ export function defaultRunTimeoutSeconds(config: ExperimentConfig, modelBytes: n
   return Math.ceil(Math.max(300, 120 + 3 * runDuration(config, modelBytes).high_seconds));
 }
 
+/**
+ * The one answer to "what timeouts does this run get": a `llem resume --experiment-timeout /
+ * --stall-timeout` override, else the study's execution settings, else (total only) the
+ * model-size aware default. `llem plan` prints it, the local runner and the Slurm task run under
+ * it, and each attempt records it. `modelBytes` comes from src/backends/model-size.ts.
+ */
+export function runTimeouts(
+  execution: Pick<ExecutionConfig, 'experiment_timeout_seconds' | 'stall_timeout_seconds'>,
+  config: ExperimentConfig,
+  modelBytes: number | null,
+  override?: Pick<TimeoutOverride, 'experiment_timeout_seconds' | 'stall_timeout_seconds'> | null,
+): RunTimeouts {
+  const total = override?.experiment_timeout_seconds ?? execution.experiment_timeout_seconds ?? defaultRunTimeoutSeconds(config, modelBytes);
+  const stall = override?.stall_timeout_seconds ?? execution.stall_timeout_seconds;
+  return { timeout_seconds: total, stall_timeout_seconds: stall > 0 ? stall : null };
+}
+
 export interface MemoryEstimate {
   memory_need_bytes: number | null;
   memory_free_bytes: number | null;
@@ -124,22 +142,18 @@ export interface MemoryEstimate {
 export function memoryEstimate(config: ExperimentConfig, modelBytes: number | null, env: Pick<EstimateEnvironment, 'gpuFreeMemoryBytes' | 'gpuFreeMemoryReason'>): MemoryEstimate {
   const free = env.gpuFreeMemoryBytes;
   const unknown = (reason: string): MemoryEstimate => ({ memory_need_bytes: null, memory_free_bytes: free, memory_fit: 'unknown', memory_reason: reason });
-  if (config.backend === 'openai') return unknown('the endpoint runs elsewhere; its memory is not planned here');
-  if (config.backend === 'command') return unknown('the command manages its own memory');
-  const p = config.params as Record<string, unknown>;
-  if (config.backend === 'llamacpp' && (p.gpu === false || p.gpu_layers === 0)) return unknown('CPU only (no GPU layers)');
-  if (modelBytes === null) return unknown('model file not readable here (hub id or missing path)');
+  const plan = getBackendSpec(config.backend)?.memory(config) ?? { kind: 'weights' };
+  if (plan.kind === 'unplanned') return unknown(plan.reason);
+  if (modelBytes === null) return unknown('model size not known here (missing path, or a hub id with no size in its name and no local cache)');
   const fp16Equivalent = modelBytes * (2 / bytesPerWeight(config.precision === 'auto' ? 'fp16' : config.precision));
   const kvTokens = config.batch_size * (ASSUMED_PROMPT_TOKENS + config.max_new_tokens);
   const kv = kvTokens * fp16Equivalent * KV_BYTES_PER_TOKEN_PER_WEIGHT_BYTE;
   const need = Math.ceil(modelBytes + kv + RUNTIME_OVERHEAD_BYTES);
-  const preallocates = ['vllm', 'sglang', 'trtllm'].includes(config.backend)
-    ? ` (${config.backend} preallocates a fraction of total memory for its KV cache; the need shown is the minimum)`
-    : '';
+  const note = plan.note ? ` (${plan.note})` : '';
   if (free === null) return { memory_need_bytes: need, memory_free_bytes: null, memory_fit: 'unknown', memory_reason: env.gpuFreeMemoryReason };
   const fit: MemoryFit = need <= free * 0.85 ? 'fits' : need <= free ? 'tight' : 'wont_fit';
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-  return { memory_need_bytes: need, memory_free_bytes: free, memory_fit: fit, memory_reason: `needs ~${gib(need)} of ${gib(free)} free${preallocates}` };
+  return { memory_need_bytes: need, memory_free_bytes: free, memory_fit: fit, memory_reason: `needs ~${gib(need)} of ${gib(free)} free${note}` };
 }
 
 /** Seconds spent between runs: config gaps, cycle gaps at the boundaries of `cycles` passes (not
@@ -205,7 +219,7 @@ export function estimatePlan(plan: EstimatablePlan, history: EstimateHistory | u
   const cycleBasis = { fixed: 0, history: 0, pilot: 0 };
   for (const i of indices) {
     const pc = plan.configAt(i);
-    const bytes = env.modelBytes(pc.config.model);
+    const bytes = env.modelBytes(pc.config);
     const heuristic = heuristicPhases(pc.config, bytes);
     const match = historyMatch(index, pc.config, pc.config_hash, warmupPrompts(pc.config).mid);
     let mid = 0;
@@ -240,6 +254,7 @@ export function estimatePlan(plan: EstimatablePlan, history: EstimateHistory | u
       perConfig.push({
         config_hash: pc.config_hash,
         ...d,
+        timeout_seconds: runTimeouts(plan.execution, pc.config, bytes).timeout_seconds,
         ...memoryEstimate(pc.config, bytes, env),
         source: match ? 'history' : 'heuristic',
         match: match?.label ?? null,

@@ -7,12 +7,11 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { isPair, isScalar, isSeq, visit, type Node } from 'yaml';
+import { getBackendSpec } from '../backends/registry.ts';
 import type { StudyIssue } from './errors.ts';
 import { loadStudy, type SourceFile } from './load.ts';
 import type { ExperimentConfig } from './types.ts';
 
-/** Backends whose `model` names a model on a server, never a local path. */
-const REMOTE_MODEL_BACKENDS = new Set(['openai']);
 /** Datasets above this size are only checked to exist (parsing them here would double the read). */
 const MAX_DATASET_PARSE_BYTES = 256 << 20;
 
@@ -70,7 +69,8 @@ export async function localInputIssues(studyPath: string, configs: Iterable<Pick
   const models = new Set<string>();
   for (const c of configs) {
     if (c.dataset.kind === 'jsonl') datasets.add(c.dataset.path);
-    if (!REMOTE_MODEL_BACKENDS.has(c.backend)) {
+    // a backend whose `model` names a model on someone else's server has no local path to check
+    if (!getBackendSpec(c.backend)?.remoteModel) {
       const m = expandHome(c.model);
       if (m.startsWith('/')) models.add(m);
     }

@@ -2,10 +2,9 @@
 // spawned. Up to FULL_EXPANSION_LIMIT configs every config is generated, checked and hashed up
 // front (skips and duplicates known exactly); above it the plan stays lazy: counts are arithmetic
 // upper bounds, configs and runs are generated on demand, and the plan cannot be materialised.
-import { readdirSync, statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
 import { StudyInputError } from './errors.ts';
-import { estimatePlan, TINY_RANDOM_MODEL_BYTES, type EstimateHistory } from './estimate.ts';
+import { modelBytesResolver } from '../backends/model-size.ts';
+import { estimatePlan, type EstimateHistory } from './estimate.ts';
 import { gpuFreeMemoryBytes as readGpuFreeMemory } from './gpu.ts';
 import { buildStudyModel, expandConfig, type StudyModel } from './grammar.ts';
 import { gpuSettingReasons, type GpuLimitsInput } from './gpu-settings.ts';
@@ -85,33 +84,6 @@ export interface PlanOptions {
 /** Whether running this plan needs an explicit confirmation (or `--yes`). */
 export function confirmationNeeded(plan: Pick<StudyPlan, 'max_run_count' | 'execution'>): boolean {
   return plan.max_run_count > plan.execution.max_runs_without_confirmation;
-}
-
-function modelBytesResolver(): (model: string) => number | null {
-  const cache = new Map<string, number | null>();
-  return (model) => {
-    if (cache.has(model)) return cache.get(model)!;
-    let bytes: number | null = null;
-    if (model === 'builtin:tiny-random') bytes = TINY_RANDOM_MODEL_BYTES;
-    else if (isAbsolute(model)) {
-      try {
-        const st = statSync(model);
-        if (st.isFile()) bytes = st.size;
-        else if (st.isDirectory()) {
-          // A checkpoint folder: sum its weight files.
-          let sum = 0;
-          for (const f of readdirSync(model)) {
-            if (/\.(safetensors|bin|gguf|pt)$/.test(f)) sum += statSync(join(model, f)).size;
-          }
-          bytes = sum > 0 ? sum : null;
-        }
-      } catch {
-        bytes = null;
-      }
-    }
-    cache.set(model, bytes);
-    return bytes;
-  };
 }
 
 function mentionsGpuSettings(model: StudyModel): boolean {

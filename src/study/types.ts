@@ -143,6 +143,8 @@ export interface Estimate {
     run_seconds: number;
     low_seconds: number;
     high_seconds: number;
+    /** The total timeout a run of this config gets (src/study/estimate.ts runTimeouts); absent in older plans. */
+    timeout_seconds?: number;
     memory_need_bytes: number | null;
     memory_free_bytes: number | null;
     memory_fit: MemoryFit;

@@ -1,8 +1,9 @@
 // Entry points of the full-screen interface: `runTui` for `llem run` on a TTY, `watchStudy` for
 // `llem watch <dir>`.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunnerControls } from '../runner/events.ts';
+import { JOURNAL_FILE } from '../study-dir/files.ts';
+import { readPlan } from '../study-dir/read.ts';
 import type { PlanFile } from '../study/types.ts';
 import { formatDuration } from './format.ts';
 import type { RunnerHandle } from './handle.ts';
@@ -28,21 +29,6 @@ export interface RunTuiForRunnerOptions extends TerminalIo {
   runner: RunnerHandle;
   studyDir: string;
   resumeHint?: string;
-}
-
-async function readPlanFile(studyDir: string): Promise<PlanFile> {
-  const planPath = join(studyDir, 'plan.json');
-  let plan: PlanFile;
-  try {
-    plan = JSON.parse(await readFile(planPath, 'utf8')) as PlanFile;
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message;
-    throw new Error(`${planPath}: ${reason} (is ${studyDir} a study directory?)`);
-  }
-  if (!plan || !Array.isArray(plan.configs) || !Array.isArray(plan.order) || !plan.execution || !plan.estimate) {
-    throw new Error(`${planPath}: not a plan file (fields configs, order, execution, estimate expected)`);
-  }
-  return plan;
 }
 
 /**
@@ -77,7 +63,7 @@ function summaryLine(store: UiStore, verb: string): string {
 export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Promise<number> {
   const opts: RunTuiOptions =
     'runner' in input
-      ? { ...input, plan: await readPlanFile(input.studyDir), needsConfirmation: false, createRunner: async () => input.runner }
+      ? { ...input, plan: readPlan(input.studyDir), needsConfirmation: false, createRunner: async () => input.runner }
       : input;
   let handle: RunnerHandle | null = null;
   let unsubscribe: (() => void) | null = null;
@@ -148,12 +134,12 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
  * study itself is never touched.
  */
 export async function watchStudy(studyDir: string, io: TerminalIo & { pollMs?: number } = {}): Promise<number> {
-  const plan = await readPlanFile(studyDir);
+  const plan = readPlan(studyDir);
   let follower: JournalFollower | null = null;
   const { mountSession } = await loadSession();
   return mountSession({ plan, readOnly: true, needsConfirmation: false, stage: 'preflight' }, io, {
     onMount(store) {
-      follower = followJournal(join(studyDir, 'events.jsonl'), (event) => store.dispatch({ type: 'runner', event }), { pollMs: io.pollMs });
+      follower = followJournal(join(studyDir, JOURNAL_FILE), (event) => store.dispatch({ type: 'runner', event }), { pollMs: io.pollMs });
       void follower.poll().then(() => store.flush(), () => undefined);
     },
     controls: (): RunnerControls | null => null,

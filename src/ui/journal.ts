@@ -1,8 +1,9 @@
 // Read-only follower of a study's events.jsonl (one RunnerEvent JSON per line), for `llem watch`.
 // Polls by size rather than fs.watch: studies on shared filesystems (Slurm) do not deliver
-// inotify events. A line is only parsed once its newline has arrived.
+// inotify events. A line is only parsed once its newline has arrived, and only an event that
+// passes the runner's own event schema is passed on.
 import { open, stat } from 'node:fs/promises';
-import type { RunnerEvent } from '../runner/events.ts';
+import { runnerEventSchema, type RunnerEvent } from '../runner/events.ts';
 
 export interface JournalFollower {
   /** Reads what is new now (also called by the poll timer). */
@@ -11,15 +12,11 @@ export interface JournalFollower {
   readonly badLines: number;
 }
 
-const EVENT_TYPES = new Set([
-  'study_started', 'run_status', 'phase', 'progress', 'power', 'log', 'gap', 'gap_end', 'paused', 'quit_requested', 'warning', 'study_finished',
-]);
-
 export function parseJournalLine(line: string): RunnerEvent | null {
   if (line.trim() === '') return null;
   try {
-    const value = JSON.parse(line) as unknown;
-    if (value && typeof value === 'object' && EVENT_TYPES.has((value as { type?: string }).type ?? '')) return value as RunnerEvent;
+    const parsed = runnerEventSchema.safeParse(JSON.parse(line));
+    if (parsed.success) return parsed.data;
   } catch {
     // a torn or foreign line: counted by the caller
   }

@@ -21,7 +21,8 @@ async function main(): Promise<void> {
     return;
   }
   await link.send({ v: PROTOCOL_VERSION, type: 'hello', pid: process.pid, run_id: spec.run_id }).catch(() => {});
-  link.startHeartbeat(Math.min(spec.heartbeat_ms > 0 ? spec.heartbeat_ms : 500, 1000));
+  // the parent sets the interval from the stall timeout (src/runner/timing.ts heartbeatMsFor)
+  link.startHeartbeat(spec.heartbeat_ms);
   const shutdown = new AbortController();
   link.onMessage((msg) => {
     if (msg.type === 'shutdown') shutdown.abort(msg.reason);

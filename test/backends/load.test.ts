@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHILD_BACKEND_NAMES, loadBackend } from '../../src/backends/load.ts';
+import { loadBackend } from '../../src/backends/load.ts';
 import { backendNames } from '../../src/backends/registry.ts';
 import { ClassifiedError } from '../../src/backends/errors.ts';
 
-test('every registered backend spec has a child-side implementation, and the other way round', async () => {
-  assert.deepEqual([...CHILD_BACKEND_NAMES].sort(), [...backendNames()].sort());
-  for (const name of CHILD_BACKEND_NAMES) {
+test('every registered backend spec names a child-side implementation of that backend', async () => {
+  for (const name of backendNames()) {
     const b = await loadBackend(name);
     assert.equal(b.name, name);
     assert.equal(typeof b.load, 'function');

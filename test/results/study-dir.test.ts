@@ -4,10 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { manifestSchema } from '../../src/runner/manifest.ts';
+import { manifestSchema } from '../../src/study-dir/schema.ts';
 import type { StudySnapshot } from '../../src/runner/events.ts';
 import { writeSummary } from '../../src/results/summary.ts';
-import { readSummaryFile } from '../../src/results/study-dir.ts';
+import { readSummary } from '../../src/study-dir/read.ts';
 import { resultsText } from '../../src/cli/results.ts';
 import { makeGrid, makePlan, makeResult, makeSnapshot, writeStudyDir, type RunFixture } from './fixtures.ts';
 
@@ -59,7 +59,7 @@ test('with a manifest: statuses and failure reasons come from the runner snapsho
     assert.match(runs.find((r) => r.status === 'failed')!.reason, /ProcessCrash: killed by SIGSEGV/);
 
     await writeSummary(dir);
-    const s = await readSummaryFile(path.join(dir, 'summary.json'));
+    const s = readSummary(path.join(dir, 'summary.json'));
     assert.equal(s.study.status, 'interrupted');
     assert.equal(s.study.partial, true);
     const cb = s.configs.find((c) => c.config_hash === b!.hash)!;

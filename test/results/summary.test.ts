@@ -6,7 +6,7 @@ import path from 'node:path';
 import { flattenConfig, summarizeStudy, sweptFields } from '../../src/results/summarize.ts';
 import { studySummarySchema } from '../../src/results/summary-schema.ts';
 import { writeSummary } from '../../src/results/summary.ts';
-import { readSummaryFile } from '../../src/results/study-dir.ts';
+import { readSummary } from '../../src/study-dir/read.ts';
 import { makeGrid, makePlan, makeResult, makeSnapshot, writeStudyDir, type RunFixture } from './fixtures.ts';
 
 const NOW = '2026-02-01T00:00:00.000Z';
@@ -160,14 +160,14 @@ test('writeSummary writes a summary.json that reads back through the zod schema'
     // One corrupt result: reported in warnings, not fatal.
     await writeFile(path.join(dir, 'runs', results[3]!.run_id, 'result.json'), '{"schema_version": 1, "run_id": 5}');
     await writeSummary(dir);
-    const back = await readSummaryFile(path.join(dir, 'summary.json'));
+    const back = readSummary(path.join(dir, 'summary.json'));
     assert.equal(back.configs.length, 2);
     assert.equal(back.study.counts.completed, 3);
     assert.equal(back.warnings.length, 1);
     assert.match(back.warnings[0]!, /result\.json.*field "run_id"/);
 
     await writeFile(path.join(dir, 'summary.json'), JSON.stringify({ ...back, configs: 'x' }));
-    await assert.rejects(readSummaryFile(path.join(dir, 'summary.json')), /summary\.json: field "configs"/);
+    assert.throws(() => readSummary(path.join(dir, 'summary.json')), /summary\.json: field "configs"/);
     const text = await readFile(path.join(dir, 'plan.json'), 'utf8');
     await writeFile(path.join(dir, 'plan.json'), text.replace('"configs"', '"konfigs"'));
     await assert.rejects(writeSummary(dir), /plan\.json: field "configs"/);

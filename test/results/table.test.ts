@@ -7,7 +7,7 @@ import { parse } from 'csv-parse/sync';
 import { summarizeStudy } from '../../src/results/summarize.ts';
 import { configTable, filterRows, parseWhere, renderCsv, renderMarkdown, runTable, sortRows, formatNumber } from '../../src/results/table.ts';
 import { resultsText } from '../../src/cli/results.ts';
-import { readSummaryFile } from '../../src/results/study-dir.ts';
+import { readSummary } from '../../src/study-dir/read.ts';
 import { makeConfig, makeGrid, makePlan, makeResult, makeSnapshot, writeStudyDir, type ConfigFixture } from './fixtures.ts';
 
 const NOW = '2026-02-01T00:00:00.000Z';
@@ -129,7 +129,7 @@ test('llem results on a study dir: csv/json to stdout, notes to stderr, --recomp
     assert.equal(json.filter((r) => r.status === 'pending').length, 1);
     const recomputed = await resultsText(dir, { format: 'table', where: [], recompute: true, bootstrapResamples: '500' });
     assert.match(recomputed.stdout, /recomputed .*summary\.json/);
-    assert.equal((await readSummaryFile(path.join(dir, 'summary.json'))).statistics.bootstrap_resamples, 500);
+    assert.equal((readSummary(path.join(dir, 'summary.json'))).statistics.bootstrap_resamples, 500);
     await assert.rejects(resultsText(dir, { format: 'table', where: [], bootstrapResamples: '500' }), /use it with --recompute/);
     await assert.rejects(resultsText(dir, { format: 'table', where: [], recompute: true, bootstrapResamples: '5' }), /--bootstrap-resamples 5/);
     // A stale summary.json (fewer runs than now on disk) is not shown as current.

@@ -9,7 +9,9 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../../src/node-entry.ts';
 import { writeFileAtomicSync } from '../../src/atomic-file.ts';
-import { CHUNK_DIR, ManifestStore, readManifest } from '../../src/runner/manifest.ts';
+import { ManifestStore } from '../../src/runner/manifest.ts';
+import { CHUNK_DIR } from '../../src/study-dir/files.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
 import { StudyRunner } from '../../src/runner/index.ts';
 import { fixtureWorker, makePlan, tempStudy } from './helpers.ts';
 

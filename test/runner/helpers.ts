@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../../src/node-entry.ts';
 import { createStudyDir } from '../../src/runner/study-dir.ts';
-import type { WorkerCommand } from '../../src/runner/study-runner.ts';
+import type { WorkerCommand } from '../../src/runner/attempt.ts';
 import type { CycleOrder, ExecutionConfig, ExperimentConfig, PlanFile, PlannedRun } from '../../src/study/types.ts';
 
 export const fixtureWorkerPath = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../../src/node-entry.ts';
-import { LOCK_DIR, LOCK_OWNER_FILE, LOCK_TAKEOVER_DIR, readLockOwner } from '../../src/runner/lock.ts';
+import { LOCK_DIR, LOCK_OWNER_FILE, LOCK_TAKEOVER_DIR } from '../../src/study-dir/files.ts';
+import { readLockOwner } from '../../src/study-dir/read.ts';
 
 const contender = fileURLToPath(new URL('./fixtures/lock-contender.ts', import.meta.url));
 const CONTENDERS = 6;

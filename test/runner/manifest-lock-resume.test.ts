@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ManifestError, StudyLockedError, StudyRunner, readManifest, repairManifest, RunnerInputError } from '../../src/runner/index.ts';
-import { LOCK_DIR, LOCK_OWNER_FILE } from '../../src/runner/lock.ts';
-import { ManifestStore, RUNS_PER_CHUNK, chunkFileName } from '../../src/runner/manifest.ts';
+import { StudyLockedError, StudyRunner, repairManifest, RunnerInputError } from '../../src/runner/index.ts';
+import { ManifestStore, RUNS_PER_CHUNK } from '../../src/runner/manifest.ts';
+import { LOCK_DIR, LOCK_OWNER_FILE, chunkFileName } from '../../src/study-dir/files.ts';
+import { StudyDirError, readManifest } from '../../src/study-dir/read.ts';
 import type { ResumeOptions } from '../../src/runner/index.ts';
 import { fixtureWorker, makePlan, tempStudy } from './helpers.ts';
 
@@ -36,7 +37,7 @@ test('a corrupt manifest gives an error naming the file and field; repair-manife
     broken.runs[1].status = 'exploded';
     writeFileSync(manifestPath, JSON.stringify(broken));
     assert.throws(() => readManifest(t.studyDir), (err: Error) => {
-      assert.ok(err instanceof ManifestError);
+      assert.ok(err instanceof StudyDirError);
       assert.match(err.message, /manifest\.json: field "runs\.1\.status"/);
       assert.match(err.message, /repair-manifest/);
       return true;

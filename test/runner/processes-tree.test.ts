@@ -10,11 +10,12 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../../src/node-entry.ts';
-import { StudyRunner, readManifest } from '../../src/runner/index.ts';
+import { StudyRunner } from '../../src/runner/index.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
 import { ChildHandle, type ChildState } from '../../src/runner/child-handle.ts';
 import { performSlurmTask } from '../../src/runner/slurm/task.ts';
 import { writeSlurmState } from '../../src/runner/slurm/state-file.ts';
-import type { Manifest } from '../../src/runner/manifest.ts';
+import type { Manifest } from '../../src/study-dir/schema.ts';
 import { fixtureWorker, fixtureWorkerPath, llemBin, makePlan, tempStudy, waitFor } from './helpers.ts';
 import { readPids, running } from './fixtures/tree-helpers.mjs';
 
@@ -263,7 +264,7 @@ test('Slurm task path (performSlurmTask): setsid() grandchildren gone when the r
       submissions: [
         {
           job_id: '4242', submitted_at: new Date().toISOString(), indices: [0, 1], array: '0-1', time_limit: '00:10:00', partition: null,
-          gpus_per_run: null, sbatch_args: [], worker_entry: fixtureWorkerPath, script: '', cancelled_at: null,
+          gpus_per_run: null, sbatch_args: [], worker_entry: fixtureWorkerPath, script: '', cancelled_at: null, released_at: null,
         },
       ],
       provisional: [],

@@ -5,8 +5,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifest } from '../../src/runner/manifest.ts';
-import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
+import { readSlurmState } from '../../src/study-dir/read.ts';
 import { completionLines, llem, scancelQuiet, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 const STUDY_YAML = `name: slurm-cli

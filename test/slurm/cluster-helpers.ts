@@ -3,9 +3,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { readManifest, type Manifest } from '../../src/runner/manifest.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
+import type { Manifest } from '../../src/study-dir/schema.ts';
 import { reconcileStudy } from '../../src/runner/slurm/launcher.ts';
-import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
+import { readSlurmState } from '../../src/study-dir/read.ts';
 import { llemBin } from '../runner/helpers.ts';
 
 const upScript = fileURLToPath(new URL('../../scripts/slurm/up.sh', import.meta.url));

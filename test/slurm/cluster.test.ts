@@ -7,8 +7,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { cancelStudy, reconcileStudy, submitStudy } from '../../src/runner/slurm/launcher.ts';
-import { readManifest } from '../../src/runner/manifest.ts';
-import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
+import { readSlurmState } from '../../src/study-dir/read.ts';
 import { squeue } from '../../src/runner/slurm/commands.ts';
 import { llemBin, makePlan, tempStudy } from '../runner/helpers.ts';
 import {

@@ -8,10 +8,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifest, type Manifest } from '../../src/runner/manifest.ts';
-import { readPlan } from '../../src/runner/study-dir.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
+import type { Manifest } from '../../src/study-dir/schema.ts';
+import { readPlan } from '../../src/study-dir/read.ts';
 import { cancelStudy, submitStudy } from '../../src/runner/slurm/launcher.ts';
-import { readSlurmState } from '../../src/runner/slurm/state-file.ts';
+import { readSlurmState } from '../../src/study-dir/read.ts';
 import { squeue } from '../../src/runner/slurm/commands.ts';
 import { makePlan, tempStudy } from '../runner/helpers.ts';
 import { completionLines, finished, llem, scancelQuiet, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';

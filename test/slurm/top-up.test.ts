@@ -1,11 +1,13 @@
-// The Slurm top-up (`resume --launcher slurm --cycles N`) appends exactly what the local runner's
-// `resume --cycles N` appends: same order (shuffled cycles included), same run ids, plan and manifest.
+// The Slurm top-up (`resume --launcher slurm --cycles N`, the resume rules under a short lock)
+// appends exactly what the local runner's `resume --cycles N` appends: same order (shuffled
+// cycles included), same run ids, plan and manifest.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StudyRunner } from '../../src/runner/index.ts';
-import { readManifest } from '../../src/runner/manifest.ts';
-import { readPlan } from '../../src/runner/study-dir.ts';
-import { appendCycles, topUpStudyCycles } from '../../src/runner/slurm/top-up.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
+import { readPlan } from '../../src/study-dir/read.ts';
+import { applyResumeUnderLock } from '../../src/runner/launchers/slurm.ts';
+import { appendCycles } from '../../src/runner/top-up.ts';
 import { fixtureWorker, makePlan, tempStudy } from '../runner/helpers.ts';
 
 const fourConfigs = [{ fixture_mode: 'ok' }, { fixture_mode: 'ok' }, { fixture_mode: 'ok' }, { fixture_mode: 'ok' }];
@@ -32,8 +34,7 @@ describe('slurm top-up', () => {
     const slurm = tempStudy(makePlan(fourConfigs, { nCycles: 1, order: 'shuffled' }));
     try {
       assert.equal(await new StudyRunner(local.studyDir, { workerCommand: fixtureWorker, killGraceMs: 1000, resume: { cycles: 3 } }).run(), 0);
-      const r = await topUpStudyCycles(slurm.studyDir, 3);
-      assert.deepEqual(r, { fromCycles: 1, toCycles: 3, added: [4, 5, 6, 7, 8, 9, 10, 11] });
+      await applyResumeUnderLock(slurm.studyDir, { cycles: 3 }, (m) => assert.fail(m));
       const localPlan = readPlan(local.studyDir);
       const slurmPlan = readPlan(slurm.studyDir);
       assert.deepEqual(slurmPlan.order, localPlan.order);

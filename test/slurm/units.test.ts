@@ -5,7 +5,7 @@ import { arraySpec, parseTimeOption, slurmTime, taskScript, timeLimitFromEstimat
 import { parseSbatchParsable, parseScontrolShowJob, parseSqueue } from '../../src/runner/slurm/commands.ts';
 import { taskRangeIncludes } from '../../src/runner/slurm/launcher.ts';
 import { verdictForSlurmState } from '../../src/runner/slurm/states.ts';
-import { finalStudyStatus } from '../../src/runner/slurm/transitions.ts';
+import { finalStudyStatus } from '../../src/runner/transitions.ts';
 import type { Estimate } from '../../src/study/types.ts';
 
 describe('arraySpec', () => {

@@ -51,6 +51,9 @@ describe('backend registry', () => {
       invalidReasons: (c) => ((c.params.knob as number) > 2 ? ['fakeengine.knob above 2'] : []),
       estimateTokensPerSecond: () => 10,
       estimateLoadSeconds: () => 1,
+      memory: () => ({ kind: 'weights' }),
+      doctor: async () => ({ name: 'fakeengine', status: 'ok', detail: 'test' }),
+      loadBackend: () => Promise.reject(new Error('fakeengine has no child side')),
     });
     try {
       const plan = await withStudy({ 'study.yaml': 'model: m\nsweep:\n  fakeengine.knob: [1, 2, 3]\n' }, (dir) =>

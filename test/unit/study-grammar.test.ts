@@ -207,6 +207,8 @@ describe('more grammar forms', () => {
     registerBackendSpec({
       name: 'noauto', description: 'test backend without auto precision', params: z.object({}).strict(),
       precisions: ['fp16', 'fp32'], invalidReasons: () => [], estimateTokensPerSecond: () => 1, estimateLoadSeconds: () => 1,
+      memory: () => ({ kind: 'weights' }), doctor: async () => ({ name: 'noauto', status: 'ok', detail: 'test' }),
+      loadBackend: () => Promise.reject(new Error('noauto has no child side')),
     });
     try {
       const plan = await planOf(`backend: noauto\nmodel: m\n`);

@@ -10,7 +10,7 @@ import type { Backend } from '../types.ts';
 import type { ExperimentConfig } from '../../study/types.ts';
 import { preflightError } from '../errors.ts';
 import { clientSession } from '../openai/index.ts';
-import { serverArgs, serverPrefix, type ManagedServerName } from './flags.ts';
+import { serverArgs, serverPrefix } from './flags.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,7 +55,7 @@ export interface ManagedServer {
 
 /** Starts the server and waits until it answers, or throws PreflightError (and kills it). */
 export async function startManagedServer(
-  name: ManagedServerName,
+  name: string,
   config: ExperimentConfig,
   runDir: string,
   opts: { env?: NodeJS.ProcessEnv; startupTimeoutMs: number; pollMs?: number; signal?: AbortSignal; log?: (l: string) => void },
@@ -120,7 +120,8 @@ export async function startManagedServer(
   return { proc, port, logPath, stop };
 }
 
-export function managedBackend(name: ManagedServerName): Backend {
+/** The child side of every backend whose spec has a `server` (started per run in the child's group). */
+export function managedBackend(name: string): Backend {
   return {
     name,
     async load(config, ctx) {

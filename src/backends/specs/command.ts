@@ -49,4 +49,7 @@ export const commandSpec: BackendSpec = {
   estimateLoadSeconds(config) {
     return (config.params as CommandParams).expected_load_seconds;
   },
+  memory: () => ({ kind: 'unplanned', reason: 'the command manages its own memory' }),
+  doctor: async () => ({ name: 'command', status: 'ok', detail: 'runs a command given per study' }),
+  loadBackend: async () => (await import('../command/index.ts')).commandBackend,
 };

@@ -1,4 +1,5 @@
-// Every backend spec the grammar knows. Adding a backend = one file in this folder + one line here.
+// Every backend spec llem knows. Adding a backend = one file in this folder + one line here, and its
+// child side (src/backends/<name>/) that the spec's loadBackend() imports.
 import type { BackendSpec } from '../types.ts';
 import { llamacppSpec } from './llamacpp.ts';
 import { vllmSpec } from './vllm.ts';

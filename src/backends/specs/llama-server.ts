@@ -4,7 +4,7 @@
 // --cont-batching/--no-cont-batching, cache_type_k/v → -ctk/-ctv, mlock → --mlock, mmap: false → --no-mmap.
 import { z } from 'zod';
 import type { BackendSpec } from '../types.ts';
-import { GGUF_PRECISIONS, extraArgsSchema, isGgufModel, serverLoadSeconds, startupTimeoutSchema } from './common.ts';
+import { GGUF_PRECISIONS, TINY_RANDOM_MODEL_BYTES, extraArgs, extraArgsSchema, isGgufModel, pushFlag, serverLoadSeconds, startupTimeoutSchema } from './common.ts';
 
 const CACHE_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'iq4_nl', 'q5_0', 'q5_1'] as const;
 
@@ -68,4 +68,36 @@ export const llamaServerSpec: BackendSpec = {
   estimateLoadSeconds(_config, modelBytes) {
     return serverLoadSeconds(modelBytes ?? 4e9, 3);
   },
+  builtinModelBytes: { 'builtin:tiny-random': TINY_RANDOM_MODEL_BYTES },
+  memory: (config) =>
+    (config.params as LlamaServerParams).n_gpu_layers === 0 ? { kind: 'unplanned', reason: 'CPU only (no GPU layers)' } : { kind: 'weights' },
+  async doctor(probe) {
+    const server = probe.onPath('llama-server');
+    return server
+      ? { name: 'llama-server', status: 'ok', detail: `llama-server at ${server}` }
+      : { name: 'llama-server', status: 'warn', detail: 'llama-server not on PATH (set llama-server.binary in the study)' };
+  },
+  server: {
+    program: ['llama-server'],
+    programFromParams: (p) => (typeof p.binary === 'string' ? [p.binary] : null),
+    args(config, port) {
+      const p = config.params as Record<string, unknown>;
+      const a = ['-m', config.model, '--host', '127.0.0.1', '--port', String(port), '--seed', String(config.seed)];
+      pushFlag(a, '-ngl', p.n_gpu_layers);
+      pushFlag(a, '-c', p.ctx_size);
+      pushFlag(a, '-np', p.parallel ?? config.batch_size);
+      pushFlag(a, '-t', p.threads);
+      pushFlag(a, '-b', p.batch_size);
+      pushFlag(a, '-ub', p.ubatch_size);
+      pushFlag(a, '-fa', p.flash_attn);
+      if (p.cont_batching === true) a.push('--cont-batching');
+      if (p.cont_batching === false) a.push('--no-cont-batching');
+      pushFlag(a, '-ctk', p.cache_type_k);
+      pushFlag(a, '-ctv', p.cache_type_v);
+      if (p.mlock === true) a.push('--mlock');
+      if (p.mmap === false) a.push('--no-mmap');
+      return [...a, ...extraArgs(p)];
+    },
+  },
+  loadBackend: async () => (await import('../managed/index.ts')).managedBackend('llama-server'),
 };

@@ -4,7 +4,7 @@
 // in flight).
 import { z } from 'zod';
 import type { BackendSpec } from '../types.ts';
-import { GGUF_PRECISIONS, isGgufModel } from './common.ts';
+import { GGUF_PRECISIONS, TINY_RANDOM_MODEL_BYTES, isGgufModel } from './common.ts';
 
 export const llamacppParamsSchema = z
   .object({
@@ -68,4 +68,15 @@ export const llamacppSpec: BackendSpec = {
   estimateLoadSeconds(_config, modelBytes) {
     return 1 + (modelBytes ?? 4e9) / 0.5e9;
   },
+  builtinModelBytes: { 'builtin:tiny-random': TINY_RANDOM_MODEL_BYTES },
+  memory(config) {
+    const p = config.params as z.infer<typeof llamacppParamsSchema>;
+    return p.gpu === false || p.gpu_layers === 0 ? { kind: 'unplanned', reason: 'CPU only (no GPU layers)' } : { kind: 'weights' };
+  },
+  async doctor(probe) {
+    return probe.nodePackage('node-llama-cpp')
+      ? { name: 'llamacpp', status: 'ok', detail: 'node-llama-cpp is installed (in process)' }
+      : { name: 'llamacpp', status: 'missing', detail: 'node-llama-cpp is not installed: npm install' };
+  },
+  loadBackend: async () => (await import('../llamacpp/index.ts')).llamacppBackend,
 };

@@ -35,4 +35,8 @@ export const openaiSpec: BackendSpec = {
   estimateLoadSeconds() {
     return 2; // nothing to load: the server is already up
   },
+  remoteModel: true,
+  memory: () => ({ kind: 'unplanned', reason: 'the endpoint runs elsewhere; its memory is not planned here' }),
+  doctor: async () => ({ name: 'openai', status: 'ok', detail: 'needs an OpenAI-compatible endpoint (given per study)' }),
+  loadBackend: async () => (await import('../openai/index.ts')).openaiBackend,
 };

@@ -13,7 +13,10 @@
 import { z } from 'zod';
 import type { BackendSpec } from '../types.ts';
 import type { ExperimentConfig } from '../../study/types.ts';
-import { isBuiltinModel } from './common.ts';
+import { isBuiltinModel, pythonModulesCheck } from './common.ts';
+
+/** builtin:tiny-torch: a few random-weight layers defined in worker.py (well under a megabyte). */
+const TINY_TORCH_MODEL_BYTES = 1024 * 1024;
 
 /** `auto` = the checkpoint's own dtype (from_pretrained(torch_dtype="auto")); fp32 for builtin:tiny-torch. */
 export const PYTORCH_PRECISIONS = ['auto', 'fp32', 'fp16', 'bf16', 'int8', 'int4'] as const;
@@ -113,4 +116,21 @@ export const pytorchSpec: BackendSpec = {
     const bytes = modelBytes ?? 16e9;
     return 5 + bytes / 0.5e9 + compileSeconds;
   },
+  builtinModelBytes: { 'builtin:tiny-torch': TINY_TORCH_MODEL_BYTES },
+  memory: (config) =>
+    (config.params as PytorchSpecParams).device_map === 'cpu' ? { kind: 'unplanned', reason: 'CPU only (pytorch.device_map cpu)' } : { kind: 'weights' },
+  async doctor(probe) {
+    // torch alone runs builtin:tiny-torch; transformers adds Hugging Face models. Judged on the
+    // Python the backend would pick: the first whose torch imports.
+    const probes = await probe.pythonModules(['torch', 'transformers']);
+    const withTorch = probes.find((p) => p.found.torch);
+    if (!withTorch) return pythonModulesCheck('pytorch', ['torch', 'transformers'], 'torch and transformers', probe);
+    if (withTorch.found.transformers) return { name: 'pytorch', status: 'ok', detail: `torch and transformers found by ${withTorch.python}` };
+    return {
+      name: 'pytorch',
+      status: 'warn',
+      detail: `torch found by ${withTorch.python} (builtin:tiny-torch runs); Hugging Face models need transformers: ${withTorch.python} -m pip install transformers`,
+    };
+  },
+  loadBackend: async () => (await import('../pytorch/index.ts')).pytorchBackend,
 };

@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { BackendSpec } from '../types.ts';
 import {
-  SERVER_PRECISIONS, builtinModelReason, extraArgsSchema, serverLoadSeconds, serverTokensPerSecond, startupTimeoutSchema,
+  SERVER_PRECISIONS, builtinModelReason, extraArgs, extraArgsSchema, kebab, pushFlag, pythonModulesCheck, serverDtype, serverLoadSeconds,
+  serverTokensPerSecond, startupTimeoutSchema,
 } from './common.ts';
 
 export const sglangParamsSchema = z
@@ -61,4 +62,24 @@ export const sglangSpec: BackendSpec = {
   estimateLoadSeconds(config, modelBytes) {
     return serverLoadSeconds(modelBytes, (config.params as SglangParams).disable_cuda_graph ? 30 : 60);
   },
+  memory: () => ({ kind: 'weights', note: 'sglang preallocates a fraction of total memory for its KV cache; the need shown is the minimum' }),
+  doctor: (probe) => pythonModulesCheck('sglang', ['sglang'], 'sglang', probe),
+  server: {
+    program: ['python3', '-m', 'sglang.launch_server'],
+    args(config, port) {
+      const p = config.params as Record<string, unknown>;
+      const a = ['--model-path', config.model, '--host', '127.0.0.1', '--port', String(port), '--random-seed', String(config.seed)];
+      const dtype = serverDtype(config.precision);
+      if (dtype) a.push('--dtype', dtype);
+      if (config.precision === 'fp8' && p.quantization == null) a.push('--quantization', 'fp8');
+      for (const k of ['tp_size', 'dp_size', 'mem_fraction_static', 'max_running_requests', 'context_length', 'chunked_prefill_size', 'quantization', 'kv_cache_dtype', 'attention_backend']) {
+        pushFlag(a, `--${kebab(k)}`, p[k]);
+      }
+      if (p.disable_radix_cache === true) a.push('--disable-radix-cache');
+      if (p.disable_cuda_graph === true) a.push('--disable-cuda-graph');
+      if (p.trust_remote_code === true) a.push('--trust-remote-code');
+      return [...a, ...extraArgs(p)];
+    },
+  },
+  loadBackend: async () => (await import('../managed/index.ts')).managedBackend('sglang'),
 };

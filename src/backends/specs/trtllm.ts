@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { BackendSpec } from '../types.ts';
 import {
-  builtinModelReason, extraArgsSchema, serverLoadSeconds, serverTokensPerSecond, startupTimeoutSchema,
+  builtinModelReason, extraArgs, extraArgsSchema, pushFlag, pythonModulesCheck, serverLoadSeconds, serverTokensPerSecond, startupTimeoutSchema,
 } from './common.ts';
 
 export const trtllmParamsSchema = z
@@ -53,4 +53,20 @@ export const trtllmSpec: BackendSpec = {
     // An engine build on first use of the tensorrt backend takes minutes.
     return serverLoadSeconds(modelBytes, (config.params as TrtllmParams).backend === 'tensorrt' ? 300 : 90);
   },
+  memory: () => ({ kind: 'weights', note: 'trtllm preallocates a fraction of total memory for its KV cache; the need shown is the minimum' }),
+  doctor: (probe) => pythonModulesCheck('trtllm', ['tensorrt_llm'], 'tensorrt_llm', probe),
+  server: {
+    program: ['trtllm-serve'],
+    args(config, port) {
+      const p = config.params as Record<string, unknown>;
+      const a = [config.model, '--host', '127.0.0.1', '--port', String(port)];
+      // trtllm-serve spells its flags in snake case.
+      for (const k of ['backend', 'tp_size', 'pp_size', 'max_batch_size', 'max_num_tokens', 'max_seq_len', 'kv_cache_free_gpu_memory_fraction']) {
+        pushFlag(a, `--${k}`, p[k]);
+      }
+      if (p.trust_remote_code === true) a.push('--trust_remote_code');
+      return [...a, ...extraArgs(p)];
+    },
+  },
+  loadBackend: async () => (await import('../managed/index.ts')).managedBackend('trtllm'),
 };

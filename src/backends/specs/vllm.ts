@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { BackendSpec } from '../types.ts';
 import {
-  SERVER_PRECISIONS, builtinModelReason, extraArgsSchema, serverLoadSeconds, serverTokensPerSecond, startupTimeoutSchema,
+  SERVER_PRECISIONS, builtinModelReason, extraArgs, extraArgsSchema, kebab, pushFlag, pythonModulesCheck, serverDtype, serverLoadSeconds,
+  serverTokensPerSecond, startupTimeoutSchema,
 } from './common.ts';
 
 export const VLLM_QUANTIZATIONS = [
@@ -76,4 +77,27 @@ export const vllmSpec: BackendSpec = {
     const eager = (config.params as VllmParams).enforce_eager;
     return serverLoadSeconds(modelBytes, eager ? 30 : 60);
   },
+  memory: () => ({ kind: 'weights', note: 'vllm preallocates a fraction of total memory for its KV cache; the need shown is the minimum' }),
+  doctor: (probe) => pythonModulesCheck('vllm', ['vllm'], 'vllm', probe),
+  server: {
+    program: ['vllm', 'serve'],
+    args(config, port) {
+      const p = config.params as Record<string, unknown>;
+      const a = [config.model, '--host', '127.0.0.1', '--port', String(port), '--seed', String(config.seed)];
+      const dtype = serverDtype(config.precision);
+      if (dtype) a.push('--dtype', dtype);
+      if (config.precision === 'fp8' && p.quantization == null) a.push('--quantization', 'fp8');
+      for (const k of ['tensor_parallel_size', 'pipeline_parallel_size', 'gpu_memory_utilization', 'max_num_seqs', 'max_model_len', 'max_num_batched_tokens', 'kv_cache_dtype', 'quantization', 'block_size', 'swap_space']) {
+        pushFlag(a, `--${kebab(k)}`, p[k]);
+      }
+      if (p.enforce_eager === true) a.push('--enforce-eager');
+      if (p.trust_remote_code === true) a.push('--trust-remote-code');
+      for (const k of ['enable_prefix_caching', 'enable_chunked_prefill']) {
+        if (p[k] === true) a.push(`--${kebab(k)}`);
+        if (p[k] === false) a.push(`--no-${kebab(k)}`);
+      }
+      return [...a, ...extraArgs(p)];
+    },
+  },
+  loadBackend: async () => (await import('../managed/index.ts')).managedBackend('vllm'),
 };

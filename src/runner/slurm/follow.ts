@@ -1,13 +1,13 @@
 // Following a Slurm study from the submitting machine (or any machine that sees the study dir):
 // a poller that records what Slurm did to tasks (one squeue per interval per study), and a plain
 // follower that prints run changes from the manifest until nothing is left to do.
-import { readManifest, type Manifest, type RunRecord } from '../manifest.ts';
-import { isSlurmStudy, readSlurmState } from './state-file.ts';
+import { readManifest, readSlurmState } from '../../study-dir/read.ts';
+import type { Manifest, RunRecord } from '../../study-dir/schema.ts';
 import { StudyLockedError } from '../lock.ts';
-import { DEFAULT_POLL_INTERVAL_MS, reconcileStudy } from './launcher.ts';
+import { SLURM_POLL_INTERVAL_MS, STATUS_LOCK_WAIT_MS } from '../timing.ts';
+import { isSlurmStudy } from './state-file.ts';
+import { reconcileStudy } from './launcher.ts';
 import { SlurmCommandError, type SlurmCommandOptions } from './commands.ts';
-
-export { isSlurmStudy };
 
 export interface SlurmPoller {
   stop(): void;
@@ -18,7 +18,7 @@ export interface SlurmPoller {
 /** `LLEM_SLURM_POLL_MS` lowers the interval (tests); never below 1 s. */
 export function pollIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
   const v = Number(env.LLEM_SLURM_POLL_MS);
-  return Number.isFinite(v) && v > 0 ? Math.max(1000, v) : DEFAULT_POLL_INTERVAL_MS;
+  return Number.isFinite(v) && v > 0 ? Math.max(1000, v) : SLURM_POLL_INTERVAL_MS;
 }
 
 /** Reconciles the study with Slurm every `intervalMs`; errors go to `onError` and polling goes on. */
@@ -63,7 +63,7 @@ export async function refreshStudyFromSlurm(
     if (!isSlurmStudy(studyDir)) return { kind: 'not_slurm' };
     const r = await reconcileStudy(studyDir, {
       minIntervalMs: options.minIntervalMs ?? pollIntervalMs(),
-      lockWaitMs: options.lockWaitMs ?? 10_000,
+      lockWaitMs: options.lockWaitMs ?? STATUS_LOCK_WAIT_MS,
       timeoutMs: options.timeoutMs ?? 20_000,
       env: options.env,
     });

@@ -7,19 +7,21 @@
 // overlap (and on several nodes they run on different GPUs), so only the start order is kept.
 import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { ManifestStore, readManifest, runSnapshotOf, writeFileAtomicSync } from '../manifest.ts';
-import { readPlan } from '../study-dir.ts';
+import { writeFileAtomicSync } from '../../atomic-file.ts';
+import { SLURM_DIR } from '../../study-dir/files.ts';
+import { readManifest, readPlan, readSlurmState } from '../../study-dir/read.ts';
+import type { SlurmSubmission } from '../../study-dir/schema.ts';
 import type { RunnerEvent } from '../events.ts';
+import { ManifestStore } from '../manifest.ts';
+import { SLURM_POLL_INTERVAL_MS } from '../timing.ts';
+import { requeueRun } from '../transitions.ts';
 import { arraySpec, parseTimeOption, taskScript, timeLimitFromEstimate } from './array.ts';
 import { sbatch, scancel, scontrolShowJob, squeue, type JobRecord, type QueuedTask, type SlurmCommandOptions } from './commands.ts';
-import { readSlurmState, submissionOwning, writeSlurmState, SLURM_DIR, type SlurmSubmission } from './state-file.ts';
+import { activeSubmissions, submissionOwning, writeSlurmState } from './state-file.ts';
 import { verdictForSlurmState } from './states.ts';
 import { recordSlurmVerdicts, refineProvisional, type RefinedVerdict, type SlurmVerdictForRun } from './transitions.ts';
 import { withStudyLock } from './study-lock.ts';
 import { srcPath, nodeArgsFor } from '../../node-entry.ts';
-
-/** One squeue per study per 30 s at most (polling storms hurt shared controllers). */
-export const DEFAULT_POLL_INTERVAL_MS = 30_000;
 
 export interface SlurmSubmitOptions extends SlurmCommandOptions {
   partition?: string | null;
@@ -101,6 +103,7 @@ export async function submitStudy(studyDir: string, options: SlurmSubmitOptions 
       worker_entry: options.workerEntry ?? null,
       script: path.relative(dir, scriptPath),
       cancelled_at: null,
+      released_at: null,
     };
     writeSlurmState(dir, { ...state, submissions: [...state.submissions, submission] });
     // Runs submitted again (interrupted ones) go back to pending: they are queued now.
@@ -109,13 +112,7 @@ export async function submitStudy(studyDir: string, options: SlurmSubmitOptions 
       const events: RunnerEvent[] = [];
       for (const i of indices) {
         const r = store.run(i);
-        if (r.status === 'interrupted' || r.status === 'failed' || r.status === 'skipped') {
-          store.updateRun(i, (run) => {
-            run.status = 'pending';
-            run.error_type = null;
-          });
-          events.push({ type: 'run_status', at: new Date().toISOString(), run: runSnapshotOf(store.run(i)) });
-        }
+        if (r.status === 'interrupted' || r.status === 'failed' || r.status === 'skipped') events.push(requeueRun(store, i));
       }
       store.setStatus('running');
       store.commit(events);
@@ -141,7 +138,7 @@ interface PollCache {
  * (`llem run`, `llem watch`, `llem status` share `<study>/slurm-poll.json`).
  */
 export async function pollQueue(studyDir: string, jobIds: string[], options: SlurmCommandOptions & { minIntervalMs?: number } = {}): Promise<QueuedTask[]> {
-  const minIntervalMs = options.minIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const minIntervalMs = options.minIntervalMs ?? SLURM_POLL_INTERVAL_MS;
   const cacheFile = path.join(studyDir, POLL_CACHE_FILE);
   try {
     const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as PollCache;
@@ -284,10 +281,10 @@ export async function cancelStudy(studyDir: string, options: SlurmCommandOptions
   const dir = path.resolve(studyDir);
   const jobIds = await withStudyLock(dir, () => {
     const state = readSlurmState(dir);
-    if (state.submissions.length === 0) throw new Error(`${dir}: this study was never submitted to Slurm (no slurm.json)`);
+    if (activeSubmissions(state).length === 0) throw new Error(`${dir}: this study was never submitted to Slurm (no slurm.json), or a local runner has taken it over since`);
     const at = new Date().toISOString();
     const ids: string[] = [];
-    for (const s of state.submissions) {
+    for (const s of activeSubmissions(state)) {
       if (!s.cancelled_at) s.cancelled_at = at;
       ids.push(s.job_id);
     }
@@ -316,7 +313,7 @@ export async function cancelStudy(studyDir: string, options: SlurmCommandOptions
 /** Active (not cancelled) submissions whose tasks Slurm may still run; resume must not start locally while any exists. */
 export async function activeJobIds(studyDir: string, options: SlurmCommandOptions = {}): Promise<string[]> {
   const state = readSlurmState(studyDir);
-  const ids = state.submissions.map((s) => s.job_id);
+  const ids = activeSubmissions(state).map((s) => s.job_id);
   if (ids.length === 0) return [];
   const queued = await squeue(ids, options);
   return [...new Set(queued.filter((t) => verdictForSlurmState({ state: t.state }).kind === 'active').map((t) => t.jobId))];

@@ -4,9 +4,10 @@
 // Same lock as the local runner (src/runner/lock.ts: proper-lockfile on `<study>/.lock`, which
 // works on network filesystems), so a local runner and Slurm tasks never write at once.
 import { acquireStudyLock, StudyLockedError } from '../lock.ts';
+import { LOCK_WAIT_MS } from '../timing.ts';
 
 export interface LockRetryOptions {
-  /** Give up after this long (default 120 s: a busy array of tiny tasks queues on the lock). */
+  /** Give up after this long (default LOCK_WAIT_MS: a busy array of tiny tasks queues on the lock). */
   waitMs?: number;
 }
 
@@ -15,7 +16,7 @@ export interface LockRetryOptions {
  * `waitMs` (e.g. a local `llem run` holds it for its whole study), or whatever `fn` throws.
  */
 export async function withStudyLock<T>(studyDir: string, fn: () => T | Promise<T>, options: LockRetryOptions = {}): Promise<T> {
-  const deadline = Date.now() + (options.waitMs ?? 120_000);
+  const deadline = Date.now() + (options.waitMs ?? LOCK_WAIT_MS);
   let delayMs = 5;
   for (;;) {
     let compromised: Error | null = null;

@@ -1,20 +1,18 @@
-// One Slurm array task = one run, performed exactly as the local launcher's child does (the same
-// ChildHandle: own process group, worker.log, IPC, timeouts, exit classification), with its
-// transitions recorded in the shared manifest under the lock instead of by a long-lived runner.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+// One Slurm array task = one run, through the same run-attempt path as the local runner
+// (src/runner/attempt.ts: timeouts, run.json, ChildHandle, classification), with its transitions
+// recorded in the shared manifest under the lock instead of by a long-lived runner.
+import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { nodeArgsFor, srcPath } from '../../node-entry.ts';
-import type { ExperimentConfig } from '../../study/types.ts';
-import { ChildHandle, type ChildOutcome } from '../child-handle.ts';
-import { JOURNAL_FILE } from '../manifest.ts';
-import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from '../protocol.ts';
-import { readPlan } from '../study-dir.ts';
-import { defaultRunTimeoutSeconds } from '../../study/estimate.ts';
+import { JOURNAL_FILE } from '../../study-dir/files.ts';
+import { readPlan } from '../../study-dir/read.ts';
+import { attemptTimeouts, defaultWorkerCommand, performAttempt, prepareAttempt, superviseAttempt, workerCommandFor } from '../attempt.ts';
 import type { RunnerEvent } from '../events.ts';
+import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
+import type { AttemptEnd } from '../transitions.ts';
 import { scontrolShowJob, type SlurmCommandOptions } from './commands.ts';
 import { verdictForSlurmState } from './states.ts';
-import { claimRun, finishRun, type RunEnd, type TaskIdentity } from './transitions.ts';
+import { claimRun, finishRun, type SlurmRunEnd, type TaskIdentity } from './transitions.ts';
 
 export interface SlurmTaskOptions extends SlurmCommandOptions {
   /** Worker entry (.ts/.js); default src/worker/main.ts. */
@@ -27,7 +25,7 @@ export interface SlurmTaskOptions extends SlurmCommandOptions {
 
 export type SlurmTaskResult =
   | { kind: 'not_claimed'; reason: string }
-  | { kind: 'ran'; status: RunEnd['status']; errorType: RunEnd['error_type']; message: string | null };
+  | { kind: 'ran'; status: AttemptEnd['status']; errorType: AttemptEnd['error_type']; message: string | null };
 
 export function taskIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): TaskIdentity {
   const jobId = env.SLURM_ARRAY_JOB_ID ?? env.SLURM_JOB_ID;
@@ -52,44 +50,29 @@ function appendJournal(studyDir: string, e: RunnerEvent): void {
  */
 export async function performSlurmTask(studyDir: string, index: number, options: SlurmTaskOptions = {}): Promise<SlurmTaskResult> {
   const dir = path.resolve(studyDir);
-  const identity = options.identity ?? taskIdentityFromEnv(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const identity = options.identity ?? taskIdentityFromEnv(env);
   const plan = readPlan(dir);
-  const claim = await claimRun(dir, index, identity);
+  const claim = await claimRun(dir, index, identity, (run, override) => attemptTimeouts(plan, run, override, env));
   if (claim.kind === 'not_claimed') return claim;
 
-  const { attempt, runId, runDir, run } = claim;
-  mkdirSync(runDir, { recursive: true });
-  const planned = plan.configs.find((c) => c.config_hash === run.config_hash);
-  const env = options.env ?? process.env;
-  const spec: RunSpec = {
-    v: PROTOCOL_VERSION,
-    study_dir: dir,
-    run_dir: runDir,
-    run_id: runId,
-    index,
-    config_hash: run.config_hash,
-    cycle: run.cycle,
-    attempt,
-    config: (planned?.config ?? {}) as ExperimentConfig,
-    result_path: path.join(runDir, 'result.json'),
-    power_csv_path: path.join(runDir, 'power.csv'),
-    heartbeat_ms: options.heartbeatMs ?? 500,
-    // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
-    cuda_visible_devices: env.CUDA_VISIBLE_DEVICES ?? null,
-  };
-  const specPath = path.join(runDir, 'run.json');
-  writeFileSync(specPath, JSON.stringify(spec, null, 2) + '\n');
-  const timeoutSeconds = plan.execution.experiment_timeout_seconds ?? defaultRunTimeoutSeconds(spec.config, null);
-  const handle = new ChildHandle({
-    command: process.execPath,
-    args: nodeArgsFor(options.workerEntry ?? srcPath('worker/main.ts'), ['--run-spec', specPath]),
+  const prepared = prepareAttempt({
+    studyDir: dir,
+    plan,
+    run: claim.run,
+    attempt: claim.attempt,
+    runId: claim.runId,
+    runDir: claim.runDir,
+    timeoutOverride: claim.timeoutOverride,
     env,
-    logPath: path.join(runDir, 'worker.log'),
-    resultPath: spec.result_path,
-    timeoutMs: timeoutSeconds * 1000,
-    stallTimeoutMs: plan.execution.stall_timeout_seconds > 0 ? plan.execution.stall_timeout_seconds * 1000 : null,
-    killGraceMs: options.killGraceMs ?? 2000,
-    onMessage: (msg: ChildMessage) => {
+    // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
+    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
+    heartbeatMs: options.heartbeatMs,
+  });
+  const handle = superviseAttempt(prepared, {
+    workerCommand: options.workerEntry ? workerCommandFor(options.workerEntry) : defaultWorkerCommand,
+    killGraceMs: options.killGraceMs ?? SLURM_TASK_KILL_GRACE_MS,
+    onMessage: (msg) => {
       if (msg.type === 'phase') appendJournal(dir, { type: 'phase', at: new Date().toISOString(), index, phase: msg.phase });
     },
   });
@@ -103,30 +86,25 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   };
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onTerm);
-  let outcome: ChildOutcome;
+  let end: SlurmRunEnd;
   try {
-    handle.start();
-    outcome = await handle.done;
+    end = await performAttempt(handle, {
+      refine: async (e) => {
+        // no user skips a Slurm task: a kill is Slurm's, and says interrupted until Slurm says why
+        const base: SlurmRunEnd = e.status === 'skipped' ? { ...e, status: 'interrupted' } : e;
+        return terminatedBySlurm && base.status !== 'completed' ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
+      },
+      record: async (e) => {
+        await finishRun(dir, index, claim.attempt, e);
+      },
+    });
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onTerm);
   }
-
-  let end: RunEnd = {
-    status: outcome.status === 'skipped' ? 'interrupted' : outcome.status,
-    error_type: outcome.error_type,
-    message: outcome.message,
-    phase_reached: outcome.phase_reached,
-    stderr_tail: outcome.status === 'completed' ? null : outcome.stderr_tail.slice(-8192) || null,
-    result_path: outcome.result_path,
-    result: outcome.result,
-  };
-  if (terminatedBySlurm && outcome.status !== 'completed') {
-    end = { ...end, ...(await slurmReasonForOwnTask(identity, index, options)) };
-  }
-  await finishRun(dir, index, attempt, end);
-  if (end.status !== 'completed') return { kind: 'ran', status: end.status, errorType: end.error_type, message: end.message };
-  return { kind: 'ran', status: 'completed', errorType: null, message: null };
+  return end.status === 'completed'
+    ? { kind: 'ran', status: 'completed', errorType: null, message: null }
+    : { kind: 'ran', status: end.status, errorType: end.error_type, message: end.message };
 }
 
 /** Why Slurm terminated this task (TIMEOUT, CANCELLED, PREEMPTED, …), asked once with a short timeout. */
@@ -134,7 +112,7 @@ async function slurmReasonForOwnTask(
   identity: TaskIdentity,
   index: number,
   options: SlurmCommandOptions,
-): Promise<Pick<RunEnd, 'status' | 'error_type' | 'message' | 'provisionalJobId'>> {
+): Promise<Pick<SlurmRunEnd, 'status' | 'error_type' | 'message' | 'provisionalJobId'>> {
   // While Slurm ends a task its state reads COMPLETING; only a time limit shows in the Reason
   // then. Anything else is recorded provisionally and refined by the poller from the final state.
   const provisional = (why: string) => ({

@@ -1,0 +1,262 @@
+// The formats of a study directory's files, each defined once in zod (types by z.infer): run and
+// study statuses, the headline, attempts, the manifest, the snapshot the runner publishes, plan.json,
+// slurm.json and the lock owner. The runner writes them, and every reader (runner, results, UI,
+// CLI) checks them through src/study-dir/read.ts.
+import { z } from 'zod';
+import { ERROR_TYPES, PHASES } from '../runner/protocol.ts';
+import { treeCleanupSchema } from '../runner/process-tree.ts';
+import { metricsSchema } from '../results/schema.ts';
+import { DEFAULT_EXECUTION, executionSchema } from '../study/schema.ts';
+import type { ExecutionConfig } from '../study/types.ts';
+import { cycleTargetSchema } from '../study/target.ts';
+import { validityPolicySchema } from '../measure/validity.ts';
+
+// ── statuses ────────────────────────────────────────────────────────────────────────────────
+
+/** A run: pending → running → completed | failed | skipped | interrupted (the last three can go back to pending). */
+export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted'] as const;
+export const runStatusSchema = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+
+/** What the manifest records for the study (src/runner/study-state.ts moves it). */
+export const STUDY_STATUSES = ['running', 'paused', 'completed', 'failed', 'interrupted'] as const;
+export const studyStatusSchema = z.enum(STUDY_STATUSES);
+export type StudyStatus = z.infer<typeof studyStatusSchema>;
+
+/**
+ * What `llem status` reports: the recorded status, or `stopped` when the manifest says running or
+ * paused but no live runner holds the study (it was killed): runs remain, `llem resume` continues.
+ */
+export const REPORTED_STUDY_STATUSES = [...STUDY_STATUSES, 'stopped'] as const;
+export const reportedStudyStatusSchema = z.enum(REPORTED_STUDY_STATUSES);
+export type ReportedStudyStatus = z.infer<typeof reportedStudyStatusSchema>;
+
+export const errorTypeSchema = z.enum(ERROR_TYPES);
+export const phaseSchema = z.enum(PHASES);
+
+const count = z.number().int();
+export const statusCountsSchema = z.object({
+  pending: count,
+  running: count,
+  completed: count,
+  failed: count,
+  skipped: count,
+  interrupted: count,
+});
+export type StatusCounts = z.infer<typeof statusCountsSchema>;
+
+export function emptyCounts(): StatusCounts {
+  return { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+}
+
+export function countStatuses(runs: ReadonlyArray<{ status: RunStatus }>): StatusCounts {
+  const counts = emptyCounts();
+  for (const r of runs) counts[r.status] += 1;
+  return counts;
+}
+
+// ── runs ────────────────────────────────────────────────────────────────────────────────────
+
+const metric = metricsSchema.shape;
+
+/** Headline numbers of a completed run, copied from its result (the result's own metric fields) for tables. */
+export const headlineSchema = z.object({
+  energy_j: metric.energy_j,
+  energy_per_output_token_j: metric.energy_per_output_token_j,
+  output_tokens_per_s: metric.output_tokens_per_s,
+  window_s: metric.window_s.nullable(),
+  /** Wall time of the run, from the result's started_at/ended_at. */
+  duration_s: z.number().nullable(),
+  flags: z.array(z.string()),
+  /** Why energy_j is null (no NVML, counter unsupported …); absent in older manifests. */
+  energy_unavailable_reason: metric.energy_unavailable_reason.optional(),
+});
+export type RunHeadline = z.infer<typeof headlineSchema>;
+
+/** The limits an attempt ran under (src/study/timeouts.ts computes them). */
+export const runTimeoutsSchema = z.object({
+  /** Total timeout of the run. */
+  timeout_seconds: z.number().positive(),
+  /** No heartbeat for this long = stall; null = none. */
+  stall_timeout_seconds: z.number().positive().nullable(),
+});
+export type RunTimeouts = z.infer<typeof runTimeoutsSchema>;
+
+export const attemptSchema = z.object({
+  attempt: z.number().int().min(1),
+  started_at: z.string(),
+  ended_at: z.string().nullable(),
+  status: runStatusSchema,
+  error_type: errorTypeSchema.nullable(),
+  message: z.string().nullable(),
+  phase_reached: phaseSchema.nullable(),
+  stderr_tail: z.string().nullable(),
+  /** The worker's pid (local launcher) or the Slurm task's `llem worker` pid. */
+  pid: z.number().int().nullable(),
+  run_dir: z.string(),
+  /** Host the attempt ran on, so that `pid` is only ever looked up there (absent in older manifests). */
+  host: z.string().optional(),
+  /** Start time of `pid` (clock ticks since boot, /proc/<pid>/stat field 22), so pid reuse is not mistaken for our child. */
+  pid_start_ticks: z.number().nullable().optional(),
+  /** What was left of the run's process tree after it ended (absent: nothing was checked). */
+  tree_cleanup: treeCleanupSchema.nullable().optional(),
+  /** The timeouts this attempt ran under (absent in older manifests). */
+  timeouts: runTimeoutsSchema.optional(),
+});
+export type AttemptRecord = z.infer<typeof attemptSchema>;
+
+export const runRecordSchema = z.object({
+  index: z.number().int().min(0),
+  run_id: z.string(),
+  config_hash: z.string(),
+  cycle: z.number().int(),
+  status: runStatusSchema,
+  attempts: z.array(attemptSchema),
+  error_type: errorTypeSchema.nullable(),
+  /** Path of result.json relative to the study dir. */
+  result: z.string().nullable(),
+  headline: headlineSchema.nullable(),
+});
+export type RunRecord = z.infer<typeof runRecordSchema>;
+/** A run as the runner publishes it (events, snapshots): its manifest record. */
+export type RunSnapshot = RunRecord;
+
+// ── the manifest ────────────────────────────────────────────────────────────────────────────
+
+export const MANIFEST_SCHEMA_VERSION = 1 as const;
+
+/** Timeouts given to `llem resume` (--experiment-timeout, --stall-timeout): they replace the plan's until changed. */
+export const timeoutOverrideSchema = z.object({
+  experiment_timeout_seconds: z.number().positive().nullable(),
+  stall_timeout_seconds: z.number().positive().nullable(),
+  set_at: z.string(),
+});
+export type TimeoutOverride = z.infer<typeof timeoutOverrideSchema>;
+
+export const manifestSchema = z.object({
+  schema_version: z.literal(MANIFEST_SCHEMA_VERSION),
+  study_name: z.string(),
+  study_hash: z.string(),
+  /** sha256 of the frozen study.yaml, to refuse a resume against a changed study. */
+  study_yaml_sha256: z.string().nullable(),
+  status: studyStatusSchema,
+  n_cycles: z.number().int().min(1),
+  created_at: z.string(),
+  started_at: z.string(),
+  updated_at: z.string(),
+  counts: statusCountsSchema,
+  runs: z.array(runRecordSchema),
+  /** Present when runs are stored in chunk files (large studies); `runs` in the file is then empty. */
+  run_chunks: z.object({ dir: z.string(), runs_per_chunk: z.number().int().min(1), count: z.number().int().min(0) }).optional(),
+  timeout_override: timeoutOverrideSchema.optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+// ── the snapshot the runner publishes (events, `llem watch`, results) ─────────────────────────
+
+export const studySnapshotSchema = z.object({
+  study_dir: z.string(),
+  study_name: z.string(),
+  study_hash: z.string(),
+  status: studyStatusSchema,
+  n_cycles: z.number().int(),
+  started_at: z.string(),
+  counts: statusCountsSchema,
+  runs: z.array(runRecordSchema),
+  /** A pause was asked for (it takes effect after the run in progress; `status` says paused then). */
+  paused: z.boolean(),
+  quit_requested: z.boolean(),
+});
+export type StudySnapshot = z.infer<typeof studySnapshotSchema>;
+
+// ── plan.json ───────────────────────────────────────────────────────────────────────────────
+
+/** plan.json's execution: the study file's execution section with its defaults applied. */
+/** plan.json holds the resolved forms: a cycle count (auto starts at target.min_cycles), the
+ * resolved stopping rule and validity policy (not their YAML shapes). */
+const planExecutionSchema = executionSchema
+  .extend({
+    n_cycles: z.number().int().min(1).optional(),
+    target: cycleTargetSchema.nullable().optional(),
+    validity: validityPolicySchema.optional(),
+  })
+  .transform((e): ExecutionConfig => ({ ...DEFAULT_EXECUTION, ...e }));
+
+export const planFileSchema = z.object({
+  schema_version: z.literal(1),
+  study_name: z.string(),
+  study_hash: z.string(),
+  source_path: z.string(),
+  created_at: z.string(),
+  execution: planExecutionSchema,
+  cycle_seed: z.number(),
+  configs: z.array(
+    z.object({
+      config_hash: z.string(),
+      label: z.string(),
+      // the grammar made and checked each config; here only what every reader relies on
+      config: z.object({ model: z.string(), backend: z.string() }).passthrough(),
+    }),
+  ),
+  skipped: z.array(z.object({ label: z.string(), config: z.record(z.string(), z.unknown()), reasons: z.array(z.string()) })),
+  order: z.array(z.object({ index: z.number().int().min(0), config_hash: z.string(), cycle: z.number().int() })),
+  warnings: z.array(z.string()).default([]),
+  estimate: z
+    .object({
+      total_seconds: z.number(),
+      low_seconds: z.number(),
+      high_seconds: z.number(),
+      finish_at: z.string(),
+      per_config: z.array(z.object({ config_hash: z.string() }).passthrough()),
+    })
+    .passthrough(),
+});
+
+// ── slurm.json ──────────────────────────────────────────────────────────────────────────────
+
+export const slurmSubmissionSchema = z.object({
+  job_id: z.string(),
+  submitted_at: z.string(),
+  /** Run indices = array task ids. */
+  indices: z.array(z.number().int().min(0)),
+  array: z.string(),
+  time_limit: z.string(),
+  partition: z.string().nullable(),
+  gpus_per_run: z.number().int().nullable(),
+  sbatch_args: z.array(z.string()),
+  worker_entry: z.string().nullable(),
+  script: z.string(),
+  /** Set by `llem cancel` (and by resume before resubmitting): tasks of it must not start runs. */
+  cancelled_at: z.string().nullable(),
+  /**
+   * Set when a local runner took the study over (`llem resume` without --launcher slurm): the
+   * submission owns no run any more, so nothing Slurm says about it changes the manifest.
+   */
+  released_at: z.string().nullable().default(null),
+});
+export type SlurmSubmission = z.infer<typeof slurmSubmissionSchema>;
+
+/**
+ * A run its worker recorded while Slurm was still ending the task (JobState=COMPLETING hides why:
+ * scancel, preemption, node failure); the poller replaces the provisional record with Slurm's
+ * final state once the task has ended.
+ */
+export const provisionalVerdictSchema = z.object({
+  index: z.number().int().min(0),
+  attempt: z.number().int().min(1),
+  job_id: z.string(),
+  recorded_at: z.string(),
+});
+export type ProvisionalVerdict = z.infer<typeof provisionalVerdictSchema>;
+
+export const slurmStateSchema = z.object({
+  schema_version: z.literal(1),
+  submissions: z.array(slurmSubmissionSchema),
+  provisional: z.array(provisionalVerdictSchema).default([]),
+});
+export type SlurmState = z.infer<typeof slurmStateSchema>;
+
+// ── the lock owner ──────────────────────────────────────────────────────────────────────────
+
+export const lockOwnerSchema = z.object({ pid: z.number().int(), hostname: z.string(), started_at: z.string() });
+export type LockOwner = z.infer<typeof lockOwnerSchema>;
