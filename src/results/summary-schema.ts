@@ -1,7 +1,7 @@
 // summary.json: cross-cycle statistics of one study. Written at study end (writeSummary) and by
 // `llem results <dir> --recompute`; versioned and zod-checked on every read.
 import { z } from 'zod';
-import { runStatusSchema, STUDY_STATUSES } from '../study-dir/schema.ts';
+import { runStatusSchema, STUDY_STATUSES } from '../study-dir/statuses.ts';
 import { environmentSchema, FLAG_CODES, gpuSnapshotSchema } from './schema.ts';
 
 export const SUMMARY_SCHEMA_VERSION = 1 as const;

@@ -1,0 +1,22 @@
+// Run and study statuses, defined once. This module imports nothing of llem, so every other module
+// (the summary schema, the study grammar's target, the UI) can use it without an import cycle.
+import { z } from 'zod';
+
+/** A run: pending → running → completed | failed | skipped | interrupted (the last three can go back to pending). */
+export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted'] as const;
+export const runStatusSchema = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+
+/** What the manifest records for the study (src/runner/study-state.ts moves it). */
+export const STUDY_STATUSES = ['running', 'paused', 'completed', 'failed', 'interrupted'] as const;
+export const studyStatusSchema = z.enum(STUDY_STATUSES);
+export type StudyStatus = z.infer<typeof studyStatusSchema>;
+
+/**
+ * What `llem status` reports: the recorded status, or `stopped` when the manifest says running or
+ * paused but no live runner holds the study (it was killed): runs remain, `llem resume` continues.
+ */
+export const REPORTED_STUDY_STATUSES = [...STUDY_STATUSES, 'stopped'] as const;
+export const reportedStudyStatusSchema = z.enum(REPORTED_STUDY_STATUSES);
+export type ReportedStudyStatus = z.infer<typeof reportedStudyStatusSchema>;
+
