@@ -185,6 +185,8 @@ export const planFileSchema = z.object({
   skipped: z.array(z.object({ label: z.string(), config: z.record(z.string(), z.unknown()), reasons: z.array(z.string()) })),
   order: z.array(z.object({ index: z.number().int().min(0), config_hash: z.string(), cycle: z.number().int() })),
   warnings: z.array(z.string()).default([]),
+  /** The study's `slo:` conditions (issue 16), canonical; absent = none. */
+  slo: z.array(z.string()).optional(),
   estimate: z
     .object({
       total_seconds: z.number(),
