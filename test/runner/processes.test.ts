@@ -177,12 +177,26 @@ test('SIGKILL loop: runner killed at random moments, each followed by resume →
     for (let i = 0; i <= kills; i++) {
       const cli = llemResume(t.studyDir, env);
       if (i < kills) {
-        // kill once the runner is past its start-up (lock, prepare), at a random moment after that
+        // Kill once this runner has started a run (the manifest records a running attempt: an event,
+        // not a guess about how long start-up, the resume gap or a spawn take on a loaded machine),
+        // at a random moment after that. The first kill lands at once, so at least one always
+        // interrupts a run in flight; the later ones land anywhere (mid-run, between runs, in a gap).
+        const attemptsBefore = readManifest(t.studyDir).runs.reduce((n, r) => n + r.attempts.length, 0);
+        const runStarted = () => {
+          const m = readManifest(t.studyDir);
+          return m.runs.reduce((n, r) => n + r.attempts.length, 0) > attemptsBefore && m.runs.some((r) => r.status === 'running');
+        };
         const started = await Promise.race([
           cli.exit.then(() => false),
-          waitFor(() => /runs to go/.test(cli.stderr()), 60_000, 'the runner to start').then(() => true),
+          waitFor(() => {
+            try {
+              return runStarted();
+            } catch {
+              return false; // the manifest is being replaced: read it again
+            }
+          }, 60_000, 'the runner to start a run').then(() => true),
         ]);
-        const delayMs = Math.floor(rand() * 1500);
+        const delayMs = i === 0 ? 0 : Math.floor(rand() * 1500);
         const exited = !started || (await Promise.race([cli.exit.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), delayMs))]));
         if (exited) {
           finalCode = (await cli.exit).code;
