@@ -1,4 +1,4 @@
-// `llem resume <dir> [--retry-failed] [--cycles N] [--force] [--no-tui] [--json]`
+// `llem resume <dir> [--retry-failed] [--cycles N] [--force] [--yes] [--no-tui] [--json]`
 // Completed runs never rerun; running and interrupted ones do; failed ones with --retry-failed;
 // a changed study YAML is refused unless --force; --cycles tops the study up to N cycles.
 import type { Command } from 'commander';
@@ -16,7 +16,8 @@ export function register(program: Command): void {
     .option('--force', 'resume even though the study YAML changed since the study started')
     .option('--no-tui', 'plain progress lines even on a terminal')
     .option('--json', 'print the final status as JSON on stdout')
-    .action(async (dir: string, opts: { retryFailed?: boolean; cycles?: string; force?: boolean; tui: boolean; json?: boolean } & SlurmFlags) => {
+    .option('--yes', 'start at once, without waiting on the pre-flight')
+    .action(async (dir: string, opts: { retryFailed?: boolean; cycles?: string; force?: boolean; tui: boolean; json?: boolean; yes?: boolean } & SlurmFlags) => {
       const slurm = slurmOptionsFrom(opts);
       requireStudyDir(dir);
       let cycles: number | undefined;
@@ -42,6 +43,7 @@ export function register(program: Command): void {
         json: opts.json === true,
         tui: opts.tui !== false,
         resume: { retryFailed: opts.retryFailed === true, cycles, force: opts.force === true },
+        yes: opts.yes === true,
       });
     });
 }

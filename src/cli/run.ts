@@ -13,6 +13,8 @@ import { localInputIssues } from '../study/local-inputs.ts';
 import { CliError, InputError } from './errors.ts';
 import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts';
 import { attachPlainReporter } from './plain-reporter.ts';
+import { printPlan } from './plan.ts';
+import { chooseFullScreen } from './terminal-choice.ts';
 import { addLauncherOptions, launchOnSlurm, slurmOptionsFrom, type SlurmFlags } from './slurm-launch.ts';
 
 export function register(program: Command): void {
@@ -23,7 +25,9 @@ export function register(program: Command): void {
     .option('--yes', 'run without confirmation even above max_runs_without_confirmation')
     .option('--no-tui', 'plain progress lines even on a terminal')
     .option('--json', 'print the final status as JSON (as `llem status --json`) on stdout')
-    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & SlurmFlags) => {
+    .option('--dry-run', 'print the plan (the same as `llem plan`) and run nothing')
+    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean; dryRun?: boolean } & SlurmFlags) => {
+      if (opts.dryRun) return printPlan(studyPath, { json: opts.json === true });
       const slurm = slurmOptionsFrom(opts);
       const planFile = await planFromYaml(studyPath);
       // before any study dir exists: a missing dataset or model is bad input, not N failed runs
@@ -45,7 +49,7 @@ export function register(program: Command): void {
       if (runTui) {
         // the TUI shows the pre-flight screen, asks for confirmation itself, then creates the study dir
         try {
-          process.exitCode = await runTui({ plan: planFile, needsConfirmation, createRunner: async () => newRunner() });
+          process.exitCode = await runTui({ plan: planFile, needsConfirmation, createRunner: async () => newRunner(), startAtOnce: opts.yes === true });
         } finally {
           restoreTerminal();
         }
@@ -136,10 +140,12 @@ export interface ExecuteOptions {
   json: boolean;
   tui: boolean;
   resume?: ResumeOptions;
+  /** --yes: the TUI starts without waiting on its pre-flight. */
+  yes?: boolean;
 }
 
 function wantsTui(opts: { tui: boolean; json?: boolean }): boolean {
-  return opts.tui && opts.json !== true && process.stdout.isTTY === true;
+  return opts.tui && opts.json !== true && chooseFullScreen(process.stdout, writeErr);
 }
 
 /** Runs a study to its end and sets process.exitCode (0/1/130). */
@@ -152,7 +158,7 @@ export async function executeStudy(target: string | StudyRunner, options: Execut
   const runTui = wantsTui(options) ? await loadTui() : null;
   if (runTui) {
     try {
-      process.exitCode = await runTui({ runner, studyDir: runner.studyDir, resumeHint });
+      process.exitCode = await runTui({ runner, studyDir: runner.studyDir, resumeHint, startAtOnce: options.yes === true, resume: options.resume });
     } finally {
       restoreTerminal();
     }

@@ -9,6 +9,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { RunnerEvent } from '../runner/events.ts';
 import { InputError } from './errors.ts';
+import { headlineText } from './plain-reporter.ts';
+import { chooseFullScreen } from './terminal-choice.ts';
 
 export function register(program: Command): void {
   program
@@ -21,7 +23,7 @@ export function register(program: Command): void {
       if (!existsSync(path.join(studyDir, 'plan.json'))) {
         throw new InputError(`${path.join(studyDir, 'plan.json')}: not found (is ${dir} a study directory?)`);
       }
-      const fullScreen = opts.tui !== false && process.stdout.isTTY && process.stdin.isTTY;
+      const fullScreen = opts.tui !== false && process.stdin.isTTY === true && chooseFullScreen(process.stdout, (t) => process.stderr.write(t));
       // A Slurm study: poll Slurm while open (rate-limited, shared cache; takes the study lock
       // briefly to record tasks Slurm killed before their worker could), see slurm/follow.ts.
       const slurmPoller = existsSync(path.join(studyDir, 'slurm.json'))
@@ -56,7 +58,7 @@ async function watchPlain(studyDir: string): Promise<number> {
         case 'run_status': {
           const r = event.run;
           const h = r.headline;
-          const metrics = h && r.status === 'completed' ? `  ${h.energy_j ?? '–'} J  ${h.output_tokens_per_s ?? '–'} tok/s` : '';
+          const metrics = r.status === 'completed' ? `  ${headlineText(h)}` : '';
           line(`${r.run_id} ${r.status}${r.error_type ? ` (${r.error_type})` : ''}${metrics}`);
           break;
         }

@@ -12,6 +12,7 @@ import type {
   RunHeadline,
   RunnerControls,
   RunnerEvent,
+  RunStatus,
   StudySnapshot,
   StudyStatus,
 } from './events.ts';
@@ -70,6 +71,9 @@ export class RunnerInputError extends Error {
 }
 
 type StopReason = 'abort' | 'quit' | 'compromised';
+
+/** What retry() and retryAll() send back to pending. */
+const RETRYABLE: readonly RunStatus[] = ['failed', 'skipped', 'interrupted'];
 
 export class StudyRunner implements RunnerControls {
   readonly studyDir: string;
@@ -162,8 +166,8 @@ export class StudyRunner implements RunnerControls {
     this.wake();
   }
 
-  skipCurrent(): void {
-    for (const h of this.inFlight.values()) h.kill('skip');
+  skipCurrent(index?: number): void {
+    for (const [i, h] of this.inFlight) if (index === undefined || i === index) h.kill('skip');
   }
 
   skipGap(): void {
@@ -176,7 +180,7 @@ export class StudyRunner implements RunnerControls {
     const events: RunnerEvent[] = [];
     for (const index of indices) {
       const rec = store.manifest.runs[index];
-      if (!rec || !['failed', 'skipped', 'interrupted'].includes(rec.status)) continue;
+      if (!rec || !RETRYABLE.includes(rec.status)) continue;
       store.updateRun(index, (r) => {
         r.status = 'pending';
         r.error_type = null;
@@ -189,9 +193,9 @@ export class StudyRunner implements RunnerControls {
     this.wake();
   }
 
-  retryAllFailed(): void {
+  retryAll(): void {
     if (!this.store) return;
-    this.retry(this.store.manifest.runs.filter((r) => r.status === 'failed').map((r) => r.index));
+    this.retry(this.store.manifest.runs.filter((r) => RETRYABLE.includes(r.status)).map((r) => r.index));
   }
 
   quitAfterCurrent(requested: boolean): void {
@@ -360,18 +364,22 @@ export class StudyRunner implements RunnerControls {
       this.warn(`parallel: per_gpu: ${slots.length} GPU slot(s)${reason ? ` (${reason})` : ''}; running one run at a time`);
     }
     let previous: RunRecord | null = null;
+    // The furthest run reached in order: a retried earlier run does not move it back, so a cycle
+    // boundary already crossed is not waited for a second time.
+    let furthest = -1;
     for (;;) {
       if (await this.holdIfNeeded()) return;
       let next = this.nextPending();
       if (!next) return;
       if (previous) {
-        await this.gapsBetween(previous.index, next.index);
+        await this.gapsBetween(furthest, next.index);
         if (await this.holdIfNeeded()) return;
         next = this.nextPending();
         if (!next) return;
       }
       await this.execute(next);
       previous = next;
+      furthest = Math.max(furthest, next.index);
     }
   }
 
