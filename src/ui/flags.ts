@@ -28,11 +28,11 @@ export function flagShort(code: string): string {
   return isFlagCode(code) ? FLAG_SHORT[code] : code;
 }
 
-/** Codes that fit `width`: "BM SW", or "BM +2" when they do not all fit. */
+/** Codes that fit `width`: "BM SW", or "BM +2" when they do not all fit (one alone is left to the cell to cut). */
 export function flagCell(codes: readonly string[], width: number): string {
   const shorts = codes.map(flagShort);
   const all = shorts.join(' ');
-  if (all.length <= width) return all;
+  if (all.length <= width || shorts.length === 1) return all;
   for (let shown = shorts.length - 1; shown >= 0; shown--) {
     const text = [...shorts.slice(0, shown), `+${shorts.length - shown}`].join(' ');
     if (text.length <= width) return text;

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RunnerControls } from '../../src/runner/events.ts';
-import { footerHints, handleKey, helpEntries, KEYMAP, screenOf, type KeyContext } from '../../src/ui/keymap.ts';
+import type { Key } from 'ink';
+import { keyNamesOf } from '../../src/ui/components/app.tsx';
+import { footerHints, handleKey, helpEntries, isPrintable, KEYMAP, runOnlyKeys, screenOf, tooSmallHints, type KeyContext } from '../../src/ui/keymap.ts';
 import { reducer } from '../../src/ui/reducer.ts';
 import { initialState, type UiAction, type UiState } from '../../src/ui/state.ts';
 import { at, makePlan, makeSnapshot, ScriptedHandle, withStatus } from './fixtures.ts';
@@ -137,5 +139,45 @@ describe('keymap table', () => {
     assert.equal(skip?.disabledReason, 'no run is running (c cuts the gap short)');
     assert.equal(entries.find((e) => e.label === 'cut gap')?.disabledReason, null);
     assert.equal(entries.length, KEYMAP.filter((b) => b.screens.includes('table')).length);
+  });
+});
+
+describe('keys in one read, and what each mode offers', () => {
+  const inkKey = (over: Partial<Key> = {}): Key =>
+    ({ upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false, ...over }) as Key;
+  const table: Array<[string, string[]]> = [
+    ['\u007f\u007f', ['backspace', 'backspace']],
+    ['ab\u007f', ['a', 'b', 'backspace']],
+    ['\b\b', ['backspace', 'backspace']],
+    ['x\r', ['x', 'enter']],
+    ['a\u0001b\u0085', ['a', 'b']],
+    ['é', ['é']],
+  ];
+  for (const [input, names] of table) {
+    test(`one read of ${JSON.stringify(input)} is ${names.join(', ')}`, () => assert.deepEqual(keyNamesOf(input, inkKey()), names));
+  }
+  test('DEL and other control bytes never reach the filter text', () => {
+    const o = press(study(), ['/', 'b', 's', '\u007f', '\u0085', 'backspace']);
+    assert.equal(o.state.filterText, 'b');
+    assert.equal(isPrintable('\u007f'), false);
+    assert.equal(isPrintable('x'), true);
+  });
+  test('watch: help and footer have no key of the run mode; q and Ctrl+C are labelled as leaving', () => {
+    const s = study([running0], { readOnly: true });
+    const keys = helpEntries(s).map((e) => e.keys);
+    for (const k of ['p', 's', 'c', 'r', 'R']) assert.ok(!keys.includes(k), `${k} in the watch help`);
+    assert.equal(helpEntries(s).find((e) => e.keys === 'q')?.label, 'quit');
+    assert.equal(helpEntries(s).find((e) => e.keys === 'Ctrl+C')?.label, 'quit');
+    assert.doesNotMatch(footerHints(s, 200), /quit after run|pause|skip/);
+    assert.deepEqual(runOnlyKeys(s), ['p', 's', 'c', 'r', 'R']);
+  });
+  test('the too-small screen names the ways out that work now', () => {
+    assert.equal(tooSmallHints(study([running0])), 'q quit after run · Ctrl+C abort now');
+    assert.equal(tooSmallHints(study([running0], { readOnly: true })), 'q quit · Ctrl+C quit');
+    assert.equal(tooSmallHints(preflight()), 'q cancel · Ctrl+C cancel');
+  });
+  test('R says how many runs it retries', () => {
+    const o = press(study([failed0]), ['R']);
+    assert.equal(o.state.notice, 'retrying 1 failed, skipped and interrupted run(s)');
   });
 });
