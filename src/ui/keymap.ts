@@ -296,7 +296,7 @@ export const KEYMAP: KeyBinding[] = [
       }
       ctx.dispatch({
         type: 'confirm_ask',
-        confirm: { kind: 'skip', runIndex: running.index, label: `${labelOfRun(ctx.state, running.index)} (run ${running.run_id})`, expiresAtMs: ctx.nowMs + CONFIRM_TIMEOUT_MS },
+        confirm: { kind: 'skip', runIndex: running.index, label: `run ${running.run_id} (${labelOfRun(ctx.state, running.index)})`, expiresAtMs: ctx.nowMs + CONFIRM_TIMEOUT_MS },
       });
     },
   },
@@ -404,7 +404,7 @@ export const KEYMAP: KeyBinding[] = [
     id: 'abort',
     keys: ['ctrl+c'],
     keyLabel: 'Ctrl+C',
-    description: 'abort now: kill the running run (marked interrupted), exit 130; twice forces',
+    description: 'abort now: kill the running run (marked interrupted), exit 130; twice forces; on the pre-flight, cancel',
     watchDescription: 'leave (the study goes on)',
     label: (s) => (s.readOnly ? 'quit' : s.stage !== 'study' ? 'cancel' : 'abort now'),
     group: 'app',
@@ -487,12 +487,14 @@ export function handleKey(key: KeyName, ctx: KeyContext): KeyOutcome {
 export function confirmPrompt(state: UiState): string | null {
   const c = state.confirm;
   if (!c) return null;
-  const secondsLeft = (expiresAtMs: number) => Math.max(0, Math.ceil((expiresAtMs - state.nowMs) / 1000));
+  // state.nowMs is the last tick (up to a second old): never count above the timeout itself
+  const secondsLeft = (expiresAtMs: number) => Math.max(0, Math.min(CONFIRM_TIMEOUT_MS / 1000, Math.ceil((expiresAtMs - state.nowMs) / 1000)));
   switch (c.kind) {
     case 'start':
       return `${state.plan.order.length} runs is over the confirmation limit (${state.plan.execution.max_runs_without_confirmation}): press Enter again to start, any other key to cancel`;
     case 'skip':
-      return `skip ${c.label}? press s again to skip it, any other key to cancel (${secondsLeft(c.expiresAtMs)} s)`;
+      // the instruction first: on a narrow terminal the end of the line is cut
+      return `press s again to skip ${c.label}; any other key cancels (${secondsLeft(c.expiresAtMs)} s)`;
     case 'quit':
       return `quit after the current run? press q again to confirm, any other key to cancel (${secondsLeft(c.expiresAtMs)} s)`;
   }
@@ -514,12 +516,16 @@ export function footerHints(state: UiState, columns: number): string {
     if (b.id === 'follow' && state.follow) continue;
     parts.push(`${b.keyLabel} ${b.label(state)}`);
   }
+  // `? help` is where every other key is explained: it keeps its place at the end
+  const help = parts.find((p) => p.startsWith('? '));
+  const rest = parts.filter((p) => p !== help);
   let line = '';
-  for (const part of parts) {
+  for (const part of rest) {
     const next = line === '' ? part : `${line}  ${part}`;
-    if (next.length > columns) break;
+    if (next.length + (help ? help.length + 2 : 0) > columns) break;
     line = next;
   }
+  if (help && line.length + help.length + 2 <= columns) line = line === '' ? help : `${line}  ${help}`;
   return line;
 }
 

@@ -14,7 +14,7 @@ export type View = 'table' | 'detail';
  */
 export type Confirm =
   | { kind: 'start' }
-  | { kind: 'skip'; runIndex: number; label: string; expiresAtMs: number }
+  | { kind: 'skip'; runIndex: number; /** "run <run id> (<config label> c<cycle>)" */ label: string; expiresAtMs: number }
   | { kind: 'quit'; expiresAtMs: number };
 export type ConfirmKind = Confirm['kind'];
 

@@ -16,15 +16,15 @@ test('s: the skip question names one run, dies with it, expires, and never skips
     await t.tmux.waitFor((s) => /bs=1 c1\s+measure/.test(s), 'run bs=1 measuring', 90_000);
     t.tmux.keys('s', true);
     // the question names the run it would skip, by label and run id
-    await t.tmux.waitFor((s) => /skip llamacpp bs=1 c1 \(run 0000-\w+-c1\)\? press s again/.test(s), 'the question naming run 0000');
+    await t.tmux.waitFor((s) => /press s again to skip run 0000-\w+-c1 \(llamacpp bs=1 c1\)/.test(s), 'the question naming run 0000');
     // that run ends without a second s: the question goes with it
-    await t.tmux.waitFor((s) => /bs=1 c1 \(run 0000-\w+-c1\) ended \(completed\) before the skip was confirmed/.test(s) || /bs=2 c1\s+measure/.test(s), 'run bs=1 to end', 90_000);
+    await t.tmux.waitFor((s) => /run 0000-\w+-c1 \(llamacpp bs=1 c1\) ended \(completed\) before the skip was confirmed/.test(s) || /bs=2 c1\s+measure/.test(s), 'run bs=1 to end', 90_000);
     await t.tmux.waitFor((s) => /bs=2 c1\s+measure/.test(s), 'run bs=2 measuring', 90_000);
     let screen = t.tmux.capture();
     assert.doesNotMatch(screen, /press s again/, 'no question left over from run bs=1');
     // one s during run bs=2 asks about bs=2; it skips nothing
     t.tmux.keys('s', true);
-    screen = await t.tmux.waitFor((s) => /skip llamacpp bs=2 c1 \(run 0001-\w+-c1\)\? press s again/.test(s), 'the question naming run 0001');
+    screen = await t.tmux.waitFor((s) => /press s again to skip run 0001-\w+-c1 \(llamacpp bs=2 c1\)/.test(s), 'the question naming run 0001');
     assert.match(screen, /0 skipped/);
     // unanswered, it expires on its own (a few seconds) while bs=2 still runs
     screen = await t.tmux.waitFor((s) => s.includes('not confirmed in time; cancelled'), 'the question to expire', 30_000);

@@ -34,7 +34,7 @@ describe('the skip question belongs to one run', () => {
   test('it names the run by label and run id', () => {
     const { state } = press(study([running(0)]), ['s']);
     assert.equal(state.confirm?.kind, 'skip');
-    assert.match(state.confirm?.kind === 'skip' ? state.confirm.label : '', /^llamacpp bs=1 tok=32 c1 \(run 0000-h0+-c1\)$/);
+    assert.match(state.confirm?.kind === 'skip' ? state.confirm.label : '', /^run 0000-h0+-c1 \(llamacpp bs=1 tok=32 c1\)$/);
   });
   test('when that run ends the question goes, saying so; a new run is not skipped by one more s', () => {
     let { state } = press(study([running(0)]), ['s']);

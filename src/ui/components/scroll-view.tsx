@@ -24,7 +24,8 @@ export function ScrollView(props: { content: ScrollContent; scroll: number; heig
     <Box flexDirection="column" width={props.columns} height={height} overflowY="hidden">
       {lines.map((l, i) => (
         <Line key={i} color={l.color ? tint(env, l.color) : undefined} bold={l.bold} dim={l.dim}>
-          {truncate(l.text, props.columns, env.glyphs.ellipsis)}
+          {/* an empty Text takes no row in Ink: a blank line is a space */}
+          {truncate(l.text, props.columns, env.glyphs.ellipsis) || ' '}
         </Line>
       ))}
     </Box>
