@@ -115,9 +115,13 @@ function applyRunnerEvent(state: UiState, event: RunnerEvent): UiState {
       };
     }
     case 'log': {
-      // Child output may contain control sequences; they must never reach our terminal.
-      const line = event.line.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]|[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
-      return { ...state, log: appendCapped(state.log, [line], LOG_CAPACITY) };
+      // Child output may contain control sequences; they must never reach our terminal. A message
+      // of several lines is several log lines (one Ink line holding a newline shows as "…").
+      const lines = event.line
+        .split(/\r?\n/)
+        .map((l) => l.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]|[\u0000-\u0008\u000b-\u001f\u007f]/g, ''))
+        .filter((l) => l.trim() !== '');
+      return lines.length === 0 ? state : { ...state, log: appendCapped(state.log, lines, LOG_CAPACITY) };
     }
     case 'gap':
       return {
