@@ -27,7 +27,7 @@ export function register(program: Command): void {
       try {
         if (fullScreen) {
           const { watchStudy } = await import('../ui/index.ts');
-          process.exitCode = await watchStudy(studyDir);
+          process.exitCode = await watchStudy(studyDir, {}, (onGone) => whenRunnerGone(studyDir, watch, onGone));
           return;
         }
         process.exitCode = await watchPlain(studyDir, watch);
@@ -37,8 +37,48 @@ export function register(program: Command): void {
     });
 }
 
-/** How often plain watch checks that some runner still holds the study (see watchPlain). */
+/** How often a watch checks that some runner still holds the study (see whenRunnerGone). */
 const NOT_RUNNING_CHECK_MS = 2000;
+
+export interface RunnerGone {
+  /** What to tell the user: nothing will come, and what to do. */
+  message: string;
+  /** The watch's exit code: the manifest's own status (a killed runner left it `running`: 1, not completed). */
+  exitCode: number;
+}
+
+/**
+ * Calls `onGone` once no runner holds the study any more (a journal without study_finished:
+ * truncated, or its runner was SIGKILLed): nothing will ever come, so a watch says so instead of
+ * waiting forever. Two checks in a row, seconds apart, so a watch started just before `llem run`
+ * takes its lock still follows it. Both watch forms use it. Returns the stopper.
+ */
+export function whenRunnerGone(studyDir: string, watch: StudyWatch, onGone: (gone: RunnerGone) => void): () => void {
+  let idleChecks = 0;
+  let done = false;
+  const timer = setInterval(() => {
+    void (async () => {
+      idleChecks = (await watch.runnerGone()) ? idleChecks + 1 : 0;
+      if (idleChecks < 2 || done) return;
+      done = true;
+      clearInterval(timer);
+      let status = 'unknown';
+      try {
+        status = readManifest(studyDir).status;
+      } catch {
+        /* a damaged manifest: still nothing to follow */
+      }
+      onGone({
+        message: `no runner is running this study (manifest status: ${status}); nothing to follow — see llem status ${studyDir}, continue with llem resume ${studyDir}`,
+        exitCode: status === 'completed' ? 0 : status === 'interrupted' ? 130 : 1,
+      });
+    })();
+  }, NOT_RUNNING_CHECK_MS);
+  return () => {
+    done = true;
+    clearInterval(timer);
+  };
+}
 
 /** Prints run changes from the journal until `study_finished`; exits with the study's code. */
 async function watchPlain(studyDir: string, watch: StudyWatch): Promise<number> {
@@ -70,26 +110,12 @@ async function watchPlain(studyDir: string, watch: StudyWatch): Promise<number> 
       }
     });
     void follower.poll();
-    // A journal without study_finished (truncated, or its runner was SIGKILLed) and no runner
-    // alive: nothing will ever come, so say so instead of waiting forever. Two checks in a row,
-    // seconds apart, so a watch started just before `llem run` takes its lock still follows it.
-    let idleChecks = 0;
-    const notRunning = setInterval(() => {
-      void (async () => {
-        idleChecks = (await watch.runnerGone()) ? idleChecks + 1 : 0;
-        if (idleChecks < 2) return;
-        let status = 'unknown';
-        try {
-          status = readManifest(studyDir).status;
-        } catch {
-          /* a damaged manifest: still nothing to follow */
-        }
-        line(`no runner is running this study (manifest status: ${status}); nothing to follow — see llem status ${studyDir}, continue with llem resume ${studyDir}`);
-        stop(status === 'completed' ? 0 : status === 'interrupted' ? 130 : 1);
-      })();
-    }, NOT_RUNNING_CHECK_MS);
+    const stopPolling = whenRunnerGone(studyDir, watch, (gone) => {
+      line(gone.message);
+      stop(gone.exitCode);
+    });
     const stop = (code = 130) => {
-      clearInterval(notRunning);
+      stopPolling();
       follower.stop();
       resolve(code);
     };

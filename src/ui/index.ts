@@ -195,21 +195,42 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
  * (longer while the user presses keys) and the watch exits with the study's code. The study itself
  * is never touched.
  */
-export async function watchStudy(studyDir: string, io: TerminalIo & { pollMs?: number } = {}): Promise<number> {
+export async function watchStudy(
+  studyDir: string,
+  io: TerminalIo & { pollMs?: number } = {},
+  /** Watches for the study's runner to be gone (killed): the watch then says so and exits. Returns its stopper. */
+  whenRunnerGone?: (onGone: (gone: { message: string; exitCode: number }) => void) => () => void,
+): Promise<number> {
   const plan = readPlan(studyDir);
   let follower: JournalFollower | null = null;
+  let stopGoneCheck: (() => void) | null = null;
+  let goneMessage: string | null = null;
   const { mountSession } = await loadSession();
   return mountSession({ plan, readOnly: true, needsConfirmation: false, stage: 'preflight', toGo: null }, io, {
-    onMount(store) {
+    onMount(store, session) {
       follower = followJournal(join(studyDir, JOURNAL_FILE), (event) => store.dispatch({ type: 'runner', event }), { pollMs: io.pollMs });
       void follower.poll().then(() => store.flush(), () => undefined);
+      stopGoneCheck =
+        whenRunnerGone?.((gone) => {
+          // a study that finished has no runner either: its own end (final state, then exit) applies
+          if (store.getState().finished) return;
+          // shown on the screen for a moment, then printed on the normal screen after it closes
+          goneMessage = gone.message;
+          store.dispatch({ type: 'runner', event: { type: 'warning', at: new Date().toISOString(), message: gone.message } });
+          store.flush();
+          setTimeout(() => session.done(gone.exitCode), WATCH_GONE_HOLD_MS).unref();
+        }) ?? null;
     },
     controls: (): RunnerControls | null => null,
     cleanup() {
       follower?.stop();
+      stopGoneCheck?.();
     },
     // watching only: a closed terminal has nobody left to show anything to
     onHangup: () => 'exit',
-    finalMessage: (_code, store) => (store.getState().finished ? summaryLine(store, store.getState().finished!.status) : null),
+    finalMessage: (_code, store) => goneMessage ?? (store.getState().finished ? summaryLine(store, store.getState().finished!.status) : null),
   });
 }
+
+/** How long the "no runner" notice stays on the full screen before the watch exits. */
+const WATCH_GONE_HOLD_MS = 3000;

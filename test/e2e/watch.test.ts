@@ -76,3 +76,30 @@ test('llem watch follows a study run elsewhere, read-only', { timeout: 300_000 }
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('the full-screen llem watch of a study whose runner was killed says so and exits instead of waiting forever', { timeout: 300_000 }, async () => {
+  // A journal without study_finished and no runner holding the study: what a SIGKILLed `llem run`
+  // leaves. The plain watch already said so; the full-screen one waited forever.
+  const { makePlan, tempStudy } = await import('../runner/helpers.ts');
+  const t = tempStudy(makePlan([{ fixture_mode: 'ok' }], { nCycles: 1 }));
+  const tmux = new Tmux('watch-gone');
+  try {
+    writeFileSync(join(t.studyDir, 'events.jsonl'), '');
+    const exitFile = join(t.root, 'watch.exit');
+    tmux.start(100, 30, repo);
+    tmux.sendLine(`env -u CI node bin/llem.js watch ${t.studyDir}; echo $? > ${exitFile}`);
+    // (the full screen shows the notice for a few seconds only: wait for the exit, not for frames)
+    const t0 = Date.now();
+    while (!existsSync(exitFile) || readFileSync(exitFile, 'utf8').trim() === '') {
+      assert.ok(Date.now() - t0 < 120_000, `watch did not exit; screen:\n${tmux.capture()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // the manifest still says running: not completed (the same code as the plain watch)
+    assert.equal(readFileSync(exitFile, 'utf8').trim(), '1');
+    assert.equal(tmux.display('#{alternate_on}'), '0');
+    assert.match(tmux.capture(), /no runner is running this study \(manifest status: running\).*llem resume/s);
+  } finally {
+    tmux.kill();
+    t.cleanup();
+  }
+});
