@@ -60,7 +60,7 @@ async function watchPlain(studyDir: string, watch: StudyWatch): Promise<number> 
           break;
         case 'study_finished': {
           const c = event.counts;
-          line(`study ${event.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending`);
+          line(`study ${event.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid, ${c.pending} pending`);
           stop(event.status === 'completed' ? 0 : event.status === 'interrupted' ? 130 : 1);
           break;
         }

@@ -2,10 +2,23 @@
 // (the summary schema, the study grammar's target, the UI) can use it without an import cycle.
 import { z } from 'zod';
 
-/** A run: pending → running → completed | failed | skipped | interrupted (the last three can go back to pending). */
-export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted'] as const;
+/**
+ * A run: pending → running → completed | failed | skipped | interrupted | invalid. `invalid`: the
+ * run measured to the end, but the validity gate (src/measure/validity.ts, the study's
+ * `execution.validity`) judged its numbers unusable; its result stays on disk and is never
+ * averaged. Failed, skipped, interrupted and invalid runs can go back to pending (retry, resume,
+ * and for invalid ones the automatic re-measurement).
+ */
+export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted', 'invalid'] as const;
 export const runStatusSchema = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof runStatusSchema>;
+
+/** The runs a person's retry (r, R, `llem resume --retry-failed`) sends back to pending. */
+export const RETRYABLE_RUN_STATUSES = ['failed', 'skipped', 'interrupted', 'invalid'] as const satisfies readonly RunStatus[];
+
+export function isRetryable(status: RunStatus): boolean {
+  return (RETRYABLE_RUN_STATUSES as readonly RunStatus[]).includes(status);
+}
 
 /** What the manifest records for the study (src/runner/study-state.ts moves it). */
 export const STUDY_STATUSES = ['running', 'paused', 'completed', 'failed', 'interrupted'] as const;

@@ -51,7 +51,7 @@ function summaryLine(store: UiStore, verb: string): string {
   const h = selectHeader(state);
   const c = h.counts;
   const dir = state.study?.study_dir ?? '';
-  return `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}\n  next: llem results ${dir}   ·   llem report ${dir}`;
+  return `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid, ${c.pending} pending. Results in ${dir}\n  next: llem results ${dir}   ·   llem report ${dir}`;
 }
 
 /**

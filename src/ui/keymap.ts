@@ -244,18 +244,20 @@ export const KEYMAP: KeyBinding[] = [
     id: 'retry',
     keys: ['r'],
     keyLabel: 'r',
-    label: 'retry row',
+    // an invalid run is measured again as a new attempt, its invalid result kept
+    label: 'retry/re-measure',
     group: 'study',
     screens: STUDY_SCREENS,
     footer: true,
     disabledReason: (s) =>
       studyControlReason(s) ??
-      ((selectSelectedRow(s)?.retryable.length ?? 0) > 0 ? null : 'the selected row has no failed, skipped or interrupted run'),
+      ((selectSelectedRow(s)?.retryable.length ?? 0) > 0 ? null : 'the selected row has no failed, skipped, interrupted or invalid run'),
     run: (ctx) => {
       const row = selectSelectedRow(ctx.state);
       if (row && row.retryable.length > 0) {
         ctx.controls?.retry(row.retryable);
-        ctx.dispatch({ type: 'notice', text: `retrying ${row.retryable.length} run(s) of ${row.label}` });
+        const invalid = row.retryable.filter((i) => ctx.state.study?.runs[i]?.status === 'invalid').length;
+        ctx.dispatch({ type: 'notice', text: `retrying ${row.retryable.length} run(s) of ${row.label}${invalid ? ` (${invalid} invalid: measured again as a new attempt)` : ''}` });
       }
     },
   },
@@ -263,7 +265,7 @@ export const KEYMAP: KeyBinding[] = [
     id: 'retry_all',
     keys: ['R'],
     keyLabel: 'R',
-    label: 'retry all',
+    label: 'retry all (+invalid)',
     group: 'study',
     screens: STUDY_SCREENS,
     footer: false,
@@ -271,11 +273,11 @@ export const KEYMAP: KeyBinding[] = [
       const reason = studyControlReason(s);
       if (reason) return reason;
       const c = s.study?.counts;
-      return c && c.failed + c.skipped + c.interrupted > 0 ? null : 'no failed, skipped or interrupted runs';
+      return c && c.failed + c.skipped + c.interrupted + c.invalid > 0 ? null : 'no failed, skipped, interrupted or invalid runs';
     },
     run: (ctx) => {
       ctx.controls?.retryAllFailed();
-      ctx.dispatch({ type: 'notice', text: 'retrying every failed, skipped and interrupted run' });
+      ctx.dispatch({ type: 'notice', text: 'retrying every failed, skipped, interrupted and invalid run' });
     },
   },
   {

@@ -1,6 +1,8 @@
 // Derived views of UiState. Cached on object identity so that a run that did not change keeps
 // its row object and its memoised table row does not re-render.
 import type { RunSnapshot, RunStatus, StatusCounts } from '../runner/events.ts';
+import { emptyCounts } from '../study-dir/schema.ts';
+import { isRetryable, RUN_STATUSES } from '../study-dir/statuses.ts';
 import type { PlanFile } from '../study/types.ts';
 import { computeLayout, type Layout } from './layout.ts';
 import type { UiState } from './state.ts';
@@ -20,15 +22,10 @@ export interface ConfigRow {
   retryable: number[];
 }
 
-const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted'];
-
 export function isRunStatus(word: string): word is RunStatus {
   return (RUN_STATUSES as readonly string[]).includes(word);
 }
 
-export function isRetryable(status: RunStatus): boolean {
-  return status === 'failed' || status === 'skipped' || status === 'interrupted';
-}
 
 const runsByConfigCache = new WeakMap<PlanFile, Map<string, number[]>>();
 
@@ -161,9 +158,9 @@ export function selectHeader(state: UiState): HeaderModel {
   const nCycles = state.plan.execution.n_cycles;
   const startedMs = study ? Date.parse(study.started_at) : state.nowMs;
   const elapsedS = Math.max(0, (state.nowMs - (Number.isFinite(startedMs) ? startedMs : state.nowMs)) / 1000);
-  const counts = study?.counts ?? { pending: state.plan.order.length, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  const counts = study?.counts ?? { ...emptyCounts(), pending: state.plan.order.length };
   const total = state.plan.order.length;
-  const finishedRuns = counts.completed + counts.failed + counts.skipped + counts.interrupted;
+  const finishedRuns = counts.completed + counts.failed + counts.skipped + counts.interrupted + counts.invalid;
   const remaining = counts.pending + counts.running;
   let etaS: number | null = null;
   if (state.finished) etaS = 0;

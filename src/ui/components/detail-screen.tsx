@@ -33,7 +33,11 @@ export function DetailScreen(props: { state: UiState; height: number; columns: n
         lines.push({
           text: `  attempt ${a.attempt}: ${a.status}${a.error_type ? ` ${a.error_type}` : ''}  started ${a.started_at}  took ${formatDuration(seconds(a.started_at, a.ended_at))}${a.phase_reached ? `  reached ${a.phase_reached}` : ''}`,
         });
-        if (a.message) lines.push({ text: `    ${a.message}`, color: tint(env, 'red') });
+        if (a.validity && !a.validity.valid) {
+          // every reason on its own line: what made the numbers unusable, and what to fix
+          lines.push({ text: `    invalid, not averaged (result kept in its dir):`, color: tint(env, STATUS_COLORS.invalid!) });
+          for (const r of a.validity.reasons) lines.push({ text: `    - ${r.code}: ${r.detail}`, color: tint(env, STATUS_COLORS.invalid!) });
+        } else if (a.message) lines.push({ text: `    ${a.message}`, color: tint(env, 'red') });
         if (a.stderr_tail) {
           for (const l of a.stderr_tail.trimEnd().split('\n').slice(-3)) lines.push({ text: `    | ${l}`, color: tint(env, 'gray') });
         }

@@ -19,7 +19,7 @@ export function Header(props: { state: UiState; columns: number }) {
   const shown = selectFilteredRows(props.state).length;
   const total = props.state.plan.configs.length;
   const position = `row ${shown === 0 ? 0 : props.state.selected + 1}/${shown}${shown === total ? '' : ` (of ${total})`}`;
-  const second = `${c.completed} done  ${c.failed} failed  ${c.skipped} skipped  ${c.interrupted} interrupted  ${c.running} running  ${c.pending} pending  ${position}`;
+  const second = `${c.completed} done  ${c.failed} failed  ${c.skipped} skipped  ${c.interrupted} interrupted  ${c.invalid ? `${c.invalid} invalid  ` : ''}${c.running} running  ${c.pending} pending  ${position}`;
   return (
     <Box flexDirection="column" width={props.columns} height={2}>
       <Line bold color={tint(env, stateColor)}>

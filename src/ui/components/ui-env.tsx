@@ -28,4 +28,6 @@ export const STATUS_COLORS: Record<string, string> = {
   failed: 'red',
   skipped: 'yellow',
   interrupted: 'magenta',
+  // measured, but the validity gate judged the numbers unusable
+  invalid: 'blueBright',
 };
