@@ -32,11 +32,11 @@ describe('the validity gate with --launcher slurm', { concurrency: true, timeout
     try {
       const watch = await llem(['watch', dir!, '--no-tui'], env);
       assert.equal(watch.code, 0, watch.stdout + watch.stderr);
-      assert.match(watch.stdout, /study completed: 1 completed, 0 failed, 0 skipped, 0 interrupted, 0 invalid/);
       const m = readManifest(dir!);
-      assert.equal(m.status, 'completed');
       const r = m.runs[0]!;
       assert.deepEqual(r.attempts.map((a) => a.status), ['invalid', 'completed']);
+      assert.equal(m.status, 'completed');
+      assert.match(watch.stdout, /study completed: 1 completed, 0 failed, 0 skipped, 0 interrupted, 0 invalid/);
       assert.deepEqual(r.attempts[0]!.validity!.reasons.map((x) => x.code), ['failed_requests']);
       // both attempts by the one task (its `llem worker` pid) of the one submission: re-measured
       // in-task, not resubmitted
