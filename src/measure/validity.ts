@@ -221,6 +221,16 @@ function judgeForeign(r: RunResult, s: ForeignProcessSettings): string | null {
   return reasons.length ? reasons.join('; ') : null;
 }
 
+/** Every reason in one line, `<code>: <detail>; …`: how messages, notes and tables show a verdict. */
+export function reasonsText(reasons: ReadonlyArray<{ code: string; detail: string }>): string {
+  return reasons.map((r) => `${r.code}: ${r.detail}`).join('; ');
+}
+
+/** The message of an invalid attempt (the manifest's `message`, the plain reporter, `llem status`). */
+export function invalidMessage(reasons: ReadonlyArray<{ code: string; detail: string }>): string {
+  return `invalid: ${reasonsText(reasons)}`;
+}
+
 /** Applies `policy` to one result: every reason it is invalid, or valid. Pure. */
 export function judgeValidity(result: RunResult, policy: ValidityPolicy): ValidityVerdict {
   const reasons: ValidityVerdict['reasons'] = [];

@@ -2,7 +2,7 @@
 // No files, no clock unless asked: tests build every input as plain objects.
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
 import { emptyCounts, type AttemptRecord, type RunSnapshot, type RunStatus, type StudySnapshot } from '../study-dir/schema.ts';
-import { judgeValidity, validityPolicyOf } from '../measure/validity.ts';
+import { invalidMessage, judgeValidity, validityPolicyOf } from '../measure/validity.ts';
 import { FLAG_CODES, type FlagCode, type RunMetrics, type RunResult } from './schema.ts';
 import { describeMany, seedFor, type MetricStats, type StatsOptions } from './stats.ts';
 import {
@@ -208,7 +208,7 @@ export function snapshotFromResults(plan: PlanFile, results: RunResult[], studyD
         ended_at: r.ended_at,
         status: v.valid ? 'completed' : 'invalid',
         error_type: null,
-        message: v.valid ? null : `invalid: ${v.reasons.map((x) => `${x.code}: ${x.detail}`).join('; ')}`,
+        message: v.valid ? null : invalidMessage(v.reasons),
         phase_reached: null,
         stderr_tail: null,
         pid: null,

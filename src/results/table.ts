@@ -8,6 +8,7 @@ import type { RunResult } from './schema.ts';
 import { flattenConfig, METRIC_GETTERS, resultsByRun, runKey, snapshotFromResults, usedResultOf, type Scalar } from './summarize.ts';
 import { SUMMARY_METRICS, type MetricSummary, type StudySummary, type SummaryMetricKey } from './summary-schema.ts';
 import { flagLegend, HIGH_CV_LEGEND, shortFlagsText } from './flags.ts';
+import { reasonsText } from '../measure/validity.ts';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'md';
 export const OUTPUT_FORMATS: OutputFormat[] = ['table', 'csv', 'json', 'md'];
@@ -160,7 +161,7 @@ export function studyNotes(summary: StudySummary): string[] {
  */
 export function invalidNotes(summary: StudySummary): string[] {
   const notes: string[] = [];
-  const reasons = (rs: Array<{ code: string; detail: string }>) => rs.map((r) => `${r.code}: ${r.detail}`).join('; ') || 'no reason recorded';
+  const reasons = (rs: Array<{ code: string; detail: string }>) => reasonsText(rs) || 'no reason recorded';
   const ended = summary.excluded_runs.filter((r) => r.status === 'invalid');
   if (ended.length > 0) notes.push(`EXCLUDED AS INVALID: ${ended.length} run(s) the validity gate judged unusable after every re-measurement; in no statistic:`);
   for (const r of ended) {

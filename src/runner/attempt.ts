@@ -13,12 +13,12 @@ import { checkResult } from '../study-dir/read.ts';
 import type { RunRecord, RunTimeouts, TimeoutOverride } from '../study-dir/schema.ts';
 import { runTimeouts } from '../study/estimate.ts';
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
-import type { ValidityPolicy } from '../measure/validity.ts';
+import { invalidMessage, type ValidityPolicy } from '../measure/validity.ts';
 import type { RunResult } from '../results/schema.ts';
 import { ChildHandle, type ChildOutcome } from './child-handle.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
 import { heartbeatMsFor, KILL_GRACE_MS } from './timing.ts';
-import { invalidMessage, judgeAttempt, type AttemptEnd } from './transitions.ts';
+import { judgeAttempt, type AttemptEnd } from './transitions.ts';
 
 /** How the worker is started for a run.json: command and argv. */
 export type WorkerCommand = (runSpecPath: string) => { command: string; args: string[] };
@@ -183,7 +183,7 @@ export function attemptEndOf(outcome: ChildOutcome, policy: ValidityPolicy): Att
   return {
     ...base,
     status: validity.valid ? 'completed' : 'invalid',
-    message: validity.valid ? outcome.message : invalidMessage(validity),
+    message: validity.valid ? outcome.message : invalidMessage(validity.reasons),
     stderr_tail: null,
     result_path: outcome.result_path,
     result: outcome.result,

@@ -4,7 +4,7 @@
 // event to journal, and the caller commits (journal first, then the manifest).
 import os from 'node:os';
 import path from 'node:path';
-import { judgeValidity, type ValidityPolicy } from '../measure/validity.ts';
+import { invalidMessage, judgeValidity, type ValidityPolicy } from '../measure/validity.ts';
 import type { RunResult } from '../results/schema.ts';
 import { RESULT_FILE } from '../study-dir/files.ts';
 import { runSnapshotOf, headlineOf } from '../study-dir/snapshot.ts';
@@ -71,11 +71,6 @@ export function startAttempt(store: ManifestStore, index: number, start: Attempt
 export function judgeAttempt(result: RunResult, policy: ValidityPolicy): AttemptValidity {
   const v = judgeValidity(result, policy);
   return { valid: v.valid, reasons: v.reasons, wait_before_retry: v.wait_before_retry };
-}
-
-/** The message of an invalid attempt: every reason, in one line. */
-export function invalidMessage(validity: AttemptValidity): string {
-  return `invalid: ${validity.reasons.map((r) => `${r.code}: ${r.detail}`).join('; ')}`;
 }
 
 /** How an attempt ended, as its launcher classified it (src/runner/attempt.ts attemptEndOf). */
@@ -150,7 +145,7 @@ export function adoptResult(
   const validity = judgeAttempt(found.result, policy);
   const status = validity.valid ? 'completed' : 'invalid';
   store.updateRun(index, (r) => {
-    const message = validity.valid ? null : invalidMessage(validity);
+    const message = validity.valid ? null : invalidMessage(validity.reasons);
     const a = r.attempts.find((x) => x.attempt === found.attempt);
     // like endAttempt: an invalid attempt that is no longer the latest changes only its own record
     const newer = r.attempts.some((x) => x.attempt > found.attempt);
