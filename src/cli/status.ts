@@ -30,7 +30,7 @@ export function register(program: Command): void {
       }
       const c = m.counts;
       const lines = [
-        `${m.study_name}: ${status.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid, ${c.running} running, ${c.pending} pending`,
+        `${m.study_name}: ${status.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.invalid} invalid, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.running} running, ${c.pending} pending`,
       ];
       const r = status.runner;
       if (r.alive && r.pid !== null) lines.push(`being run by pid ${r.pid}${r.host ? ` on ${r.host}` : ''} since ${r.since}`);
