@@ -7,7 +7,8 @@ import path from 'node:path';
 import { validityPolicyOf, type ValidityPolicy } from '../measure/validity.ts';
 import { readManifest, readPlan } from '../study-dir/read.ts';
 import { snapshotOf } from '../study-dir/snapshot.ts';
-import { isRetryable, type RunRecord, type StudySnapshot } from '../study-dir/schema.ts';
+import type { RunRecord, StudySnapshot } from '../study-dir/schema.ts';
+import { isRetryable } from '../study-dir/statuses.ts';
 import type { PlanFile } from '../study/types.ts';
 import { defaultWorkerCommand, nextAttempt, performAttempt, prepareAttempt, superviseAttempt, type WorkerCommand } from './attempt.ts';
 import type { ChildHandle } from './child-handle.ts';
@@ -133,8 +134,8 @@ export class StudyRunner implements RunnerControls {
     this.apply({ type: 'resume' });
   }
 
-  skipCurrent(): void {
-    for (const h of this.inFlight.values()) h.kill('skip');
+  skipCurrent(index?: number): void {
+    for (const [i, h] of this.inFlight) if (index === undefined || i === index) h.kill('skip');
   }
 
   skipGap(): void {
@@ -157,7 +158,7 @@ export class StudyRunner implements RunnerControls {
   }
 
   /** Every failed, skipped, interrupted and invalid run back to pending (key R). */
-  retryAllFailed(): void {
+  retryAll(): void {
     if (!this.store) return;
     this.retry(this.store.manifest.runs.filter((r) => isRetryable(r.status)).map((r) => r.index));
   }

@@ -1,6 +1,7 @@
 // How much the terminal can show: colour (NO_COLOR, TERM=dumb), Unicode glyphs or ASCII, and
 // whether escape sequences such as the alternate screen may be written at all.
 import type { RunStatus } from '../runner/events.ts';
+
 export interface Theme {
   color: boolean;
   ascii: boolean;
@@ -68,3 +69,14 @@ const ASCII_REPLACEMENTS: Record<string, string> = { '–': '-', '—': '-', '·
 export function toAscii(text: string): string {
   return text.replace(/[–—·×…°›↑↓]/g, (ch) => ASCII_REPLACEMENTS[ch] ?? '?');
 }
+
+export const STATUS_COLORS: Record<RunStatus, string> = {
+  pending: 'gray',
+  running: 'cyan',
+  completed: 'green',
+  failed: 'red',
+  skipped: 'yellow',
+  interrupted: 'magenta',
+  // measured, but the validity gate judged the numbers unusable
+  invalid: 'blueBright',
+};

@@ -113,7 +113,7 @@ test('max_invalid_retries 0: the first invalid verdict stands; retry (r) and R i
     writeFileSync(path.join(gate, 'token-1'), '');
     await waitForEvent(events, (e) => e.type === 'run_status' && e.run.index === 0 && e.run.status === 'invalid');
     // run 1 waits at the gate while run 0 is invalid: R sends it back, it is measured again (valid now)
-    runner.retryAllFailed();
+    runner.retryAll();
     writeFileSync(path.join(gate, 'token-2'), '');
     writeFileSync(path.join(gate, 'token-3'), '');
     assert.equal(await done, 0);
