@@ -52,14 +52,15 @@ function studyWithSubmission(root: string, nRuns: number): string {
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const identity = { jobId: '1', taskJobId: null, node: 'bench' };
-const end = { status: 'failed' as const, error_type: 'ProcessCrash' as const, message: 'bench', phase_reached: null, stderr_tail: null, tree_cleanup: null, result_path: null, result: null };
+const end = { status: 'failed' as const, error_type: 'ProcessCrash' as const, message: 'bench', phase_reached: null, stderr_tail: null, tree_cleanup: null, result_path: null, result: null, validity: null };
+const policy = { max_invalid_retries: 2 };
 const timeouts = () => ({ timeout_seconds: 60, stall_timeout_seconds: 30 });
 
 /** Child mode: claim+finish every run in `indices` (argv), as concurrent array tasks would. */
 async function child(dir: string, indices: number[]): Promise<void> {
   for (const i of indices) {
     const c = await claimRun(dir, i, identity, timeouts);
-    if (c.kind === 'claimed') await finishRun(dir, i, c.attempt, end);
+    if (c.kind === 'claimed') await finishRun(dir, i, c.attempt, end, policy);
   }
 }
 
@@ -72,7 +73,7 @@ export default async function bench(): Promise<void> {
       for (let i = 0; i < Math.min(n, 100); i++) {
         const t0 = performance.now();
         const c = await claimRun(dir, i, identity, timeouts);
-        if (c.kind === 'claimed') await finishRun(dir, i, c.attempt, end);
+        if (c.kind === 'claimed') await finishRun(dir, i, c.attempt, end, policy);
         ms.push((performance.now() - t0) / 2);
       }
       console.log(`transition under the study lock, ${n}-run study, one process: median ${pct(ms, 0.5).toFixed(1)} ms, p95 ${pct(ms, 0.95).toFixed(1)} ms`);

@@ -38,6 +38,10 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
         if (r.status === 'running') writeErr(`${tag} running${a && a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}\n`);
         else if (r.status === 'completed') {
           writeErr(`${tag} completed  ${headlineText(r.headline, energyNa)}\n`);
+        } else if (r.status === 'pending' && a?.status === 'invalid') {
+          writeErr(`${tag} measuring it again as attempt ${a.attempt + 1} (attempt ${a.attempt} was invalid)\n`);
+        } else if (r.status === 'invalid') {
+          writeErr(`${tag} ${a?.message ?? 'invalid'}\n`);
         } else if (r.status !== 'pending') {
           writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}\n`);
         }
@@ -114,16 +118,17 @@ export function headlineText(h: RunHeadline | null, energyNa: (reason: string | 
 export function summaryText(snap: StudySnapshot, exitCode: number): string {
   const c = snap.counts;
   const lines = [
-    `study ${snap.study_name}: ${snap.status} — ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending`,
+    `study ${snap.study_name}: ${snap.status} — ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid, ${c.pending} pending`,
   ];
   for (const r of snap.runs) {
-    if (r.status !== 'failed') continue;
     const a = r.attempts.at(-1);
-    lines.push(`  failed ${a?.run_dir ?? r.run_id}: ${r.error_type}${a?.message ? ` — ${a.message.slice(0, 200)}` : ''}`);
+    if (r.status === 'failed') lines.push(`  failed ${a?.run_dir ?? r.run_id}: ${r.error_type}${a?.message ? ` — ${a.message.slice(0, 200)}` : ''}`);
+    // every reason of an invalid run, untruncated: they say what to fix before measuring again
+    if (r.status === 'invalid') lines.push(`  invalid ${a?.run_dir ?? r.run_id} after ${r.attempts.filter((x) => x.status === 'invalid').length} attempt(s): ${a?.message ?? ''}`);
   }
   lines.push(`  study dir: ${snap.study_dir}`);
   if (exitCode === 130 || c.pending > 0 || c.interrupted > 0) lines.push(`  resume with: llem resume ${snap.study_dir}`);
-  else if (c.failed + c.skipped > 0) lines.push(`  retry the failed and skipped runs with: llem resume ${snap.study_dir} --retry-failed`);
+  else if (c.failed + c.skipped + c.invalid > 0) lines.push(`  retry the failed, skipped and invalid runs with: llem resume ${snap.study_dir} --retry-failed`);
   if (c.completed > 0) lines.push(`  results: llem results ${snap.study_dir}   report: llem report ${snap.study_dir}`);
   return lines.join('\n') + '\n';
 }

@@ -1,6 +1,6 @@
 // `llem resume <dir> [--retry-failed] [--cycles N] [--force] [--experiment-timeout S]
 // [--stall-timeout S] [--yes] [--no-tui] [--json] [--launcher …]`
-// Completed runs never rerun; running and interrupted ones do; failed ones with --retry-failed;
+// Completed runs never rerun; running and interrupted ones do; failed, skipped and invalid ones with --retry-failed;
 // a changed study YAML is refused unless --force; --cycles tops the study up to N cycles; the
 // timeouts replace the plan's for every later attempt (recorded in each attempt). The rules are
 // src/runner/resume-rules.ts, the same for every launcher.
@@ -21,7 +21,7 @@ export function register(program: Command): void {
   addLauncherOptions(program.command('resume'))
     .description('continue a study dir where it stopped (completed runs are never rerun)')
     .argument('<dir>', 'study directory')
-    .option('--retry-failed', 'also rerun failed and skipped runs (new attempt, history kept)')
+    .option('--retry-failed', 'also rerun failed, skipped and invalid runs (new attempt, history kept)')
     .option('--cycles <n>', 'top the study up to this many cycles')
     .option('--force', 'resume even though the study YAML changed since the study started')
     .option('--experiment-timeout <seconds>', 'total timeout of every run from now on (replaces the study\'s; kept for later resumes)')

@@ -1,6 +1,6 @@
 // `llem status <dir> [--json]`. The JSON form is a stable interface (src/runner/status-json.ts):
-// {status, counts: {pending, running, completed, failed, skipped, interrupted},
-//  runs: [{index, config_hash, cycle, status, error_type, attempts, result}],
+// {status, counts: {pending, running, completed, failed, skipped, interrupted, invalid},
+//  runs: [{index, config_hash, cycle, status, error_type, attempts, result, validity, invalid_attempts}],
 //  runner: {launcher, pid, host, alive, since, slurm_jobs}}
 // The launcher holding the study first records what happened out of sight (a Slurm study: one
 // rate-limited poll, briefly under the study lock); `stopped` means no live runner holds a study
@@ -30,7 +30,7 @@ export function register(program: Command): void {
       }
       const c = m.counts;
       const lines = [
-        `${m.study_name}: ${status.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.running} running, ${c.pending} pending`,
+        `${m.study_name}: ${status.status} — ${c.completed}/${m.runs.length} completed, ${c.failed} failed, ${c.invalid} invalid, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.running} running, ${c.pending} pending`,
       ];
       const r = status.runner;
       if (r.alive && r.pid !== null) lines.push(`being run by pid ${r.pid}${r.host ? ` on ${r.host}` : ''} since ${r.since}`);
@@ -42,7 +42,7 @@ export function register(program: Command): void {
       }
       for (const run of m.runs) {
         const a = run.attempts.at(-1);
-        const detail = run.error_type ? `  ${run.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : '';
+        const detail = run.error_type ? `  ${run.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : run.status === 'invalid' && a?.message ? `  ${a.message}` : '';
         const tries = run.attempts.length > 1 ? `  (${run.attempts.length} attempts)` : '';
         lines.push(`  ${a?.run_dir.split('/').pop() ?? run.run_id}  ${run.status}${tries}${detail}`);
       }

@@ -93,7 +93,9 @@ async function watchPlain(studyDir: string, watch: StudyWatch): Promise<number> 
         case 'run_status': {
           const r = event.run;
           const metrics = r.status === 'completed' ? `  ${headlineText(r.headline)}` : '';
-          line(`${r.run_id} ${r.status}${r.error_type ? ` (${r.error_type})` : ''}${metrics}`);
+          // an invalid run's reasons, as the runner recorded them on its attempt
+          const why = r.status === 'invalid' ? ` — ${r.attempts.at(-1)?.message ?? ''}` : '';
+          line(`${r.run_id} ${r.status}${r.error_type ? ` (${r.error_type})` : ''}${metrics}${why}`);
           break;
         }
         case 'warning':
@@ -101,7 +103,7 @@ async function watchPlain(studyDir: string, watch: StudyWatch): Promise<number> 
           break;
         case 'study_finished': {
           const c = event.counts;
-          line(`study ${event.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending`);
+          line(`study ${event.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid, ${c.pending} pending`);
           stop(event.status === 'completed' ? 0 : event.status === 'interrupted' ? 130 : 1);
           break;
         }

@@ -1,7 +1,8 @@
 // The validity gate's pure core: which recorded conditions make a run's numbers unusable, with
 // thresholds a careful researcher would choose, and judgeValidity(result, policy), which applies
-// them to one result.json. The runner (issue 17 phase 2) calls it after each completed run: an
-// invalid run keeps its result, is never averaged, and is measured again as a new attempt.
+// them to one result.json. The run-attempt path (src/runner/attempt.ts attemptEndOf) calls it after
+// each attempt that wrote a result: an invalid run keeps its result, is never averaged, and is
+// measured again as a new attempt (src/runner/transitions.ts requeueInvalid).
 //
 // One table row per validity flag code (VALIDITY_RULES): its default, what a study may set, and
 // how it is judged from the result. The study grammar's `execution.validity:` is built from it.
@@ -218,6 +219,16 @@ function judgeForeign(r: RunResult, s: ForeignProcessSettings): string | null {
   }
   // A result written before these checks has only the flag, no amounts: it stays flagged.
   return reasons.length ? reasons.join('; ') : null;
+}
+
+/** Every reason in one line, `<code>: <detail>; …`: how messages, notes and tables show a verdict. */
+export function reasonsText(reasons: ReadonlyArray<{ code: string; detail: string }>): string {
+  return reasons.map((r) => `${r.code}: ${r.detail}`).join('; ');
+}
+
+/** The message of an invalid attempt (the manifest's `message`, the plain reporter, `llem status`). */
+export function invalidMessage(reasons: ReadonlyArray<{ code: string; detail: string }>): string {
+  return `invalid: ${reasonsText(reasons)}`;
 }
 
 /** Applies `policy` to one result: every reason it is invalid, or valid. Pure. */

@@ -2,8 +2,11 @@
 // hash (a column and file metadata) and the definition and unit of every column (Parquet key-value
 // metadata, and a <file>.meta.json beside every file). Building the tables is pure; writing is in
 // writeExport.
-//  - csv / parquet: llem's own run table, one row per planned run (failed ones included, their
-//    metrics empty), every summary metric plus the arrival metrics and the dataset hash.
+//  - csv / parquet: llem's own run table, one row per planned run (failed and invalid ones
+//    included, marked by status and reason, their metrics empty; a completed run's metrics are its
+//    valid attempt's), every summary metric plus the arrival metrics and the dataset hash.
+//  - every other format: only the results the summary uses; runs and attempts the validity gate
+//    judged invalid are not rows (the export's notes count them).
 //  - mlenergy: the columns of the ML.ENERGY benchmark's LLM run records (mlenergy-data's LLMRun:
 //    energy_per_token_joules, avg_power_watts, mean_itl_ms, is_stable, …, same names and units),
 //    one row per completed run, llem's own fields beside them prefixed llem_; Parquet plus CSV.
@@ -48,7 +51,7 @@ export interface ExportMeta {
 
 const col = (name: string, unit: string, definition: string): ColumnDef => ({ name, unit, definition });
 
-/** The completed results the summary uses (latest attempt of each run), by run_id. */
+/** The completed results the summary uses (each completed run's valid attempt), by run_id. */
 function usedResults(study: LoadedStudy, summary: StudySummary): Map<string, RunResult> {
   const byId = new Map(study.results.map((r) => [r.run_id, r]));
   const out = new Map<string, RunResult>();
@@ -78,8 +81,8 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
     col('config_hash', '', 'sha256 of the canonical effective config (first 16 hex)'),
     col('label', '', 'config label from its swept fields'),
     col('cycle', '', 'cycle number, from 1'),
-    col('status', '', 'completed | failed | skipped | interrupted | pending | running'),
-    col('reason', '', 'why a run is not in the statistics (empty for completed runs)'),
+    col('status', '', 'completed | failed | skipped | interrupted | invalid | pending | running (invalid: the validity gate judged every attempt unusable; metrics empty)'),
+    col('reason', '', 'why a run is not in the statistics (empty for completed runs; invalid: every reason of its last attempt)'),
     ...summary.swept_fields.map((f) => col(f, '', `swept config field ${f}`)),
     col('model', '', 'model as given in the study'),
     col('backend', '', 'inference backend'),
@@ -130,7 +133,7 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
     row.dataset_sha256 = r?.dataset?.sha256 ?? null;
     rows.push(row);
   }
-  return { grain: 'one row per planned run (failed, skipped and unfinished runs included, their metrics empty)', columns, rows };
+  return { grain: 'one row per planned run (failed, skipped, invalid and unfinished runs included, their metrics empty)', columns, rows };
 }
 
 // --- ML.ENERGY
@@ -351,7 +354,9 @@ export async function writeExport(format: ExportFormat, study: LoadedStudy, summ
   const table = format === 'mlenergy' ? mlenergyTable(study, summary) : format === 'aienergyscore' ? aiEnergyScoreTable(study, summary) : runExportTable(study, summary);
   const notes: string[] = [];
   if (summary.study.partial) notes.push(`partial study: ${summary.study.counts.completed} of ${summary.study.counts.planned} runs completed`);
-  if (format === 'mlenergy' && summary.excluded_runs.length) notes.push(`${summary.excluded_runs.length} failed, skipped or interrupted runs are not rows (see --format csv)`);
+  if (format === 'mlenergy' && summary.excluded_runs.length) notes.push(`${summary.excluded_runs.length} failed, skipped, interrupted or invalid runs are not rows (see --format csv)`);
+  const invalid = summary.invalid_attempts.length;
+  if (invalid > 0) notes.push(`${invalid} attempt(s) the validity gate judged invalid are in no row's metrics (summary.json invalid_attempts lists them with their reasons)`);
   const meta = exportMeta(format, summary, table, notes, generatedAt);
   const files: string[] = [];
   const write = async (file: string, data: string | Buffer) => {

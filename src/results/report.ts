@@ -141,6 +141,28 @@ ${excluded.length ? `<h3>Runs excluded from the statistics</h3><table><tr><th>ru
 </section>`;
 }
 
+/**
+ * What the validity gate kept out of every statistic, with its reasons: runs that ended invalid
+ * after their re-measurements, and invalid attempts whose runs were measured again validly.
+ */
+function invalidSection(summary: StudySummary): string {
+  const attempts = summary.invalid_attempts;
+  if (attempts.length === 0) return '';
+  const ended = new Set(summary.excluded_runs.filter((r) => r.status === 'invalid').map((r) => r.run_id));
+  const rows = attempts
+    .map(
+      (a) =>
+        `<tr class="${ended.has(a.run_id) ? 'invalid-run' : 'remeasured'}"><td>${escapeHtml(a.run_id)}</td><td>${escapeHtml(a.label)}</td><td class="num">${a.cycle}</td><td class="num">${a.attempt}</td><td>${ended.has(a.run_id) ? 'run ended invalid' : `measured again: run ${escapeHtml(a.run_status)}`}</td><td><ul>${a.reasons
+          .map((r) => `<li><code>${escapeHtml(r.code)}</code>: ${escapeHtml(r.detail)}</li>`)
+          .join('')}</ul></td><td><code>${escapeHtml(a.result)}</code></td></tr>`,
+    )
+    .join('\n');
+  return `<section id="invalid"><h2>Excluded as invalid</h2>
+<div class="banner flags">${ended.size} run${ended.size === 1 ? '' : 's'} ended invalid after every re-measurement and ${attempts.length} attempt${attempts.length === 1 ? ' was' : 's were'} judged invalid by the study's validity policy (<code>execution.validity</code> in plan.json): none of them is in any statistic, chart or export row's metrics. Their results stay in their run directories.</div>
+<table><tr><th>run</th><th>config</th><th>cycle</th><th>attempt</th><th>outcome</th><th>reasons</th><th>result</th></tr>
+${rows}</table></section>`;
+}
+
 function resultsSection(summary: StudySummary): string {
   const data = configTable(summary);
   const head = data.displayColumns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join('');
@@ -175,7 +197,7 @@ ${body}</table>
 
 function methodSection(summary: StudySummary): string {
   const s = summary.statistics;
-  return `<section id="method"><h2>Statistics</h2><p>Per config and metric over completed runs only (failed, skipped and interrupted runs are listed above and never averaged in; a metric that could not be measured in a run is missing, not zero):
+  return `<section id="method"><h2>Statistics</h2><p>Per config and metric over completed runs only, each by its valid attempt (failed, skipped, interrupted and invalid runs, and invalid attempts, are listed above and never averaged in; a metric that could not be measured in a run is missing, not zero):
 mean, sample standard deviation (n − 1), coefficient of variation, median and quantiles by linear interpolation, and two ${formatNumber(s.confidence * 100)} % intervals of the mean:
 a percentile bootstrap (${s.bootstrap_resamples} resamples, seed ${s.bootstrap_seed}; ${escapeHtml(s.seed_derivation)}) and the Student-t interval beside it (both in summary.json).
 Metrics with CV above ${formatNumber(s.high_variance_cv * 100)} % are flagged high-variance.</p></section>`;
@@ -291,12 +313,13 @@ export async function buildReportHtml(input: ReportInput, generatedAt = new Date
 <style>${CSS}</style></head>
 <body><main>
 <h1>${escapeHtml(summary.study.name)}</h1>
-<p class="meta">llem study report · ${summary.study.status === 'unknown' ? 'no manifest (statuses from result files)' : `study ${escapeHtml(summary.study.status)}`} · ${c.completed} of ${c.planned} runs completed${c.failed ? `, ${c.failed} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}${c.interrupted ? `, ${c.interrupted} interrupted` : ''} · summary generated ${escapeHtml(summary.generated_at)} · report generated ${escapeHtml(generatedAt)}${Object.keys(flagsTotals).length ? ` · flags: ${escapeHtml(flagsText(flagsTotals))}` : ''}</p>
+<p class="meta">llem study report · ${summary.study.status === 'unknown' ? 'no manifest (statuses from result files)' : `study ${escapeHtml(summary.study.status)}`} · ${c.completed} of ${c.planned} runs completed${c.failed ? `, ${c.failed} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}${c.interrupted ? `, ${c.interrupted} interrupted` : ''}${c.invalid ? `, ${c.invalid} invalid` : ''} · summary generated ${escapeHtml(summary.generated_at)} · report generated ${escapeHtml(generatedAt)}${Object.keys(flagsTotals).length ? ` · flags: ${escapeHtml(flagsText(flagsTotals))}` : ''}</p>
 ${partial ? `<div class="banner partial"><strong>Partial results.</strong> This study has not finished every planned run; statistics cover only completed runs.</div>` : ''}
 ${banner}
 ${designSection(summary, plan, input.studyYaml ?? null)}
 ${environmentSection(summary)}
 ${flagsSection(summary)}
+${invalidSection(summary)}
 ${resultsSection(summary)}
 ${sloSection(summary, input.slo, input.sloWarnings ?? [])}
 ${frontierSection(summary, charts)}

@@ -1,7 +1,8 @@
 // The pure core of summary.json: (PlanFile, StudySnapshot, RunResult[]) → StudySummary.
 // No files, no clock unless asked: tests build every input as plain objects.
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
-import type { RunSnapshot, RunStatus, StudySnapshot } from '../study-dir/schema.ts';
+import { emptyCounts, type AttemptRecord, type RunSnapshot, type RunStatus, type StudySnapshot } from '../study-dir/schema.ts';
+import { invalidMessage, judgeValidity, validityPolicyOf } from '../measure/validity.ts';
 import { FLAG_CODES, type FlagCode, type RunMetrics, type RunResult } from './schema.ts';
 import { describeMany, seedFor, type MetricStats, type StatsOptions } from './stats.ts';
 import {
@@ -10,6 +11,7 @@ import {
   SUMMARY_SCHEMA_VERSION,
   type ConfigSummary,
   type ExcludedRun,
+  type InvalidAttempt,
   type MetricSummary,
   type StudySummary,
   type SummaryEnvironment,
@@ -157,35 +159,83 @@ function toMetricSummary(s: MetricStats): MetricSummary {
   };
 }
 
-function runKey(configHash: string, cycle: number): string {
+/** The key of a run (config, cycle) in resultsByRun. */
+export function runKey(configHash: string, cycle: number): string {
   return `${configHash}\u0000${cycle}`;
 }
 
-/** Without a manifest, the plan's run order with a status guessed from which results exist. */
+/** Every result of each run (config, cycle), one per attempt that wrote one. */
+export function resultsByRun(results: readonly RunResult[]): Map<string, RunResult[]> {
+  const out = new Map<string, RunResult[]>();
+  for (const r of results) {
+    const key = runKey(r.config_hash, r.cycle);
+    const list = out.get(key) ?? [];
+    list.push(r);
+    out.set(key, list);
+  }
+  return out;
+}
+
+/**
+ * The result a completed run's numbers come from: its completed attempt's, the one the validity
+ * gate passed, never an invalid attempt's (whose result stays on disk). A run recorded before the
+ * gate, or without attempt records, uses its latest result of an attempt not recorded otherwise.
+ */
+export function usedResultOf(run: Pick<RunSnapshot, 'status' | 'attempts'>, candidates: readonly RunResult[]): RunResult | undefined {
+  if (run.status !== 'completed') return undefined;
+  const completed = [...run.attempts].reverse().find((a) => a.status === 'completed');
+  const named = completed ? candidates.find((r) => r.attempt === completed.attempt) : undefined;
+  if (named) return named;
+  const recorded = new Map(run.attempts.map((a) => [a.attempt, a.status]));
+  return [...candidates].filter((r) => (recorded.get(r.attempt) ?? 'completed') === 'completed').sort((a, b) => b.attempt - a.attempt)[0];
+}
+
+/**
+ * Without a manifest, the plan's run order with statuses from the results found: each judged by
+ * the validity gate under the plan's policy, so a run is completed by its latest valid result and
+ * invalid when every result it left is.
+ */
 export function snapshotFromResults(plan: PlanFile, results: RunResult[], studyDir = ''): StudySnapshot {
-  const byRun = new Map<string, RunResult>();
-  for (const r of results) byRun.set(runKey(r.config_hash, r.cycle), r);
+  const byRun = resultsByRun(results);
+  const policy = validityPolicyOf(plan.execution);
   const runs: RunSnapshot[] = plan.order.map((o) => {
-    const r = byRun.get(runKey(o.config_hash, o.cycle));
+    const found = [...(byRun.get(runKey(o.config_hash, o.cycle)) ?? [])].sort((a, b) => a.attempt - b.attempt);
+    const attempts: AttemptRecord[] = found.map((r) => {
+      const v = judgeValidity(r, policy);
+      return {
+        attempt: r.attempt,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+        status: v.valid ? 'completed' : 'invalid',
+        error_type: null,
+        message: v.valid ? null : invalidMessage(v.reasons),
+        phase_reached: null,
+        stderr_tail: null,
+        pid: null,
+        run_dir: `runs/${r.run_id}`,
+        validity: { valid: v.valid, reasons: v.reasons, wait_before_retry: v.wait_before_retry },
+      };
+    });
+    const status: RunStatus = attempts.length === 0 ? 'pending' : attempts.some((a) => a.status === 'completed') ? 'completed' : 'invalid';
     return {
       index: o.index,
-      run_id: r?.run_id ?? `${String(o.index).padStart(4, '0')}-${o.config_hash}-c${o.cycle}`,
+      run_id: `${String(o.index).padStart(4, '0')}-${o.config_hash}-c${o.cycle}`,
       config_hash: o.config_hash,
       cycle: o.cycle,
-      status: r ? 'completed' : 'pending',
-      attempts: [],
+      status,
+      attempts,
       error_type: null,
       result: null,
       headline: null,
     };
   });
-  const counts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  const counts = emptyCounts();
   for (const r of runs) counts[r.status]++;
   return {
     study_dir: studyDir,
     study_name: plan.study_name,
     study_hash: plan.study_hash,
-    status: counts.pending === 0 ? 'completed' : 'interrupted',
+    status: counts.pending > 0 ? 'interrupted' : counts.invalid > 0 ? 'failed' : 'completed',
     n_cycles: plan.execution.n_cycles,
     started_at: plan.created_at,
     counts,
@@ -234,6 +284,13 @@ function environmentOf(results: RunResult[]): SummaryEnvironment | null {
   };
 }
 
+/** The attempts of `run` the validity gate judged invalid, with where their results stay. */
+function invalidAttemptsOf(run: RunSnapshot): ExcludedRun['invalid_attempts'] {
+  return run.attempts
+    .filter((a) => a.status === 'invalid')
+    .map((a) => ({ attempt: a.attempt, result: `${a.run_dir}/result.json`, reasons: a.validity?.reasons ?? [] }));
+}
+
 function reasonOf(run: RunSnapshot): { reason: string; phase: string | null } {
   const last = run.attempts.length ? run.attempts[run.attempts.length - 1]! : null;
   const parts = [run.error_type ?? last?.error_type, last?.message].filter((p): p is string => !!p);
@@ -253,13 +310,8 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
   const warnings: string[] = [];
   for (const e of input.loadErrors ?? []) warnings.push(`${e.path}: ${e.message} (run excluded)`);
 
-  // Latest attempt wins when a run left several result files.
-  const resultByRun = new Map<string, RunResult>();
-  for (const r of input.results) {
-    const key = runKey(r.config_hash, r.cycle);
-    const prev = resultByRun.get(key);
-    if (!prev || r.attempt > prev.attempt) resultByRun.set(key, r);
-  }
+  // A run that left several result files is measured by its completed (valid) attempt alone.
+  const candidates = resultsByRun(input.results);
 
   const labelOf = new Map(plan.configs.map((c) => [c.config_hash, c.label]));
   const runsByConfig = new Map<string, RunSnapshot[]>();
@@ -275,19 +327,22 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
   const flat = plan.configs.map((c) => flattenConfig(c.config));
   const swept = sweptFields(flat);
   const excluded: ExcludedRun[] = [];
+  const invalidAttempts: InvalidAttempt[] = [];
   const usedResults: RunResult[] = [];
-  const studyCounts = { planned: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0 };
+  const studyCounts = { planned: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0, invalid: 0 };
 
   const plannedByConfig = new Map<string, number>();
   for (const o of plan.order) plannedByConfig.set(o.config_hash, (plannedByConfig.get(o.config_hash) ?? 0) + 1);
   const configs: ConfigSummary[] = plan.configs.map((pc, i) => {
     const runs = (runsByConfig.get(pc.config_hash) ?? []).slice().sort((a, b) => a.cycle - b.cycle);
     const plannedRuns = plannedByConfig.get(pc.config_hash) ?? runs.length;
-    const counts = { completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0 };
+    const counts = { completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0, invalid: 0 };
     const completed: RunResult[] = [];
     for (const run of runs) {
       const status: RunStatus = run.status;
-      const result = resultByRun.get(runKey(run.config_hash, run.cycle));
+      const result = usedResultOf(run, candidates.get(runKey(run.config_hash, run.cycle)) ?? []);
+      const invalid = invalidAttemptsOf(run);
+      for (const a of invalid) invalidAttempts.push({ index: run.index, run_id: run.run_id, config_hash: run.config_hash, label: pc.label, cycle: run.cycle, ...a, run_status: status });
       if (status === 'completed' && !result) {
         warnings.push(`run ${run.run_id} is completed in the manifest but its result.json is missing or invalid (excluded)`);
         excluded.push({
@@ -301,13 +356,14 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
           reason: 'result.json missing or invalid',
           attempts: run.attempts.length,
           phase_reached: null,
+          invalid_attempts: [],
         });
         counts.failed++;
         continue;
       }
       counts[status]++;
       if (status === 'completed' && result) completed.push(result);
-      else if (status === 'failed' || status === 'skipped' || status === 'interrupted') {
+      else if (status === 'failed' || status === 'skipped' || status === 'interrupted' || status === 'invalid') {
         const { reason, phase } = reasonOf(run);
         excluded.push({
           index: run.index,
@@ -320,6 +376,7 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
           reason,
           attempts: run.attempts.length,
           phase_reached: phase,
+          invalid_attempts: status === 'invalid' ? invalid : [],
         });
       }
       // pending/running: counted, neither averaged nor listed as excluded
@@ -401,6 +458,7 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
     swept_fields: swept,
     configs,
     excluded_runs: excluded,
+    invalid_attempts: invalidAttempts,
     skipped_configs: plan.skipped.map((s) => ({ label: s.label, reasons: [...s.reasons] })),
     warnings,
   };

@@ -4,6 +4,27 @@ import { z } from 'zod';
 import { runStatusSchema, STUDY_STATUSES } from '../study-dir/statuses.ts';
 import { environmentSchema, FLAG_CODES, gpuSnapshotSchema } from './schema.ts';
 
+/** One reason the validity gate gave for an attempt (src/measure/validity.ts). */
+const validityReasonSchema = z.object({ code: z.enum(FLAG_CODES), detail: z.string() });
+
+/**
+ * An attempt the validity gate judged invalid: its result stays on disk (`result`, relative to the
+ * study dir) and is never averaged; the run was measured again, or ended invalid.
+ */
+export const invalidAttemptSchema = z.object({
+  index: z.number().int(),
+  run_id: z.string(),
+  config_hash: z.string(),
+  label: z.string(),
+  cycle: z.number().int(),
+  attempt: z.number().int(),
+  result: z.string(),
+  reasons: z.array(validityReasonSchema),
+  /** The run's status now: `completed` when a later attempt was valid, `invalid` when none was. */
+  run_status: runStatusSchema,
+});
+export type InvalidAttempt = z.infer<typeof invalidAttemptSchema>;
+
 export const SUMMARY_SCHEMA_VERSION = 1 as const;
 
 const num = z.number().finite();
@@ -68,6 +89,8 @@ export const configSummarySchema = z.object({
     interrupted: z.number().int(),
     pending: z.number().int(),
     running: z.number().int(),
+    /** Runs that ended invalid (summaries written before the validity gate: 0). */
+    invalid: z.number().int().default(0),
   }),
   /** Fewer completed runs than planned: statistics cover only what finished. */
   partial: z.boolean(),
@@ -76,7 +99,7 @@ export const configSummarySchema = z.object({
   flags: z.record(z.enum(FLAG_CODES), z.number().int()),
   /** Metrics whose CV is above the threshold (energy_divergence excluded: see its own flag). */
   high_variance_metrics: z.array(z.string()),
-  /** run_ids of the completed runs the statistics are computed from. */
+  /** run_ids of the results the statistics are computed from: each completed run's valid attempt. */
   runs: z.array(z.string()),
 });
 export type ConfigSummary = z.infer<typeof configSummarySchema>;
@@ -92,6 +115,8 @@ export const excludedRunSchema = z.object({
   reason: z.string(),
   attempts: z.number().int(),
   phase_reached: z.string().nullable(),
+  /** An invalid run: each attempt the gate judged invalid, with its reasons (absent before the gate: none). */
+  invalid_attempts: z.array(z.object({ attempt: z.number().int(), result: z.string(), reasons: z.array(validityReasonSchema) })).default([]),
 });
 export type ExcludedRun = z.infer<typeof excludedRunSchema>;
 
@@ -140,6 +165,7 @@ export const studySummarySchema = z.object({
       interrupted: z.number().int(),
       pending: z.number().int(),
       running: z.number().int(),
+      invalid: z.number().int().default(0),
     }),
   }),
   protocol: z.object({
@@ -171,6 +197,11 @@ export const studySummarySchema = z.object({
   swept_fields: z.array(z.string()),
   configs: z.array(configSummarySchema),
   excluded_runs: z.array(excludedRunSchema),
+  /**
+   * Every attempt the validity gate judged invalid, whether its run was then measured again
+   * validly (run_status completed) or ended invalid; none of them is in any statistic.
+   */
+  invalid_attempts: z.array(invalidAttemptSchema).default([]),
   skipped_configs: z.array(z.object({ label: z.string(), reasons: z.array(z.string()) })),
   warnings: z.array(z.string()),
 });

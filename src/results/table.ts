@@ -5,9 +5,10 @@ import { stringify } from 'csv-stringify/sync';
 import type { PlanFile } from '../study/types.ts';
 import type { StudySnapshot } from '../study-dir/schema.ts';
 import type { RunResult } from './schema.ts';
-import { flattenConfig, METRIC_GETTERS, snapshotFromResults, type Scalar } from './summarize.ts';
+import { flattenConfig, METRIC_GETTERS, resultsByRun, runKey, snapshotFromResults, usedResultOf, type Scalar } from './summarize.ts';
 import { SUMMARY_METRICS, type MetricSummary, type StudySummary, type SummaryMetricKey } from './summary-schema.ts';
 import { flagLegend, HIGH_CV_LEGEND, shortFlagsText } from './flags.ts';
+import { reasonsText } from '../measure/validity.ts';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'md';
 export const OUTPUT_FORMATS: OutputFormat[] = ['table', 'csv', 'json', 'md'];
@@ -76,6 +77,7 @@ export function configTable(summary: StudySummary): TableData {
     row.runs_completed = c.counts.completed;
     row.runs_planned = c.planned_runs;
     row.runs_failed = c.counts.failed + c.counts.skipped + c.counts.interrupted;
+    row.runs_invalid = c.counts.invalid;
     row.partial = c.partial;
     for (const h of HEADLINE_METRICS) {
       const m = c.metrics[h.key];
@@ -143,12 +145,34 @@ export function studyNotes(summary: StudySummary): string[] {
   const c = summary.study.counts;
   if (summary.study.partial) {
     notes.push(
-      `PARTIAL RESULTS: ${c.completed} of ${c.planned} runs completed (${summary.study.status === 'unknown' ? 'no manifest' : `study ${summary.study.status}`}; ${c.pending} pending, ${c.running} running, ${c.interrupted} interrupted, ${c.failed} failed, ${c.skipped} skipped). Configs marked * have fewer runs than planned.`,
+      `PARTIAL RESULTS: ${c.completed} of ${c.planned} runs completed (${summary.study.status === 'unknown' ? 'no manifest' : `study ${summary.study.status}`}; ${c.pending} pending, ${c.running} running, ${c.interrupted} interrupted, ${c.failed} failed, ${c.skipped} skipped, ${c.invalid} invalid). Configs marked * have fewer runs than planned.`,
     );
   } else if (c.failed + c.skipped > 0) {
     notes.push(`${c.failed} failed and ${c.skipped} skipped runs are excluded from the statistics (see --runs).`);
   }
+  notes.push(...invalidNotes(summary));
   for (const w of summary.warnings) notes.push(`warning: ${w}`);
+  return notes;
+}
+
+/**
+ * The validity gate's exclusions, with every reason: runs that ended invalid (in no statistic),
+ * then attempts that were invalid and measured again (their results kept, not used).
+ */
+export function invalidNotes(summary: StudySummary): string[] {
+  const notes: string[] = [];
+  const reasons = (rs: Array<{ code: string; detail: string }>) => reasonsText(rs) || 'no reason recorded';
+  const ended = summary.excluded_runs.filter((r) => r.status === 'invalid');
+  if (ended.length > 0) notes.push(`EXCLUDED AS INVALID: ${ended.length} run(s) the validity gate judged unusable after every re-measurement; in no statistic:`);
+  for (const r of ended) {
+    const last = r.invalid_attempts.at(-1);
+    notes.push(`  ${r.run_id} (${r.label}, cycle ${r.cycle}), ${r.invalid_attempts.length} invalid attempt(s); last: ${last ? reasons(last.reasons) : r.reason}`);
+  }
+  const remeasured = summary.invalid_attempts.filter((a) => a.run_status !== 'invalid');
+  if (remeasured.length > 0) {
+    notes.push(`${remeasured.length} invalid attempt(s) were measured again; their results are kept and not used:`);
+    for (const a of remeasured) notes.push(`  ${a.run_id} attempt ${a.attempt} (${a.result}): ${reasons(a.reasons)}`);
+  }
   return notes;
 }
 
@@ -159,12 +183,7 @@ function scalarText(v: Scalar): string {
 /** One row per planned run, for pandas: identity, status, swept fields, flags, every metric. */
 export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results: RunResult[], summary: StudySummary): TableData {
   const snap = snapshot ?? snapshotFromResults(plan, results);
-  const byRun = new Map<string, RunResult>();
-  for (const r of results) {
-    const key = `${r.config_hash}:${r.cycle}`;
-    const prev = byRun.get(key);
-    if (!prev || r.attempt > prev.attempt) byRun.set(key, r);
-  }
+  const byRun = resultsByRun(results);
   const configByHash = new Map(plan.configs.map((c) => [c.config_hash, c]));
   const excluded = new Map(summary.excluded_runs.map((e) => [e.run_id, e]));
   const rows: Row[] = [];
@@ -174,7 +193,7 @@ export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results
     const pc = configByHash.get(run.config_hash);
     if (!pc) continue;
     const flat = flattenConfig(pc.config);
-    const result = run.status === 'completed' ? byRun.get(`${run.config_hash}:${run.cycle}`) : undefined;
+    const result = usedResultOf(run, byRun.get(runKey(run.config_hash, run.cycle)) ?? []);
     const row: Row = {
       run_id: run.run_id,
       index: run.index,

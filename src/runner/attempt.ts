@@ -1,8 +1,9 @@
 // One attempt of one run, the same for every launcher (the local runner, one slot per GPU, a Slurm
 // array task): prepare it (attempt number and run dir, timeouts from src/study/timeouts.ts,
 // run.json, environment), supervise the child (ChildHandle: own process group, worker.log, IPC,
-// timeouts), classify how it ended, and hand that to the launcher, which records it through the
-// manifest transitions of ./transitions.ts.
+// timeouts), classify how it ended — a result the validity gate judges unusable makes the attempt
+// `invalid` — and hand that to the launcher, which records it through the manifest transitions of
+// ./transitions.ts (requeueInvalid measures an invalid run again).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveModelBytes } from '../backends/model-size.ts';
@@ -12,11 +13,12 @@ import { checkResult } from '../study-dir/read.ts';
 import type { RunRecord, RunTimeouts, TimeoutOverride } from '../study-dir/schema.ts';
 import { runTimeouts } from '../study/estimate.ts';
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
+import { invalidMessage, type ValidityPolicy } from '../measure/validity.ts';
 import type { RunResult } from '../results/schema.ts';
 import { ChildHandle, type ChildOutcome } from './child-handle.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
 import { heartbeatMsFor, KILL_GRACE_MS } from './timing.ts';
-import type { AttemptEnd } from './transitions.ts';
+import { judgeAttempt, type AttemptEnd } from './transitions.ts';
 
 /** How the worker is started for a run.json: command and argv. */
 export type WorkerCommand = (runSpecPath: string) => { command: string; args: string[] };
@@ -154,17 +156,38 @@ export function superviseAttempt(p: PreparedAttempt, options: SuperviseOptions):
 /** The manifest keeps a short tail of a failed run's output; worker.log has everything. */
 export const STDERR_TAIL_BYTES = 8192;
 
-/** How the attempt ended, from its child's outcome. */
-export function attemptEndOf(outcome: ChildOutcome): AttemptEnd {
-  return {
-    status: outcome.status,
+/**
+ * How the attempt ended, from its child's outcome: a completed child's result is judged by the
+ * validity gate under `policy` (the plan's `execution.validity`), and an unusable one makes the
+ * attempt `invalid`, with every reason.
+ */
+export function attemptEndOf(outcome: ChildOutcome, policy: ValidityPolicy): AttemptEnd {
+  const base = {
     error_type: outcome.error_type,
     message: outcome.message,
     phase_reached: outcome.phase_reached,
-    stderr_tail: outcome.status === 'completed' ? null : outcome.stderr_tail.slice(-STDERR_TAIL_BYTES) || null,
     tree_cleanup: outcome.tree_cleanup,
-    result_path: outcome.status === 'completed' ? outcome.result_path : null,
-    result: outcome.status === 'completed' ? outcome.result : null,
+  };
+  if (outcome.status !== 'completed' || !outcome.result) {
+    const completed = outcome.status === 'completed';
+    return {
+      ...base,
+      status: outcome.status,
+      stderr_tail: completed ? null : outcome.stderr_tail.slice(-STDERR_TAIL_BYTES) || null,
+      result_path: completed ? outcome.result_path : null,
+      result: null,
+      validity: null,
+    };
+  }
+  const validity = judgeAttempt(outcome.result, policy);
+  return {
+    ...base,
+    status: validity.valid ? 'completed' : 'invalid',
+    message: validity.valid ? outcome.message : invalidMessage(validity.reasons),
+    stderr_tail: null,
+    result_path: outcome.result_path,
+    result: outcome.result,
+    validity,
   };
 }
 
@@ -178,11 +201,12 @@ export interface AttemptHooks {
 }
 
 /**
- * Starts the child, waits for its end (its whole process tree gone), classifies and records it.
- * Errors: what a hook throws (a manifest write that failed); a child already started is then
- * killed and waited for first, so that nothing of the attempt outlives the error.
+ * Starts the child, waits for its end (its whole process tree gone), classifies it (the validity
+ * gate under `policy` included) and records it. Errors: what a hook throws (a manifest write that
+ * failed); a child already started is then killed and waited for first, so that nothing of the
+ * attempt outlives the error.
  */
-export async function performAttempt(handle: ChildHandle, hooks: AttemptHooks): Promise<AttemptEnd> {
+export async function performAttempt(handle: ChildHandle, policy: ValidityPolicy, hooks: AttemptHooks): Promise<AttemptEnd> {
   handle.start();
   try {
     hooks.started?.(handle);
@@ -192,7 +216,7 @@ export async function performAttempt(handle: ChildHandle, hooks: AttemptHooks): 
     throw err;
   }
   const outcome = await handle.done;
-  let end = attemptEndOf(outcome);
+  let end = attemptEndOf(outcome, policy);
   if (hooks.refine) end = await hooks.refine(end, outcome);
   await hooks.record(end);
   return end;

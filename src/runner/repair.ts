@@ -1,16 +1,19 @@
 // `llem repair-manifest`: rebuild manifest.json from plan.json, the journal and the run dirs.
-// The journal's last run_status per run wins; a run dir holding a valid result.json makes its run
-// completed even if the journal never heard of it (the runner died between ack and checkpoint).
+// The journal's last run_status per run wins; a run dir holding a result.json the journal never
+// recorded (the runner died between ack and checkpoint) is adopted as the runner would have: judged
+// by the validity gate under the plan's policy, it makes its run completed, or invalid (back to
+// pending when a re-measurement is due).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { JOURNAL_FILE, MANIFEST_FILE, RESULT_FILE, RUNS_DIR, STUDY_YAML_FILE } from '../study-dir/files.ts';
 import { checkResult, readPlan } from '../study-dir/read.ts';
 import type { RunRecord, RunSnapshot } from '../study-dir/schema.ts';
-import { headlineOf } from '../study-dir/snapshot.ts';
+import { validityPolicyOf } from '../measure/validity.ts';
 import { runnerEventSchema } from './events.ts';
 import { acquireStudyLock } from './lock.ts';
 import { ManifestStore } from './manifest.ts';
 import { initialManifest, sha256File } from './study-dir.ts';
+import { adoptResult, requeueInvalid } from './transitions.ts';
 
 export interface RepairReport {
   manifestPath: string;
@@ -63,46 +66,31 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
       fromJournal = touched.size;
     }
     let fromRunDirs = 0;
+    const store = new ManifestStore(dir, manifest);
+    const policy = validityPolicyOf(plan.execution);
     const runsDir = path.join(dir, RUNS_DIR);
-    const dirNames = existsSync(runsDir) ? readdirSync(runsDir).sort() : [];
-    for (const name of dirNames) {
-      const m = /^(\d{4,})-([0-9a-f]+)-c(\d+)(?:-a(\d+))?$/.exec(name);
-      if (!m) continue;
+    // attempt order (a dir without -aN is attempt 1), so a later attempt's result is adopted last
+    const dirs = (existsSync(runsDir) ? readdirSync(runsDir) : [])
+      .map((name) => ({ name, m: /^(\d{4,})-([0-9a-f]+)-c(\d+)(?:-a(\d+))?$/.exec(name) }))
+      .filter((d): d is { name: string; m: RegExpExecArray } => d.m !== null)
+      .sort((a, b) => Number(a.m[1]) - Number(b.m[1]) || Number(a.m[4] ?? 1) - Number(b.m[4] ?? 1));
+    for (const { name, m } of dirs) {
       const rec = byIndex.get(Number(m[1]));
       if (!rec || !rec.config_hash.startsWith(m[2]!) || rec.cycle !== Number(m[3]) || rec.status === 'completed') continue;
-      const resultPath = path.join(runsDir, name, RESULT_FILE);
-      const checked = checkResult(resultPath);
-      if (!checked.ok) continue;
       const attemptNo = m[4] ? Number(m[4]) : 1;
-      const relDir = path.join(RUNS_DIR, name);
-      let attempt = rec.attempts.find((a) => a.run_dir === relDir);
-      if (!attempt) {
-        attempt = {
-          attempt: attemptNo,
-          started_at: checked.result.started_at,
-          ended_at: checked.result.ended_at,
-          status: 'completed',
-          error_type: null,
-          message: null,
-          phase_reached: null,
-          stderr_tail: null,
-          pid: null,
-          run_dir: relDir,
-        };
-        rec.attempts.push(attempt);
-        rec.attempts.sort((a, b) => a.attempt - b.attempt);
-      }
-      Object.assign(attempt, { status: 'completed', error_type: null, message: null, ended_at: attempt.ended_at ?? checked.result.ended_at });
-      rec.status = 'completed';
-      rec.error_type = null;
-      rec.result = path.relative(dir, resultPath);
-      rec.headline = headlineOf(checked.result);
+      // an attempt the journal recorded as judged (valid or invalid) keeps that record
+      const known = rec.attempts.find((a) => a.attempt === attemptNo);
+      if (known && (known.status === 'completed' || known.status === 'invalid')) continue;
+      const runDir = path.join(runsDir, name);
+      const checked = checkResult(path.join(runDir, RESULT_FILE));
+      if (!checked.ok) continue;
+      adoptResult(store, dir, rec.index, { attempt: attemptNo, runDir, result: checked.result }, policy);
+      requeueInvalid(store, rec.index, policy);
       fromRunDirs++;
     }
     const allDone = runs.every((r) => r.status === 'completed');
-    const anyFailed = runs.some((r) => r.status === 'failed');
+    const anyFailed = runs.some((r) => r.status === 'failed' || r.status === 'invalid');
     manifest.status = allDone ? 'completed' : anyFailed && runs.every((r) => r.status !== 'pending' && r.status !== 'running') ? 'failed' : 'interrupted';
-    const store = new ManifestStore(dir, manifest);
     store.commit();
     store.close();
     return { manifestPath: path.join(dir, MANIFEST_FILE), runs: runs.length, fromJournal, fromRunDirs, badJournalLines };

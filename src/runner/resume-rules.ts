@@ -2,9 +2,10 @@
 // its lock, `llem resume --launcher slurm` under a short one):
 //   - a worker left by a killed runner may still hold the GPU: wait for it (bounded), never start beside it;
 //   - a changed study YAML is refused unless --force;
-//   - a result written just before the runner died is adopted, not measured again;
-//   - a run left `running` is interrupted; interrupted runs go back to pending, failed and skipped
-//     ones too with --retry-failed; completed runs never rerun;
+//   - a result written just before the runner died is adopted (judged by the validity gate), not
+//     measured again;
+//   - a run left `running` is interrupted; interrupted runs go back to pending, failed, skipped and
+//     invalid ones too with --retry-failed; completed runs never rerun;
 //   - --cycles N appends cycles (src/runner/top-up.ts); --experiment-timeout/--stall-timeout are
 //     recorded in the manifest and apply to every later attempt until changed.
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { checkResult } from '../study-dir/read.ts';
 import type { Manifest, RunRecord } from '../study-dir/schema.ts';
 import { rerunOnResume } from '../study-dir/statuses.ts';
 import type { PlanFile } from '../study/types.ts';
+import { validityPolicyOf } from '../measure/validity.ts';
 import { RunnerInputError } from './errors.ts';
 import type { RunnerEvent } from './events.ts';
 import type { ManifestStore } from './manifest.ts';
@@ -21,10 +23,10 @@ import { groupAlive, sameProcessAlive } from './proc.ts';
 import { pendingRecord, sha256File, writePlan } from './study-dir.ts';
 import { ORPHAN_WAIT_MS } from './timing.ts';
 import { appendCycles } from './top-up.ts';
-import { adoptResult, interruptRun, requeueRun, runStatusEvent } from './transitions.ts';
+import { adoptResult, interruptRun, requeueInvalid, requeueRun, runStatusEvent } from './transitions.ts';
 
 export interface ResumeOptions {
-  /** Failed and skipped runs go back to pending too. */
+  /** Failed, skipped and invalid runs go back to pending too. */
   retryFailed?: boolean;
   /** Top up to this many cycles (more runs appended; completed runs untouched). */
   cycles?: number;
@@ -99,17 +101,21 @@ export function applyResumeRules(
   warn: (message: string) => void,
 ): { plan: PlanFile; events: RunnerEvent[] } {
   if (resume) refuseChangedStudy(store.manifest, plan, studyDir, resume);
+  const policy = validityPolicyOf(plan.execution);
   const events: RunnerEvent[] = [];
   for (const r of store.manifest.runs) {
     if (r.status === 'completed' || r.status === 'pending') continue;
     const before = r.status;
     const last = r.attempts.at(-1);
-    // A result written just before the runner died is kept, not measured again.
+    // A result written just before the runner died is kept, not measured again (unless the gate
+    // judges it invalid and a re-measurement is due).
     if (last && (before === 'running' || before === 'interrupted')) {
       const runDir = path.join(studyDir, last.run_dir);
       const checked = checkResult(path.join(runDir, RESULT_FILE));
       if (checked.ok) {
-        events.push(adoptResult(store, studyDir, r.index, { attempt: last.attempt, runDir, result: checked.result }));
+        events.push(adoptResult(store, studyDir, r.index, { attempt: last.attempt, runDir, result: checked.result }, policy));
+        const requeued = requeueInvalid(store, r.index, policy);
+        if (requeued) events.push(requeued);
         continue;
       }
     }

@@ -1,7 +1,10 @@
 // The scheduler: starts pending runs in plan order, one per free slot, until none is left or the
 // study must stop. One slot is the local launcher (gaps and cooldown between runs); one slot per
 // GPU is `execution.parallel: per_gpu` (no gaps: neighbours heat each other anyway, the pre-flight
-// says so). Pure control flow: what a slot does with a run is the host's (src/runner/attempt.ts).
+// says so), except before re-measuring a run whose invalid attempt asked to wait (a foreign GPU
+// process under `foreign_gpu_process: {policy: wait}`). An invalid run sent back to pending keeps
+// its place in the plan order, so it is measured before every later run. Pure control flow: what
+// a slot does with a run is the host's (src/runner/attempt.ts).
 import type { RunRecord } from '../study-dir/schema.ts';
 
 /** Where a run's child executes: CUDA_VISIBLE_DEVICES for it (null: the parent's own). */
@@ -18,8 +21,13 @@ export interface SchedulerHost {
   /** Resolves at the next wake() (a slot freed, a control arrived). */
   waitForWake(): Promise<void>;
   wake(): void;
-  /** The gap and cooldown due before run `next` after `previous`, the furthest run reached in order (one slot only). */
+  /**
+   * The gap and cooldown due before run `next` after `previous`, the furthest run reached in order
+   * (one slot), or before a re-measurement that waits (several slots: the run itself).
+   */
   gapBefore(previous: number, next: number, idleSeconds: number): Promise<void>;
+  /** Whether `run` is a re-measurement that must wait the gap and cooldown first even without gaps. */
+  waitsBeforeRetry(run: RunRecord): boolean;
   execute(run: RunRecord, slot: RunSlot): Promise<void>;
 }
 
@@ -38,8 +46,11 @@ export async function schedule(host: SchedulerHost, slots: RunSlot[], previous: 
   for (;;) {
     if (failure || (await host.hold())) break;
     let next = free.length > 0 ? host.nextPending(started) : null;
-    if (next && gaps && last) {
-      await host.gapBefore(last.index, next.index, last.idleSeconds);
+    // with several slots there are no gaps, but a retry that waits gets the config gap and cooldown
+    const wait = next && !gaps && host.waitsBeforeRetry(next) ? { index: next.index, idleSeconds: 0 } : null;
+    const from = wait ?? (gaps ? last : null);
+    if (next && from) {
+      await host.gapBefore(from.index, next.index, from.idleSeconds);
       if (await host.hold()) break;
       next = host.nextPending(started);
     }

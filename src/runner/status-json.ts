@@ -1,9 +1,9 @@
 // `llem status --json` (and `llem run --json`): a stable interface for scripts. Add fields; never
 // rename or remove them.
-import type { Manifest, ReportedStudyStatus, RunStatus, StatusCounts } from '../study-dir/schema.ts';
+import type { AttemptValidity, Manifest, ReportedStudyStatus, RunStatus, StatusCounts } from '../study-dir/schema.ts';
 import type { RunnerInfo } from './launchers/types.ts';
 import type { ErrorType } from './protocol.ts';
-import { finalStudyStatus } from './transitions.ts';
+import { finalStudyStatus, invalidAttempts } from './transitions.ts';
 
 export interface StatusJson {
   status: ReportedStudyStatus;
@@ -16,6 +16,10 @@ export interface StatusJson {
     error_type: ErrorType | null;
     attempts: number;
     result: string | null;
+    /** The validity gate's judgement of the run's latest attempt that wrote a result (null: none has). */
+    validity: Pick<AttemptValidity, 'valid' | 'reasons'> | null;
+    /** How many of its attempts the gate judged invalid (their results stay in their run dirs). */
+    invalid_attempts: number;
   }>;
   runner: RunnerInfo;
 }
@@ -43,7 +47,13 @@ export function statusJson(m: Manifest, runner: RunnerInfo): StatusJson {
       error_type: r.error_type,
       attempts: r.attempts.length,
       result: r.result,
+      validity: validityOf([...r.attempts].reverse().find((a) => a.validity !== undefined)?.validity),
+      invalid_attempts: invalidAttempts(r),
     })),
     runner,
   };
+}
+
+function validityOf(v: AttemptValidity | undefined): StatusJson['runs'][number]['validity'] {
+  return v ? { valid: v.valid, reasons: v.reasons } : null;
 }

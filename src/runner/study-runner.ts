@@ -4,6 +4,7 @@
 // it through the manifest transitions (./transitions.ts), steered through RunnerControls. Used by
 // `llem run`, `llem resume`, the TUI and the tests alike.
 import path from 'node:path';
+import { validityPolicyOf, type ValidityPolicy } from '../measure/validity.ts';
 import { readManifest, readPlan } from '../study-dir/read.ts';
 import { snapshotOf } from '../study-dir/snapshot.ts';
 import type { RunRecord, StudySnapshot } from '../study-dir/schema.ts';
@@ -23,7 +24,7 @@ import { applyResumeRules, lastEndedRun, waitForOrphanedWorkers, type ResumeOpti
 import { schedule, type RunSlot, type SchedulerHost } from './scheduler.ts';
 import { releaseSlurmSubmissions } from './slurm/state-file.ts';
 import { initialRunState, mustStop, nextRunState, pauseRequested, quitRequested, studyOutcome, type StudyCommand, type StudyRunState } from './study-state.ts';
-import { adoptResult, endAttempt, requeueRun, startAttempt } from './transitions.ts';
+import { adoptResult, endAttempt, requeueInvalid, requeueRun, startAttempt } from './transitions.ts';
 
 export interface StudyRunnerOptions extends GapOptions {
   workerCommand?: WorkerCommand;
@@ -156,6 +157,7 @@ export class StudyRunner implements RunnerControls {
     this.wake();
   }
 
+  /** Every failed, skipped, interrupted and invalid run back to pending (key R). */
   retryAll(): void {
     if (!this.store) return;
     this.retry(this.store.manifest.runs.filter((r) => isRetryable(r.status)).map((r) => r.index));
@@ -268,6 +270,7 @@ export class StudyRunner implements RunnerControls {
       waitForWake: () => this.waitForWake(),
       wake: () => this.wake(),
       gapBefore: (previous, next, idleSeconds) => this.gaps!.before(this.plan!.order, previous, next, idleSeconds),
+      waitsBeforeRetry: (run) => run.attempts.at(-1)?.validity?.wait_before_retry === true,
       execute: (run, slot) => this.execute(run, slot),
     };
   }
@@ -284,12 +287,28 @@ export class StudyRunner implements RunnerControls {
     return mustStop(this.state);
   }
 
+  private get validity(): ValidityPolicy {
+    return validityPolicyOf(this.plan!.execution);
+  }
+
+  /**
+   * Commits an attempt's end and, when it was invalid with re-measurements left, the run's return
+   * to pending in the same write: the scheduler takes it next (plan order), after the gap.
+   */
+  private commitEnd(ended: RunnerEvent | null, index: number): void {
+    if (!ended) return;
+    const requeued = requeueInvalid(this.store!, index, this.validity);
+    const events = requeued ? [ended, requeued] : [ended];
+    this.store!.commit(events);
+    for (const e of events) this.emit(e);
+  }
+
   /** One attempt of `rec` in `slot`: the run-attempt path, recorded as it goes. */
   private async execute(rec: RunRecord, slot: RunSlot): Promise<void> {
     const store = this.store!;
     const next = nextAttempt(this.studyDir, rec);
     if (next.kind === 'leftover') {
-      this.commitEmit(adoptResult(store, this.studyDir, rec.index, next));
+      this.commitEnd(adoptResult(store, this.studyDir, rec.index, next, this.validity), rec.index);
       return;
     }
     const prepared = prepareAttempt({
@@ -313,7 +332,7 @@ export class StudyRunner implements RunnerControls {
     });
     this.inFlight.set(rec.index, handle);
     try {
-      await performAttempt(handle, {
+      await performAttempt(handle, this.validity, {
         started: (h) => {
           this.commitEmit(
             startAttempt(store, rec.index, {
@@ -330,8 +349,7 @@ export class StudyRunner implements RunnerControls {
         },
         record: (end) => {
           lines.flush();
-          const e = endAttempt(store, this.studyDir, rec.index, next.attempt, end);
-          if (e) this.commitEmit(e);
+          this.commitEnd(endAttempt(store, this.studyDir, rec.index, next.attempt, end), rec.index);
         },
       });
     } finally {

@@ -63,12 +63,12 @@ export function mustStop(state: StudyRunState): boolean {
 
 /**
  * The study's recorded status and the exit code once the scheduler is done: a lost lock ends
- * interrupted with 1; an abort, a quit or runs left pending end interrupted with 130; a failed run
- * makes it failed (1); otherwise completed (0).
+ * interrupted with 1; an abort, a quit or runs left pending end interrupted with 130; a failed run,
+ * or one that ended invalid after its re-measurements, makes it failed (1); otherwise completed (0).
  */
 export function studyOutcome(state: StudyRunState, counts: StatusCounts): { status: StudyStatus; exitCode: number } {
   if (state.status === 'stopping' && state.reason === 'compromised') return { status: 'interrupted', exitCode: 1 };
   if (state.status === 'stopping' || state.status === 'quitting' || counts.pending > 0) return { status: 'interrupted', exitCode: 130 };
-  if (counts.failed > 0) return { status: 'failed', exitCode: 1 };
+  if (counts.failed > 0 || counts.invalid > 0) return { status: 'failed', exitCode: 1 };
   return { status: 'completed', exitCode: 0 };
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ERROR_TYPES, PHASES } from '../runner/protocol.ts';
 import { treeCleanupSchema } from '../runner/process-tree.ts';
-import { metricsSchema } from '../results/schema.ts';
+import { FLAG_CODES, metricsSchema } from '../results/schema.ts';
 import { DEFAULT_EXECUTION, executionSchema } from '../study/schema.ts';
 import type { ExecutionConfig } from '../study/types.ts';
 import { cycleTargetSchema } from '../study/target.ts';
@@ -26,11 +26,13 @@ export const statusCountsSchema = z.object({
   failed: count,
   skipped: count,
   interrupted: count,
+  /** Absent in manifests, journals and snapshots written before the validity gate: 0. */
+  invalid: count.default(0),
 });
 export type StatusCounts = z.infer<typeof statusCountsSchema>;
 
 export function emptyCounts(): StatusCounts {
-  return { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  return { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, invalid: 0 };
 }
 
 export function countStatuses(runs: ReadonlyArray<{ status: RunStatus }>): StatusCounts {
@@ -66,6 +68,18 @@ export const runTimeoutsSchema = z.object({
 });
 export type RunTimeouts = z.infer<typeof runTimeoutsSchema>;
 
+/**
+ * The validity gate's judgement of an attempt that measured to the end (src/measure/validity.ts
+ * judgeValidity under the plan's policy): recorded on valid attempts too, so it can be audited.
+ */
+export const attemptValiditySchema = z.object({
+  valid: z.boolean(),
+  reasons: z.array(z.object({ code: z.enum(FLAG_CODES), detail: z.string() })),
+  /** A foreign-process reason under policy `wait`: the re-measurement waits the gap and cooldown first. */
+  wait_before_retry: z.boolean(),
+});
+export type AttemptValidity = z.infer<typeof attemptValiditySchema>;
+
 export const attemptSchema = z.object({
   attempt: z.number().int().min(1),
   started_at: z.string(),
@@ -86,6 +100,8 @@ export const attemptSchema = z.object({
   tree_cleanup: treeCleanupSchema.nullable().optional(),
   /** The timeouts this attempt ran under (absent in older manifests). */
   timeouts: runTimeoutsSchema.optional(),
+  /** The validity gate's judgement of its result (attempts that wrote one; absent otherwise and in older manifests). */
+  validity: attemptValiditySchema.optional(),
 });
 export type AttemptRecord = z.infer<typeof attemptSchema>;
 

@@ -2,26 +2,32 @@
 // (the summary schema, the study grammar's target, the UI) can use it without an import cycle.
 import { z } from 'zod';
 
-/** A run: pending → running → completed | failed | skipped | interrupted (the last three can go back to pending). */
-export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted'] as const;
+/**
+ * A run: pending → running → completed | failed | skipped | interrupted | invalid. `invalid`: the
+ * run measured to the end, but the validity gate (src/measure/validity.ts, the study's
+ * `execution.validity`) judged its numbers unusable; its result stays on disk and is never
+ * averaged. Failed, skipped, interrupted and invalid runs can go back to pending (retry, resume,
+ * and for invalid ones the automatic re-measurement).
+ */
+export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted', 'invalid'] as const;
 export const runStatusSchema = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
-/** What a retry (`r`, `R`) sends back to pending, with a new attempt. */
-export const RETRYABLE_STATUSES = ['failed', 'skipped', 'interrupted'] as const satisfies readonly RunStatus[];
+/** What a person's retry (`r`, `R`) sends back to pending, with a new attempt. */
+export const RETRYABLE_STATUSES = ['failed', 'skipped', 'interrupted', 'invalid'] as const satisfies readonly RunStatus[];
 export function isRetryable(status: RunStatus): boolean {
   return (RETRYABLE_STATUSES as readonly RunStatus[]).includes(status);
 }
 
 /**
  * Whether a resume runs a run of this status again: pending ones, running ones (their runner
- * died: interrupted first) and interrupted ones; failed and skipped ones with --retry-failed.
- * Completed runs never rerun. The resume rules (src/runner/resume-rules.ts) and the resume's
- * pre-flight count (src/ui/preflight.ts) both ask this.
+ * died: interrupted first) and interrupted ones; failed, skipped and invalid ones with
+ * --retry-failed. Completed runs never rerun. The resume rules (src/runner/resume-rules.ts) and the
+ * resume's pre-flight count (src/ui/preflight.ts) both ask this.
  */
 export function rerunOnResume(status: RunStatus, retryFailed: boolean): boolean {
   if (status === 'completed') return false;
-  if (status === 'failed' || status === 'skipped') return retryFailed;
+  if (status === 'failed' || status === 'skipped' || status === 'invalid') return retryFailed;
   return true;
 }
 

@@ -38,7 +38,13 @@ function attemptLines(state: UiState, run: RunSnapshot, a: AttemptRecord, latest
   out.push({
     text: `  attempt ${a.attempt}: ${a.status}${a.error_type ? ` ${a.error_type}` : ''}  started ${formatTime(Date.parse(a.started_at))}  ${took}${a.phase_reached ? `  reached ${a.phase_reached}` : ''}`,
   });
-  if (a.message) for (const line of wrapText(a.message, width - 4, '  ')) out.push({ text: `    ${line}`, color: 'red' });
+  if (a.validity && !a.validity.valid) {
+    // every reason on its own line: what made the numbers unusable, and what to fix
+    out.push({ text: '    invalid, not averaged (result kept in its dir):', color: STATUS_COLORS.invalid });
+    for (const r of a.validity.reasons) {
+      for (const line of wrapText(`- ${r.code}: ${r.detail}`, width - 4, '  ')) out.push({ text: `    ${line}`, color: STATUS_COLORS.invalid });
+    }
+  } else if (a.message) for (const line of wrapText(a.message, width - 4, '  ')) out.push({ text: `    ${line}`, color: 'red' });
   const log = latest ? state.runLogs[a.run_dir] : undefined;
   if (latest && log && log.lines.length > 0) {
     out.push({ text: `    ${a.run_dir}/worker.log, last ${log.lines.length} line${log.lines.length === 1 ? '' : 's'}:`, dim: true });
@@ -92,7 +98,7 @@ export function detailLines(state: UiState, width: number): StyledLine[] {
     lines.push({
       text: state.readOnly
         ? `retry: llem resume ${dir} --retry-failed (once the study's runner has stopped)`
-        : `r retries this config's ${row.retryable.length} failed, skipped or interrupted run(s); R retries all of them`,
+        : `r retries this config's ${row.retryable.length} failed, skipped, interrupted or invalid run(s) (an invalid one is measured again); R retries all of them`,
       color: 'yellow',
     });
   }

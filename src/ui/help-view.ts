@@ -34,7 +34,7 @@ export function helpLines(state: UiState, glyphs: Glyphs, width: number): Styled
     for (const line of wrapText(text, width, '     ')) lines.push({ text: line });
   };
   lines.push({ text: 'Marks', bold: true });
-  legend(`  ${s.pending} pending  ${s.running} running  ${s.completed} completed  ${s.failed} failed  ${s.skipped} skipped  ${s.interrupted} interrupted  (cycles column: one mark per cycle)`);
+  legend(`  ${s.pending} pending  ${s.running} running  ${s.completed} completed  ${s.failed} failed  ${s.skipped} skipped  ${s.interrupted} interrupted  ${s.invalid} invalid (measured, judged unusable: measured again)  (cycles column: one mark per cycle)`);
   legend(`  ${glyphs.selected}  the selected row (bold; underlined when there is no colour)`);
   legend(`  ${glyphs.spinner[0]}  the running run is starting, loading or warming up (a still ${glyphs.dot} while it takes its baseline or measures)`);
   legend(`  ${glyphs.spark.join('')}  power of the last samples, lowest to highest shown; a blank is no reading`);

@@ -87,10 +87,13 @@ function summaryLine(store: UiStore, verb: string): string {
   const c = h.counts;
   const dir = state.study?.study_dir ?? '';
   const lines = [
-    `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}`,
+    `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid, ${c.pending} pending. Results in ${dir}`,
   ];
   // how to get the runs that did not complete, in the words of the command that does it
-  if (c.failed + c.skipped > 0) lines.push(`  retry the ${c.failed} failed and ${c.skipped} skipped run(s) with: llem resume ${dir} --retry-failed`);
+  if (c.failed + c.skipped + c.invalid > 0) {
+    const kinds = [`${c.failed} failed`, `${c.skipped} skipped`, ...(c.invalid > 0 ? [`${c.invalid} invalid`] : [])];
+    lines.push(`  retry the ${kinds.slice(0, -1).join(', ')} and ${kinds.at(-1)} run(s) with: llem resume ${dir} --retry-failed`);
+  }
   lines.push(`  next: llem results ${dir}   ·   llem report ${dir}`);
   return lines.join('\n');
 }

@@ -317,19 +317,21 @@ export const KEYMAP: KeyBinding[] = [
     id: 'retry',
     keys: ['r'],
     keyLabel: 'r',
-    description: "retry the selected config's failed, skipped and interrupted runs",
-    label: fixed('retry row'),
+    description: "retry the selected config's failed, skipped, interrupted and invalid runs (an invalid run is measured again as a new attempt; its invalid result is kept)",
+    // the row's invalid runs are measured again, so the footer says so
+    label: (s) => (selectSelectedRow(s)?.retryable.some((i) => s.study?.runs[i]?.status === 'invalid') ? 're-measure row' : 'retry row'),
     group: 'study',
     screens: STUDY_SCREENS,
     modes: RUN,
     footer: ['table', 'detail'],
     disabledReason: (s) =>
-      studyControlReason(s) ?? ((selectSelectedRow(s)?.retryable.length ?? 0) > 0 ? null : 'the selected row has no failed, skipped or interrupted run'),
+      studyControlReason(s) ?? ((selectSelectedRow(s)?.retryable.length ?? 0) > 0 ? null : 'the selected row has no failed, skipped, interrupted or invalid run'),
     run: (ctx) => {
       const row = selectSelectedRow(ctx.state);
       if (row && row.retryable.length > 0) {
         ctx.controls?.retry(row.retryable);
-        ctx.dispatch({ type: 'notice', text: `retrying ${row.retryable.length} run(s) of ${row.label}` });
+        const invalid = row.retryable.filter((i) => ctx.state.study?.runs[i]?.status === 'invalid').length;
+        ctx.dispatch({ type: 'notice', text: `retrying ${row.retryable.length} run(s) of ${row.label}${invalid ? ` (${invalid} invalid: measured again as a new attempt)` : ''}` });
       }
     },
   },
@@ -337,7 +339,7 @@ export const KEYMAP: KeyBinding[] = [
     id: 'retry_all',
     keys: ['R'],
     keyLabel: 'R',
-    description: 'retry every failed, skipped and interrupted run',
+    description: 'retry every failed, skipped, interrupted and invalid run',
     label: fixed('retry all'),
     group: 'study',
     screens: STUDY_SCREENS,
@@ -347,13 +349,13 @@ export const KEYMAP: KeyBinding[] = [
       const reason = studyControlReason(s);
       if (reason) return reason;
       const c = s.study?.counts;
-      return c && c.failed + c.skipped + c.interrupted > 0 ? null : 'no failed, skipped or interrupted runs';
+      return c && c.failed + c.skipped + c.interrupted + c.invalid > 0 ? null : 'no failed, skipped, interrupted or invalid runs';
     },
     run: (ctx) => {
       const c = ctx.state.study?.counts;
-      const n = c ? c.failed + c.skipped + c.interrupted : 0;
+      const n = c ? c.failed + c.skipped + c.interrupted + c.invalid : 0;
       ctx.controls?.retryAll();
-      ctx.dispatch({ type: 'notice', text: `retrying ${n} failed, skipped and interrupted run(s)` });
+      ctx.dispatch({ type: 'notice', text: `retrying ${n} failed, skipped, interrupted and invalid run(s)` });
     },
   },
   {

@@ -1,6 +1,6 @@
 // Derived views of UiState. Cached on object identity so that a run that did not change keeps
 // its row object and its memoised table row does not re-render.
-import { isRetryable, RUN_STATUSES, type RunSnapshot, type RunStatus, type StatusCounts } from '../study-dir/schema.ts';
+import { emptyCounts, isRetryable, RUN_STATUSES, type RunSnapshot, type RunStatus, type StatusCounts } from '../study-dir/schema.ts';
 import type { PlanFile } from '../study/types.ts';
 import { fitLabels } from './labels.ts';
 import { computeLayout, METRIC_COLUMN_IDS, type Layout, type TableColumnId } from './layout.ts';
@@ -200,9 +200,9 @@ export function selectHeader(state: UiState): HeaderModel {
   // the clock stops when the study does (a watch left open must not keep counting)
   const endMs = state.finished ? state.finished.atMs : state.nowMs;
   const elapsedS = Math.max(0, (endMs - (Number.isFinite(startedMs) ? startedMs : endMs)) / 1000);
-  const counts = study?.counts ?? { pending: state.plan.order.length, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  const counts = study?.counts ?? { ...emptyCounts(), pending: state.plan.order.length };
   const total = state.plan.order.length;
-  const finishedRuns = counts.completed + counts.failed + counts.skipped + counts.interrupted;
+  const finishedRuns = counts.completed + counts.failed + counts.skipped + counts.interrupted + counts.invalid;
   const remaining = counts.pending + counts.running;
   let etaS: number | null = null;
   if (state.finished) etaS = 0;

@@ -210,7 +210,7 @@ export function makeSnapshot(plan: PlanFile, statuses: Map<string, Partial<RunFi
       headline: null,
     };
   });
-  const counts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  const counts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, invalid: 0 };
   for (const r of runs) counts[r.status]++;
   return {
     study_dir: '/tmp/fixture',

@@ -79,9 +79,13 @@ test('report HTML is self-contained: inline SVG charts, no script, no external r
 test('without energy in any run, the report says why the energy charts are missing', async () => {
   const configs = makeGrid([1, 2]);
   const plan = makePlan(configs, 1);
-  const results = plan.order.map((o) =>
-    makeResult(configs.find((c) => c.hash === o.config_hash)!, o.index, o.cycle, { energy_j: null, energy_per_output_token_j: null, energy_unavailable_reason: 'NVML not found' }, ['energy_unavailable']),
-  );
+  const results = plan.order.map((o) => {
+    const r = makeResult(configs.find((c) => c.hash === o.config_hash)!, o.index, o.cycle, { energy_j: null, energy_per_output_token_j: null, energy_unavailable_reason: 'NVML not found' }, ['energy_unavailable']);
+    // a machine without NVML: speed only, which the validity gate accepts (with a GPU it would be invalid)
+    r.environment.nvml = { available: false, reason: 'NVML not found', driver_version: null, cuda_driver_version: null };
+    r.environment.gpus = [];
+    return r;
+  });
   const summary = summarizeStudy({ plan, snapshot: null, results, now: NOW });
   assert.equal(summary.configs[0]!.metrics.energy_per_output_token_j!.n_missing, 1);
   const html = await buildReportHtml({ summary, plan, powerRuns: [] }, NOW);

@@ -35,7 +35,7 @@ test('failed, skipped and interrupted runs are listed with reasons and never ave
   const ca = s.configs.find((c) => c.config_hash === a!.hash)!;
   assert.equal(ca.metrics.energy_per_output_token_j!.n, 2);
   assert.ok(Math.abs(ca.metrics.energy_per_output_token_j!.mean! - 0.5) < 1e-12);
-  assert.deepEqual(ca.counts, { completed: 2, failed: 1, skipped: 0, interrupted: 0, pending: 0, running: 0 });
+  assert.deepEqual(ca.counts, { completed: 2, failed: 1, skipped: 0, interrupted: 0, pending: 0, running: 0, invalid: 0 });
   assert.equal(ca.partial, true);
   assert.deepEqual(ca.flags, { short_window: 2, thermal_throttle: 1 });
   assert.equal(ca.runs.length, 2);
@@ -57,7 +57,7 @@ test('failed, skipped and interrupted runs are listed with reasons and never ave
   assert.equal(oom.label, a!.label);
   assert.equal(s.study.partial, true);
   assert.equal(s.study.status, 'interrupted');
-  assert.deepEqual(s.study.counts, { planned: 6, completed: 3, failed: 1, skipped: 1, interrupted: 1, pending: 0, running: 0 });
+  assert.deepEqual(s.study.counts, { planned: 6, completed: 3, failed: 1, skipped: 1, interrupted: 1, pending: 0, running: 0, invalid: 0 });
 });
 
 test('protocol, environment and statistics settings are recorded once at the top', () => {

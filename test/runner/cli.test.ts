@@ -27,9 +27,10 @@ test('status --json has exactly the stable fields; repair-manifest fixes a corru
     assert.equal(json.status, 'failed');
     // nobody holds the study once its runner ended
     assert.deepEqual(json.runner, { launcher: 'local', pid: null, host: null, alive: false, since: null, slurm_jobs: [] });
-    assert.deepEqual(json.counts, { pending: 0, running: 0, completed: 1, failed: 1, skipped: 0, interrupted: 0 });
-    assert.deepEqual(Object.keys(json.runs[0]), ['index', 'config_hash', 'cycle', 'status', 'error_type', 'attempts', 'result']);
-    assert.deepEqual(json.runs[1], { index: 1, config_hash: '01ababababababab', cycle: 1, status: 'failed', error_type: 'InvalidResult', attempts: 1, result: null });
+    assert.deepEqual(json.counts, { pending: 0, running: 0, completed: 1, failed: 1, skipped: 0, interrupted: 0, invalid: 0 });
+    assert.deepEqual(Object.keys(json.runs[0]), ['index', 'config_hash', 'cycle', 'status', 'error_type', 'attempts', 'result', 'validity', 'invalid_attempts']);
+    assert.deepEqual(json.runs[0].validity, { valid: true, reasons: [] });
+    assert.deepEqual(json.runs[1], { index: 1, config_hash: '01ababababababab', cycle: 1, status: 'failed', error_type: 'InvalidResult', attempts: 1, result: null, validity: null, invalid_attempts: 0 });
 
     const plain = await llem(['status', t.studyDir]);
     assert.match(plain.stdout, /fixture-study: failed — 1\/2 completed, 1 failed/);

@@ -19,7 +19,7 @@ test('a fresh study dir holds the frozen yaml, plan, an all-pending manifest and
     for (const f of ['study.yaml', 'plan.json', 'manifest.json', 'runs']) assert.ok(existsSync(path.join(t.studyDir, f)), f);
     const m = readManifest(t.studyDir);
     assert.equal(m.runs.length, 4);
-    assert.deepEqual(m.counts, { pending: 4, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 });
+    assert.deepEqual(m.counts, { pending: 4, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, invalid: 0 });
     assert.deepEqual(m.runs.map((r) => r.run_id), ['0000-00ababab-c1', '0001-01ababab-c1', '0002-00ababab-c2', '0003-01ababab-c2']);
   } finally {
     t.cleanup();

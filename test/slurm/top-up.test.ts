@@ -43,7 +43,7 @@ describe('slurm top-up', () => {
       const slurmManifest = readManifest(slurm.studyDir);
       assert.deepEqual(slurmManifest.runs.map((x) => x.run_id), localRuns.map((x) => x.run_id));
       assert.equal(slurmManifest.n_cycles, 3);
-      assert.deepEqual(slurmManifest.counts, { pending: 12, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 });
+      assert.deepEqual(slurmManifest.counts, { pending: 12, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, invalid: 0 });
       // shuffled: cycles 2 and 3 are not both in config order (seed cycle_seed + cycle)
       const hashes = slurmPlan.configs.map((c) => c.config_hash);
       const cycleOrder = (c: number) => slurmPlan.order.filter((x) => x.cycle === c).map((x) => x.config_hash);

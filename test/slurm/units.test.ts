@@ -45,6 +45,8 @@ describe('time limits', () => {
     assert.equal(timeLimitFromEstimate(est, ['a']), slurmTime(200 * 2 + 300));
     assert.equal(timeLimitFromEstimate(est, ['a', 'b']), slurmTime(2000 * 2 + 300));
     assert.equal(timeLimitFromEstimate(est, ['zzz']), slurmTime(30 * 60 * 2 + 300));
+    // room for the re-measurements a task makes of an invalid run: one estimate and one gap each
+    assert.equal(timeLimitFromEstimate(est, ['a'], { count: 2, gapSeconds: 60 }), slurmTime(200 * 4 + 300 + 2 * 60));
   });
   it('checks --time', () => {
     for (const ok of ['10', '1:00:00', '30:00', '2-00:00:00']) assert.equal(parseTimeOption(ok), ok);

@@ -73,7 +73,7 @@ export function makePlan(opts: { configs: number; cycles: number; name?: string;
 }
 
 export function countsOf(runs: RunSnapshot[]): StatusCounts {
-  const counts: StatusCounts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  const counts: StatusCounts = { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, invalid: 0 };
   for (const r of runs) counts[r.status] += 1;
   return counts;
 }

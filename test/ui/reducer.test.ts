@@ -116,7 +116,7 @@ describe('reducer: runner events', () => {
     {
       name: 'study_finished records status and counts',
       actions: [
-        { type: 'runner', event: { type: 'study_finished', at, status: 'interrupted', counts: { pending: 9, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 1 } } },
+        { type: 'runner', event: { type: 'study_finished', at, status: 'interrupted', counts: { pending: 9, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 1, invalid: 0 } } },
       ],
       check: (s) => {
         assert.equal(s.finished?.status, 'interrupted');

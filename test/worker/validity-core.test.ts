@@ -1,5 +1,6 @@
-// The validity gate's pure core on results the real `llem run` wrote under the fake NVML: what
-// phase 2's runner will call after each run (judgeValidity with the plan's policy).
+// The validity gate's pure core on results the real `llem run` wrote under the fake NVML: what the
+// runner calls after each run (judgeValidity with the plan's policy), and the verdict it recorded
+// (these studies measure once: max_invalid_retries 0).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -7,17 +8,23 @@ import { join } from 'node:path';
 import type { FakeDevice } from '../native/fake.ts';
 import { commandStudy, fakeGpuStudies, runStudy } from './helpers.ts';
 import { judgeValidity, validityPolicyOf } from '../../src/measure/validity.ts';
+import { readManifest } from '../../src/study-dir/read.ts';
 import type { PlanFile } from '../../src/study/types.ts';
 
 const studies = fakeGpuStudies();
 
-async function judged(devices: FakeDevice[], env: (root: string) => Record<string, string> = () => ({}), validity?: string) {
+async function judged(devices: FakeDevice[], env: (root: string) => Record<string, string> = () => ({}), validity = '') {
   const root = studies.root();
-  const s = await runStudy(root, commandStudy({ n: 8, env: env(root), validity }), studies.gpu(root, devices));
-  assert.equal(s.code, 0, s.stderr);
+  const s = await runStudy(root, commandStudy({ n: 8, env: env(root), validity: `{max_invalid_retries: 0${validity ? `, ${validity}` : ''}}` }), studies.gpu(root, devices));
   const plan = JSON.parse(readFileSync(join(s.studyDir, 'plan.json'), 'utf8')) as PlanFile;
   const result = s.runs[0]!.result!;
-  return { result, verdict: judgeValidity(result, validityPolicyOf(plan.execution)) };
+  const verdict = judgeValidity(result, validityPolicyOf(plan.execution));
+  // the runner judged the same, and a study whose run ended invalid exits 1
+  assert.equal(s.code, verdict.valid ? 0 : 1, s.stderr);
+  const attempt = readManifest(s.studyDir).runs[0]!.attempts[0]!;
+  assert.equal(attempt.status, verdict.valid ? 'completed' : 'invalid');
+  assert.deepEqual(attempt.validity?.reasons, verdict.reasons);
+  return { result, verdict };
 }
 
 test('a GPU that throttles for the whole window: thermal throttling recorded as a fraction, the run judged invalid', { timeout: 300_000 }, async () => {
@@ -34,7 +41,7 @@ test('3 of 8 requests failed: invalid under the defaults; valid under a study po
   assert.equal(strict.result.metrics.requests_failed, 3);
   assert.deepEqual(strict.verdict.reasons.map((r) => r.code), ['failed_requests']);
   assert.match(strict.verdict.reasons[0]!.detail, /37\.5 % of the measured requests failed/);
-  const lenient = await judged([{ power: [[0, 200_000]] }], (root) => ({ FIXTURE_FAIL_ONCE: `3:${join(root, 'failed-once')}` }), '{failed_requests: 0.5}');
+  const lenient = await judged([{ power: [[0, 200_000]] }], (root) => ({ FIXTURE_FAIL_ONCE: `3:${join(root, 'failed-once')}` }), 'failed_requests: 0.5');
   assert.equal(lenient.result.metrics.requests_failed, 3);
   assert.equal(lenient.verdict.valid, true, JSON.stringify(lenient.verdict.reasons));
 });

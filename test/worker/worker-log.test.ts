@@ -37,17 +37,18 @@ test('a run\'s worker log reaches worker.log once and the live log once; plan.js
   const root = mkdtempSync(join(tmpdir(), 'llem-worker-log-'));
   try {
     const yamlPath = join(root, 'study.yaml');
-    writeFileSync(yamlPath, commandStudy({ n: 4, env: { FIXTURE_FAIL_EVERY: '4' } }));
+    // 1 of 4 failed is invalid under the default policy: measured once here, it ends invalid (exit 1)
+    writeFileSync(yamlPath, commandStudy({ n: 4, env: { FIXTURE_FAIL_EVERY: '4' }, validity: '{max_invalid_retries: 0}' }));
     const plan = (await planStudy(yamlPath, { gpuFreeMemoryBytes: null })).toPlanFile();
     const studyDir = createStudyDir(plan, yamlPath, join(root, 'out'));
     const recorded = JSON.parse(readFileSync(join(studyDir, 'plan.json'), 'utf8')) as { execution: { validity: unknown } };
-    assert.deepEqual(recorded.execution.validity, DEFAULT_VALIDITY);
+    assert.deepEqual(recorded.execution.validity, { ...DEFAULT_VALIDITY, max_invalid_retries: 0 });
     const runner = new StudyRunner(studyDir, { env: { ...process.env, LLEM_NVML_LIB: join(root, 'no-nvml.so') } });
     const lines: string[] = [];
     runner.subscribe((e: RunnerEvent) => {
       if (e.type === 'log') lines.push(e.line);
     });
-    assert.equal(await runner.run(), 0);
+    assert.equal(await runner.run(), 1);
     const failedLine = /\[warn\] 1 of 4 measured requests failed/;
     assert.equal(lines.filter((l) => failedLine.test(l)).length, 1, `live log:\n${lines.join('\n')}`);
     assert.equal(lines.filter((l) => /\[info\] baseline: /.test(l) || /\[warn\] energy unavailable/.test(l)).length, 1);

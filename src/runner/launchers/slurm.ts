@@ -79,8 +79,8 @@ export function slurmLauncher(options: SlurmLauncherOptions = {}): StudyLauncher
       if (todo.length === 0) {
         return {
           kind: 'nothing',
-          message: `${dir}: every run is completed${resume.retryFailed ? '' : ' (or failed: pass --retry-failed to rerun those)'}; nothing to submit\n`,
-          exitCode: m.counts.failed > 0 ? 1 : 0,
+          message: `${dir}: every run is completed${resume.retryFailed ? '' : ' (or failed or invalid: pass --retry-failed to rerun those)'}; nothing to submit\n`,
+          exitCode: m.counts.failed + m.counts.invalid > 0 ? 1 : 0,
         };
       }
       return { kind: 'remote', remote: remote(dir, await submitStudy(dir, { ...submitOptions, indices: todo })) };

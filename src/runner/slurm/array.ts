@@ -42,9 +42,11 @@ export function parseTimeOption(value: string): string {
 /**
  * The per-task time limit from the pre-flight estimate: the slowest (high) estimate among the
  * configs in the array, doubled, plus 5 minutes for process start, model load variance and the
- * shared filesystem. One limit applies to every task of an array.
+ * shared filesystem; plus, for each of `remeasure.count` re-measurements a task may make of a run
+ * the validity gate judged invalid, one more estimate and `remeasure.gapSeconds` (the config gap
+ * and the longest cooldown before it). One limit applies to every task of an array.
  */
-export function timeLimitFromEstimate(estimate: Estimate, configHashes: Iterable<string>): string {
+export function timeLimitFromEstimate(estimate: Estimate, configHashes: Iterable<string>, remeasure: { count: number; gapSeconds: number } = { count: 0, gapSeconds: 0 }): string {
   const wanted = new Set(configHashes);
   let worst = 0;
   for (const c of estimate.per_config) {
@@ -52,7 +54,7 @@ export function timeLimitFromEstimate(estimate: Estimate, configHashes: Iterable
     worst = Math.max(worst, c.high_seconds, c.run_seconds);
   }
   if (worst === 0) worst = 30 * 60; // no estimate for these configs: a generous default
-  return slurmTime(worst * 2 + 300);
+  return slurmTime(worst * (2 + remeasure.count) + 300 + remeasure.count * remeasure.gapSeconds);
 }
 
 function shellQuote(s: string): string {

@@ -102,7 +102,7 @@ export function slurmStudySettled(studyDir: string, m: Manifest = readManifest(s
 
 export function exitCodeForManifest(m: Manifest): number {
   if (m.counts.interrupted > 0 || m.counts.pending > 0 || m.counts.running > 0) return 130;
-  if (m.counts.failed > 0) return 1;
+  if (m.counts.failed + m.counts.invalid > 0) return 1;
   return 0;
 }
 
@@ -142,7 +142,7 @@ export async function followSlurmStudy(
         }
         if (slurmStudySettled(studyDir, m)) {
           const c = m.counts;
-          options.line(`study ${m.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted`);
+          options.line(`study ${m.status}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.invalid} invalid`);
           return exitCodeForManifest(m);
         }
       }

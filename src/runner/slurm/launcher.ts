@@ -22,6 +22,8 @@ import { verdictForSlurmState } from './states.ts';
 import { recordSlurmVerdicts, refineProvisional, type RefinedVerdict, type SlurmVerdictForRun } from './transitions.ts';
 import { withStudyLock } from './study-lock.ts';
 import { srcPath, nodeArgsFor } from '../../node-entry.ts';
+import { validityPolicyOf } from '../../measure/validity.ts';
+import { isRetryable } from '../../study-dir/statuses.ts';
 
 export interface SlurmSubmitOptions extends SlurmCommandOptions {
   partition?: string | null;
@@ -67,9 +69,14 @@ export async function submitStudy(studyDir: string, options: SlurmSubmitOptions 
     for (const i of indices) if (!byIndex.has(i)) throw new Error(`${dir}/manifest.json: no run with index ${i}`);
     const state = readSlurmState(dir);
     const array = arraySpec(indices, options.maxConcurrent ?? null);
+    // a task re-measures its run when the validity gate judges it invalid: the limit makes room
+    const remeasure = {
+      count: validityPolicyOf(plan.execution).max_invalid_retries,
+      gapSeconds: plan.execution.config_gap_seconds + (plan.execution.cooldown?.max_wait_seconds ?? 0),
+    };
     const timeLimit =
       !options.time || options.time === 'auto'
-        ? timeLimitFromEstimate(plan.estimate, indices.map((i) => byIndex.get(i)!.config_hash))
+        ? timeLimitFromEstimate(plan.estimate, indices.map((i) => byIndex.get(i)!.config_hash), remeasure)
         : parseTimeOption(options.time);
     const slurmDir = path.join(dir, SLURM_DIR);
     mkdirSync(slurmDir, { recursive: true });
@@ -106,13 +113,12 @@ export async function submitStudy(studyDir: string, options: SlurmSubmitOptions 
       released_at: null,
     };
     writeSlurmState(dir, { ...state, submissions: [...state.submissions, submission] });
-    // Runs submitted again (interrupted ones) go back to pending: they are queued now.
+    // Runs submitted again (interrupted, failed, skipped, invalid ones) go back to pending: they are queued now.
     const store = ManifestStore.open(dir);
     try {
       const events: RunnerEvent[] = [];
       for (const i of indices) {
-        const r = store.run(i);
-        if (r.status === 'interrupted' || r.status === 'failed' || r.status === 'skipped') events.push(requeueRun(store, i));
+        if (isRetryable(store.run(i).status)) events.push(requeueRun(store, i));
       }
       store.setStatus('running');
       store.commit(events);

@@ -1,18 +1,23 @@
 // One Slurm array task = one run, through the same run-attempt path as the local runner
-// (src/runner/attempt.ts: timeouts, run.json, ChildHandle, classification), with its transitions
-// recorded in the shared manifest under the lock instead of by a long-lived runner.
+// (src/runner/attempt.ts: timeouts, run.json, ChildHandle, classification with the validity gate),
+// with its transitions recorded in the shared manifest under the lock instead of by a long-lived
+// runner. A run judged invalid is measured again within the task while re-measurements are left.
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JOURNAL_FILE } from '../../study-dir/files.ts';
 import { readPlan } from '../../study-dir/read.ts';
+import { validityPolicyOf, type ValidityPolicy } from '../../measure/validity.ts';
+import type { PlanFile } from '../../study/types.ts';
 import { attemptTimeouts, defaultWorkerCommand, performAttempt, prepareAttempt, superviseAttempt, workerCommandFor } from '../attempt.ts';
+import type { ChildHandle } from '../child-handle.ts';
 import type { RunnerEvent } from '../events.ts';
+import { Gaps, type GapOptions } from '../gaps.ts';
 import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
 import type { AttemptEnd } from '../transitions.ts';
 import { scontrolShowJob, type SlurmCommandOptions } from './commands.ts';
 import { verdictForSlurmState } from './states.ts';
-import { claimRun, finishRun, type SlurmRunEnd, type TaskIdentity } from './transitions.ts';
+import { claimRun, finishRun, type ClaimResult, type SlurmRunEnd, type TaskIdentity } from './transitions.ts';
 
 export interface SlurmTaskOptions extends SlurmCommandOptions {
   /** Worker entry (.ts/.js); default src/worker/main.ts. */
@@ -21,6 +26,8 @@ export interface SlurmTaskOptions extends SlurmCommandOptions {
   heartbeatMs?: number;
   /** Who we are in Slurm; default from SLURM_ARRAY_JOB_ID / SLURM_JOB_ID / SLURMD_NODENAME. */
   identity?: TaskIdentity;
+  /** The gap before a re-measurement (tests shrink its unit; cooldown temperatures). */
+  gaps?: GapOptions;
 }
 
 export type SlurmTaskResult =
@@ -45,17 +52,76 @@ function appendJournal(studyDir: string, e: RunnerEvent): void {
 /**
  * Performs run `index` of the study as Slurm task `identity`. On SIGTERM (Slurm's time limit,
  * scancel, preemption) the child group is killed and the run is recorded with the reason Slurm
- * gives for this task (`scontrol show job`). Errors: the study dir is unreadable, the lock could
- * not be taken (see withStudyLock).
+ * gives for this task (`scontrol show job`). A run the validity gate judges invalid, with
+ * re-measurements left, is measured again in this same task (same node, same GPUs): after the
+ * config gap and the cooldown, the task claims it again as a new attempt. Errors: the study dir is
+ * unreadable, the lock could not be taken (see withStudyLock).
  */
 export async function performSlurmTask(studyDir: string, index: number, options: SlurmTaskOptions = {}): Promise<SlurmTaskResult> {
   const dir = path.resolve(studyDir);
   const env = options.env ?? process.env;
   const identity = options.identity ?? taskIdentityFromEnv(env);
   const plan = readPlan(dir);
-  const claim = await claimRun(dir, index, identity, (run, override) => attemptTimeouts(plan, run, override, env));
-  if (claim.kind === 'not_claimed') return claim;
+  const policy = validityPolicyOf(plan.execution);
 
+  // Slurm ends a task with SIGTERM (then SIGKILL after KillWait): kill the child group at once
+  // and record why, from Slurm's own account of this task; a gap before a re-measurement ends.
+  let terminatedBySlurm = false;
+  let handle: ChildHandle | null = null;
+  const gaps = new Gaps(
+    {
+      emit: () => {},
+      emitJournaled: (e) => appendJournal(dir, e),
+      warn: (message) => appendJournal(dir, { type: 'warning', at: new Date().toISOString(), message }),
+      stopping: () => terminatedBySlurm,
+    },
+    plan.execution,
+    options.gaps ?? {},
+  );
+  const onTerm = () => {
+    terminatedBySlurm = true;
+    handle?.kill('abort');
+    gaps.cut();
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onTerm);
+  try {
+    let last: SlurmTaskResult | null = null;
+    for (;;) {
+      const claim = await claimRun(dir, index, identity, (run, override) => attemptTimeouts(plan, run, override, env));
+      if (claim.kind === 'not_claimed') return last ?? claim;
+      const { end, requeued } = await performClaimed(dir, plan, claim, identity, index, options, env, policy, {
+        set: (h) => (handle = h),
+        terminated: () => terminatedBySlurm,
+      });
+      handle = null;
+      last =
+        end.status === 'completed'
+          ? { kind: 'ran', status: 'completed', errorType: null, message: null }
+          : { kind: 'ran', status: end.status, errorType: end.error_type, message: end.message };
+      if (!requeued || terminatedBySlurm) return last;
+      // re-measured here: the gap and cooldown the local launcher waits between two runs
+      await gaps.before(plan.order, index, index);
+      if (terminatedBySlurm) return last;
+    }
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onTerm);
+  }
+}
+
+/** One claimed attempt: run.json, the child, its end recorded (with the run's return to pending when it was invalid and a re-measurement is due). */
+async function performClaimed(
+  dir: string,
+  plan: PlanFile,
+  claim: Extract<ClaimResult, { kind: 'claimed' }>,
+  identity: TaskIdentity,
+  index: number,
+  options: SlurmTaskOptions,
+  env: NodeJS.ProcessEnv,
+  policy: ValidityPolicy,
+  child: { set(h: ChildHandle): void; terminated(): boolean },
+): Promise<{ end: SlurmRunEnd; requeued: boolean }> {
   const prepared = prepareAttempt({
     studyDir: dir,
     plan,
@@ -76,35 +142,22 @@ export async function performSlurmTask(studyDir: string, index: number, options:
       if (msg.type === 'phase') appendJournal(dir, { type: 'phase', at: new Date().toISOString(), index, phase: msg.phase });
     },
   });
-
-  // Slurm ends a task with SIGTERM (then SIGKILL after KillWait): kill the child group at once
-  // and record why, from Slurm's own account of this task.
-  let terminatedBySlurm = false;
-  const onTerm = () => {
-    terminatedBySlurm = true;
-    handle.kill('abort');
-  };
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onTerm);
-  let end: SlurmRunEnd;
-  try {
-    end = await performAttempt(handle, {
-      refine: async (e) => {
-        // no user skips a Slurm task: a kill is Slurm's, and says interrupted until Slurm says why
-        const base: SlurmRunEnd = e.status === 'skipped' ? { ...e, status: 'interrupted' } : e;
-        return terminatedBySlurm && base.status !== 'completed' ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
-      },
-      record: async (e) => {
-        await finishRun(dir, index, claim.attempt, e);
-      },
-    });
-  } finally {
-    process.off('SIGTERM', onTerm);
-    process.off('SIGINT', onTerm);
-  }
-  return end.status === 'completed'
-    ? { kind: 'ran', status: 'completed', errorType: null, message: null }
-    : { kind: 'ran', status: end.status, errorType: end.error_type, message: end.message };
+  child.set(handle);
+  // a SIGTERM that arrived between the claim and now
+  if (child.terminated()) handle.kill('abort');
+  let requeued = false;
+  const end = await performAttempt(handle, policy, {
+    refine: async (e) => {
+      // no user skips a Slurm task: a kill is Slurm's, and says interrupted until Slurm says why
+      const base: SlurmRunEnd = e.status === 'skipped' ? { ...e, status: 'interrupted' } : e;
+      const measured = base.status === 'completed' || base.status === 'invalid';
+      return child.terminated() && !measured ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
+    },
+    record: async (e) => {
+      requeued = (await finishRun(dir, index, claim.attempt, e, policy)).requeued;
+    },
+  });
+  return { end, requeued };
 }
 
 /** Why Slurm terminated this task (TIMEOUT, CANCELLED, PREEMPTED, …), asked once with a short timeout. */

@@ -10,7 +10,8 @@ import type { RunRecord, RunTimeouts, TimeoutOverride } from '../../study-dir/sc
 import type { RunnerEvent } from '../events.ts';
 import { ManifestStore } from '../manifest.ts';
 import type { ErrorType } from '../protocol.ts';
-import { endAttempt, finishStudyIfDone, runStatusEvent, startAttempt, type AttemptEnd } from '../transitions.ts';
+import type { ValidityPolicy } from '../../measure/validity.ts';
+import { endAttempt, finishStudyIfDone, requeueInvalid, runStatusEvent, startAttempt, type AttemptEnd } from '../transitions.ts';
 import { submissionOwning, writeSlurmState } from './state-file.ts';
 import { withStudyLock, type LockRetryOptions } from './study-lock.ts';
 
@@ -29,7 +30,8 @@ export type ClaimResult =
 
 /**
  * Marks run `index` running with a new attempt, if the task `who` owns it (the newest, not
- * cancelled, submission including the index) and the run is not already completed or skipped.
+ * cancelled, submission including the index) and the run is not already completed, skipped or
+ * invalid (a run the task sent back to pending for a re-measurement is claimed again).
  * `timeoutsOf` gives the attempt's timeouts from the manifest's override (read under the lock).
  */
 export async function claimRun(
@@ -50,6 +52,8 @@ export async function claimRun(
       const r = store.run(index);
       if (r.status === 'completed') return { kind: 'not_claimed', reason: `run ${index} is already completed` } as const;
       if (r.status === 'skipped') return { kind: 'not_claimed', reason: `run ${index} was skipped` } as const;
+      // the gate's verdict after the re-measurements stands; a person's retry resubmits it pending
+      if (r.status === 'invalid') return { kind: 'not_claimed', reason: `run ${index} ended invalid after its re-measurements` } as const;
       const attempt = (r.attempts.at(-1)?.attempt ?? 0) + 1;
       const runId = runIdFor(r, attempt);
       const runDirRel = path.join(RUNS_DIR, runId);
@@ -78,14 +82,28 @@ export interface SlurmRunEnd extends AttemptEnd {
   provisionalJobId?: string | null;
 }
 
-/** Records how attempt `attempt` of run `index` ended (see endAttempt); false when someone else already did. */
-export async function finishRun(studyDir: string, index: number, attempt: number, end: SlurmRunEnd): Promise<boolean> {
+/** What finishRun recorded. */
+export interface FinishedRun {
+  /** false when someone else had already recorded the attempt's end. */
+  recorded: boolean;
+  /** The attempt was invalid and the run went back to pending for a re-measurement (requeueInvalid). */
+  requeued: boolean;
+}
+
+/**
+ * Records how attempt `attempt` of run `index` ended (see endAttempt) and, for an invalid attempt
+ * with re-measurements left, the run's return to pending, in one write under the lock: the task
+ * that measured it claims it again (src/runner/slurm/task.ts).
+ */
+export async function finishRun(studyDir: string, index: number, attempt: number, end: SlurmRunEnd, policy: Pick<ValidityPolicy, 'max_invalid_retries'>): Promise<FinishedRun> {
   return withStudyLock(studyDir, () => {
     const store = ManifestStore.open(studyDir);
     try {
       const e = endAttempt(store, studyDir, index, attempt, end);
-      if (!e) return false;
+      if (!e) return { recorded: false, requeued: false };
       const events = [e];
+      const requeued = requeueInvalid(store, index, policy);
+      if (requeued) events.push(requeued);
       const finished = finishStudyIfDone(store);
       if (finished) events.push(finished);
       store.commit(events);
@@ -94,7 +112,7 @@ export async function finishRun(studyDir: string, index: number, attempt: number
         state.provisional.push({ index, attempt, job_id: end.provisionalJobId, recorded_at: new Date().toISOString() });
         writeSlurmState(studyDir, state);
       }
-      return true;
+      return { recorded: true, requeued: requeued !== null };
     } finally {
       store.close();
     }

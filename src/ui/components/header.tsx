@@ -25,6 +25,8 @@ export function Header(props: { state: UiState; columns: number }) {
     [c.failed, 'failed'],
     [c.skipped, 'skipped'],
     [c.interrupted, 'interrupted'],
+    // shown once a run is invalid (a study without the gate's verdicts keeps its line as it was)
+    ...(c.invalid > 0 ? [[c.invalid, 'invalid'] as [number, string]] : []),
     [c.running, 'running'],
     [c.pending, 'pending'],
   ];
