@@ -13,6 +13,7 @@ import type { RunRecord, RunTimeouts, TimeoutOverride } from '../study-dir/schem
 import { runTimeouts } from '../study/estimate.ts';
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
 import type { RunResult } from '../results/schema.ts';
+import type { GpuDeviceSettings } from '../gpu-settings/record.ts';
 import { ChildHandle, type ChildOutcome } from './child-handle.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
 import { heartbeatMsFor, KILL_GRACE_MS } from './timing.ts';
@@ -82,6 +83,8 @@ export interface PrepareInput {
   cudaVisibleDevices: string | null;
   /** Tests: a fixed heartbeat instead of heartbeatMsFor(stall timeout). */
   heartbeatMs?: number;
+  /** The GPU settings applied and verified for this run (src/runner/gpu-settings.ts); null: none. */
+  gpuSettings?: GpuDeviceSettings[] | null;
 }
 
 /** The config run `run` measures. Errors: the plan has no config with the run's hash. */
@@ -119,6 +122,7 @@ export function prepareAttempt(input: PrepareInput): PreparedAttempt {
     power_csv_path: path.join(input.runDir, POWER_CSV_FILE),
     heartbeat_ms: input.heartbeatMs ?? heartbeatMsFor(timeouts.stall_timeout_seconds),
     cuda_visible_devices: input.cudaVisibleDevices,
+    gpu_settings: input.gpuSettings ?? null,
   };
   const specPath = path.join(input.runDir, RUN_SPEC_FILE);
   writeFileSync(specPath, JSON.stringify(spec, null, 2) + '\n');

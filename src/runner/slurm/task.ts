@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { JOURNAL_FILE } from '../../study-dir/files.ts';
 import { readPlan } from '../../study-dir/read.ts';
-import { attemptTimeouts, defaultWorkerCommand, performAttempt, prepareAttempt, superviseAttempt, workerCommandFor } from '../attempt.ts';
+import { GpuSettingsError } from '../../gpu-settings/index.ts';
+import { attemptTimeouts, configOf, defaultWorkerCommand, performAttempt, prepareAttempt, superviseAttempt, workerCommandFor, type PreparedAttempt } from '../attempt.ts';
+import { applyForAttempt, gpuSettingsFailure, RunGpuSettings, type AttemptGpuSettings } from '../gpu-settings.ts';
 import type { RunnerEvent } from '../events.ts';
 import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
 import type { AttemptEnd } from '../transitions.ts';
@@ -56,19 +58,54 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   const claim = await claimRun(dir, index, identity, (run, override) => attemptTimeouts(plan, run, override, env));
   if (claim.kind === 'not_claimed') return claim;
 
-  const prepared = prepareAttempt({
-    studyDir: dir,
-    plan,
-    run: claim.run,
-    attempt: claim.attempt,
-    runId: claim.runId,
-    runDir: claim.runDir,
-    timeoutOverride: claim.timeoutOverride,
-    env,
-    // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
-    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
-    heartbeatMs: options.heartbeatMs,
-  });
+  // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
+  const cvd = env.CUDA_VISIBLE_DEVICES ?? null;
+  // This task's GPUs only, recorded under its node: applied before the child, restored at its end
+  // (the privilege is checked here: the submitting node may have no GPU).
+  let gpu: RunGpuSettings | null = null;
+  let applied: AttemptGpuSettings;
+  try {
+    gpu = await RunGpuSettings.open(dir, plan, { host: identity.node ?? undefined, checkPrivilege: true });
+    applied = applyForAttempt(gpu, cvd, configOf(plan, claim.run).gpu);
+  } catch (err) {
+    if (!(err instanceof GpuSettingsError)) throw err;
+    applied = { settings: null, failure: gpuSettingsFailure(err) };
+  }
+  const ownGpus = { cudaVisibleDevices: cvd };
+  try {
+    const prepared = prepareAttempt({
+      studyDir: dir,
+      plan,
+      run: claim.run,
+      attempt: claim.attempt,
+      runId: claim.runId,
+      runDir: claim.runDir,
+      timeoutOverride: claim.timeoutOverride,
+      env,
+      cudaVisibleDevices: cvd,
+      heartbeatMs: options.heartbeatMs,
+      gpuSettings: applied.settings,
+    });
+    if (applied.failure) {
+      await finishRun(dir, index, claim.attempt, applied.failure);
+      return { kind: 'ran', status: 'failed', errorType: applied.failure.error_type, message: applied.failure.message };
+    }
+    return await superviseTask(dir, index, claim.attempt, identity, prepared, options, () => gpu?.restore(ownGpus));
+  } finally {
+    gpu?.restore(ownGpus);
+    gpu?.close();
+  }
+}
+
+async function superviseTask(
+  dir: string,
+  index: number,
+  attempt: number,
+  identity: TaskIdentity,
+  prepared: PreparedAttempt,
+  options: SlurmTaskOptions,
+  restoreGpus: () => void,
+): Promise<SlurmTaskResult> {
   const handle = superviseAttempt(prepared, {
     workerCommand: options.workerEntry ? workerCommandFor(options.workerEntry) : defaultWorkerCommand,
     killGraceMs: options.killGraceMs ?? SLURM_TASK_KILL_GRACE_MS,
@@ -83,6 +120,8 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   const onTerm = () => {
     terminatedBySlurm = true;
     handle.kill('abort');
+    // Slurm SIGKILLs after KillWait: put the GPU back now (the run is being killed, its window void)
+    restoreGpus();
   };
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onTerm);
@@ -95,7 +134,7 @@ export async function performSlurmTask(studyDir: string, index: number, options:
         return terminatedBySlurm && base.status !== 'completed' ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
       },
       record: async (e) => {
-        await finishRun(dir, index, claim.attempt, e);
+        await finishRun(dir, index, attempt, e);
       },
     });
   } finally {
