@@ -163,6 +163,18 @@ export function runGpuSettingsRecord(input: {
   return { devices, gpu_setting_drift: reasons.length > 0, drift_reasons: reasons };
 }
 
+/** What a run asked of its GPUs as a short key ("" when every setting is default): stored baselines are per settings. */
+export function gpuSettingsKey(devices: readonly GpuDeviceSettings[] | null): string {
+  const parts = new Set<string>();
+  for (const d of devices ?? []) {
+    const r = d.requested;
+    if (r.power_limit_w !== null) parts.add(`pl${r.power_limit_w}`);
+    if (r.sm_clock_mhz) parts.add(`sm${r.sm_clock_mhz.join('-')}`);
+    if (r.memory_clock_mhz) parts.add(`mem${r.memory_clock_mhz.join('-')}`);
+  }
+  return parts.size ? `-gpu-${[...parts].join('-')}` : '';
+}
+
 /** "GPU 0 cap 200 W (requested 200 W) · SM 1410 MHz (locked 1410–1410) · mem 2619 MHz": the live panel's line. */
 export function gpuSettingsLine(devices: readonly GpuDeviceSettings[]): string {
   return devices

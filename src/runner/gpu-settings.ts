@@ -21,6 +21,7 @@ import {
   restoreGpuSettings,
   restoreReportLines,
   thisHost,
+  unrestoredLines,
   applyGpuSettings,
   type GpuControl,
   type GpuDeviceSettings,
@@ -173,6 +174,8 @@ export async function startRunGpuSettings(studyDir: string, plan: PlanFile, opti
   try {
     const left = gpu.restoreLeftovers();
     if (left) options.warn(`a previous runner left GPU settings changed: ${restoreSummary(studyDir, left)}`);
+    // other nodes' GPUs (a study Slurm ran) can only be restored there
+    for (const line of unrestoredLines(studyDir, gpu.host)) options.warn(line);
   } catch (err) {
     gpu.close();
     throw err;

@@ -16,7 +16,7 @@ import { workloadArrival } from './arrival-metrics.ts';
 import { baselineReuseDecision, coefficientOfVariation, type BaselineRecord } from './metrics.ts';
 import { writeFileAtomic } from './files.ts';
 import type { LogLevel } from './log.ts';
-import { runGpuSettingsRecord, type GpuSettingsRecord, type GpuSettingsSnapshot } from '../gpu-settings/record.ts';
+import { gpuSettingsKey, runGpuSettingsRecord, type GpuSettingsRecord, type GpuSettingsSnapshot } from '../gpu-settings/record.ts';
 
 /** What the phases use from outside: meters, the backend loader, the parent's shutdown. */
 export interface PhaseDeps {
@@ -168,8 +168,9 @@ export async function baselinePhase(run: RunState, pre: Preflight): Promise<Base
   if (meter.unavailableReason !== null) {
     return { powerW: null, reused: null, staleReason: null, provenance: provenance({ source: 'unavailable', reason: meter.unavailableReason }) };
   }
-  // One stored baseline per GPU selection (parallel per-GPU runs measure different devices).
-  const key = (spec.cuda_visible_devices ?? 'all').replace(/[^A-Za-z0-9_.-]/g, '_') || 'none';
+  // One stored baseline per GPU selection (parallel per-GPU runs measure different devices) and
+  // GPU settings (a clock lock changes idle power: a baseline under another lock is not this one's).
+  const key = `${spec.cuda_visible_devices ?? 'all'}${gpuSettingsKey(spec.gpu_settings ?? null)}`.replace(/[^A-Za-z0-9_.-]/g, '_') || 'none';
   const path = join(spec.study_dir, `baseline-${key}.json`);
   let prev: BaselineRecord | null = null;
   try {

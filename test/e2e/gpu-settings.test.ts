@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeStateFile, readFakeStateLog, writeFakeScript, type FakeLibs } from '../native/fake.ts';
 import { Tmux } from './tmux.ts';
+import { gpuStudyYaml } from '../native/fixtures/gpu-study.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const command = join(repo, 'test/native/fixtures/gpu-command.mjs');
 let libs: FakeLibs;
 
 before(async () => {
@@ -24,22 +24,7 @@ function setup(name: string) {
   const tmp = mkdtempSync(join(tmpdir(), `llem-e2e-gpu-${name}-`));
   const { path: script } = writeFakeScript(tmp, { devices: [{ power: [[0, 500_000]] }] });
   const yaml = join(tmp, 'study.yaml');
-  writeFileSync(
-    yaml,
-    [
-      `name: e2e-gpu-${name}`,
-      'backend: command',
-      'model: scripted',
-      'n: 4',
-      'max_new_tokens: 8',
-      'baseline: {enabled: false}',
-      'energy: {rapl: false, sample_interval_ms: 100}',
-      `command: {argv: [${JSON.stringify(process.execPath)}, ${JSON.stringify(command)}, "{records_file}", "500"]}`,
-      'sweep:',
-      '  gpu.power_limit_w: [200, 300]',
-      'execution: {n_cycles: 1, cycle_order: interleaved, config_gap_seconds: 0, cycle_gap_seconds: 0}',
-    ].join('\n') + '\n',
-  );
+  writeFileSync(yaml, gpuStudyYaml({ name: `e2e-gpu-${name}`, sweep: '  gpu.power_limit_w: [200, 300]', sleepMs: 500, sampleIntervalMs: 100 }));
   // a run finishes only once the test writes <gate>/go: the keys always land during the 200 W run
   const gate = join(tmp, 'gate');
   mkdirSync(gate);
@@ -66,14 +51,20 @@ describe('GPU settings in the TUI', { timeout: 300_000 }, () => {
   const cleanups: Array<() => void> = [];
   after(() => cleanups.forEach((c) => c()));
 
-  test('the live panel shows the cap of the running run; Ctrl+C exits 130 with the GPU back at its original limit', async () => {
-    const s = setup('ctrlc');
-    const tmux = new Tmux('gpu-ctrlc');
+  /** `llem run` in tmux, past the pre-flight screen (Enter). */
+  async function started(name: string): Promise<{ s: ReturnType<typeof setup>; tmux: Tmux }> {
+    const s = setup(name);
+    const tmux = new Tmux(`gpu-${name}`);
     cleanups.push(() => tmux.kill(), () => rmSync(s.tmp, { recursive: true, force: true }));
     tmux.start(120, 30, repo);
     tmux.sendLine(s.line);
     await tmux.waitFor((x) => x.includes('Press Enter to start'), 'the pre-flight screen', 120_000);
     tmux.keys('Enter');
+    return { s, tmux };
+  }
+
+  test('the live panel shows the cap of the running run; Ctrl+C exits 130 with the GPU back at its original limit', async () => {
+    const { s, tmux } = await started('ctrlc');
     const screen = await tmux.waitFor((x) => /GPU 0 cap 200 W \(requested 200 W\) · SM \d+ MHz · mem \d+ MHz/.test(x), 'the live panel with the cap', 120_000);
     assert.equal(s.limitMw(), 200_000, screen);
     tmux.keys('C-c');
@@ -84,13 +75,7 @@ describe('GPU settings in the TUI', { timeout: 300_000 }, () => {
   });
 
   test('q (quit after the run): the 200 W run finishes, nothing more starts, the GPU is back at its original limit', async () => {
-    const s = setup('quit');
-    const tmux = new Tmux('gpu-quit');
-    cleanups.push(() => tmux.kill(), () => rmSync(s.tmp, { recursive: true, force: true }));
-    tmux.start(120, 30, repo);
-    tmux.sendLine(s.line);
-    await tmux.waitFor((x) => x.includes('Press Enter to start'), 'the pre-flight screen', 120_000);
-    tmux.keys('Enter');
+    const { s, tmux } = await started('quit');
     await tmux.waitFor((x) => x.includes('GPU 0 cap 200 W (requested 200 W)'), 'the 200 W run', 120_000);
     tmux.keys('q', true);
     await tmux.waitFor((x) => x.includes('press q again to confirm'), 'the quit confirmation');

@@ -13,10 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { judgeValidity, DEFAULT_VALIDITY } from '../../src/measure/validity.ts';
 import { runResultSchema, type RunResult } from '../../src/results/schema.ts';
+import { gpuCommand as command, gpuStudyYaml, type GpuStudyOptions } from './fixtures/gpu-study.ts';
 import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeStateFile, fakeUuid, readFakeStateLog, writeFakeScript, type FakeLibs, type FakeScript } from './fake.ts';
 
 const llemBin = fileURLToPath(new URL('../../bin/llem.js', import.meta.url));
-const command = fileURLToPath(new URL('./fixtures/gpu-command.mjs', import.meta.url));
 /** What the fake GPU draws under no cap: a sweep's caps below it show as its power. */
 const LOAD_W = 500;
 let libs: FakeLibs;
@@ -65,28 +65,11 @@ function gpu(script: Partial<FakeScript> = {}): Gpu {
   return { env: fakeGpuEnv(libs, path), state: fakeStateFile(path) };
 }
 
-/** A study of the command backend over the fixture; `sweep` and `extra` are YAML lines. */
-function study(sweep: string, opts: { sleepMs?: number; argv?: string; extra?: string } = {}): { yaml: string; out: string } {
+/** A study of the command backend over the fixture (./fixtures/gpu-study.ts). */
+function study(sweep: string, opts: Omit<GpuStudyOptions, 'name' | 'sweep'> = {}): { yaml: string; out: string } {
   n++;
   const yaml = join(root, `study-${n}.yaml`);
-  const argv = opts.argv ?? `[${JSON.stringify(process.execPath)}, ${JSON.stringify(command)}, "{records_file}", "${opts.sleepMs ?? 1200}"]`;
-  writeFileSync(
-    yaml,
-    [
-      `name: gpu-run-${n}`,
-      'backend: command',
-      'model: scripted',
-      'n: 4',
-      'max_new_tokens: 8',
-      'baseline: {enabled: false}',
-      'energy: {rapl: false, sample_interval_ms: 50}',
-      `command: {argv: ${argv}}`,
-      ...(opts.extra ? [opts.extra] : []),
-      'sweep:',
-      sweep,
-      'execution: {n_cycles: 1, cycle_order: interleaved, config_gap_seconds: 0, cycle_gap_seconds: 0, stall_timeout_seconds: 60}',
-    ].join('\n') + '\n',
-  );
+  writeFileSync(yaml, gpuStudyYaml({ name: `gpu-run-${n}`, sweep, ...opts }));
   return { yaml, out: join(root, `out-${n}`) };
 }
 
@@ -143,7 +126,8 @@ async function runMeasuringAt(out: string, index: number, state: string, mw: num
 describe('a power-limit sweep through llem run', { timeout: 300_000 }, () => {
   test('gpu.power_limit_w: [200, 300, default]: requested == enforced in every result, power follows the fake\'s curve, the limit is back after the study, results and report treat the cap as swept', async () => {
     const g = gpu();
-    const s = study('  gpu.power_limit_w: [200, 300, default]');
+    // a baseline may be reused only under the same settings (the fake idles at min(load, cap) too)
+    const s = study('  gpu.power_limit_w: [200, 300, default]', { baseline: '{enabled: true, duration_seconds: 0.5, reuse_seconds: 600}' });
     const r = await run(['run', s.yaml, '--out', s.out, '--yes', '--no-tui'], g.env);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const dir = studyDirIn(s.out);
@@ -167,6 +151,8 @@ describe('a power-limit sweep through llem run', { timeout: 300_000 }, () => {
       const meanW = res.metrics.energy_j! / res.metrics.window_s;
       const expected = Math.min(LOAD_W, cap ?? 700);
       assert.ok(Math.abs(meanW - expected) / expected < 0.03, `cap ${cap}: ${meanW.toFixed(1)} W measured, ${expected} W expected`);
+      assert.equal(res.baseline?.source, 'measured', `cap ${cap}: no baseline of another cap reused`);
+      assert.ok(Math.abs(res.metrics.baseline_power_w! - expected) / expected < 0.03, `cap ${cap}: baseline ${res.metrics.baseline_power_w} W`);
     }
     // Settings change only between runs: no change of the limit while any child lived.
     const changes = readFakeStateLog(g.state).filter((e) => e.kind === 'power_limit_mw');
@@ -305,8 +291,7 @@ describe('restore after the runner stops', { timeout: 300_000 }, () => {
 describe('parallel: per_gpu', { timeout: 300_000 }, () => {
   test('each slot applies its own GPU\'s cap (by UUID) and both are restored', async () => {
     const g = gpu({ devices: [{ power: [[0, LOAD_W * 1000]] }, { power: [[0, LOAD_W * 1000]] }] });
-    const s = study('  gpu.power_limit_w: [200, 300]');
-    writeFileSync(s.yaml, readFileSync(s.yaml, 'utf8').replace('execution: {', 'execution: {parallel: per_gpu, '));
+    const s = study('  gpu.power_limit_w: [200, 300]', { execution: 'parallel: per_gpu, ' });
     const r = await run(['run', s.yaml, '--out', s.out, '--yes', '--no-tui'], g.env);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const dir = studyDirIn(s.out);

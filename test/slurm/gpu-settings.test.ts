@@ -6,36 +6,20 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/study-dir/read.ts';
 import { runResultSchema } from '../../src/results/schema.ts';
 import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeStateFile, readFakeStateLog, writeFakeScript, type FakeLibs } from '../native/fake.ts';
 import { llem, sleep, slurmDown, slurmUp } from './cluster-helpers.ts';
+import { gpuStudyYaml } from '../native/fixtures/gpu-study.ts';
 
-const command = fileURLToPath(new URL('../native/fixtures/gpu-command.mjs', import.meta.url));
 let libs: FakeLibs;
 
 function setup(name: string, sleepMs: number) {
   const root = mkdtempSync(path.join(os.tmpdir(), `llem-slurm-gpu-${name}-`));
   const { path: script } = writeFakeScript(root, { devices: [{ power: [[0, 500_000]] }] });
   const yaml = path.join(root, 'study.yaml');
-  writeFileSync(
-    yaml,
-    [
-      `name: slurm-gpu-${name}`,
-      'backend: command',
-      'model: scripted',
-      'n: 4',
-      'max_new_tokens: 8',
-      'baseline: {enabled: false}',
-      'energy: {rapl: false, sample_interval_ms: 50}',
-      `command: {argv: [${JSON.stringify(process.execPath)}, ${JSON.stringify(command)}, "{records_file}", "${sleepMs}"]}`,
-      'sweep:',
-      '  gpu.power_limit_w: [200, 300]',
-      'execution: {n_cycles: 1, cycle_order: interleaved, config_gap_seconds: 0, cycle_gap_seconds: 0}',
-    ].join('\n') + '\n',
-  );
+  writeFileSync(yaml, gpuStudyYaml({ name: `slurm-gpu-${name}`, sweep: '  gpu.power_limit_w: [200, 300]', sleepMs }));
   const env: NodeJS.ProcessEnv = { ...process.env, ...fakeGpuEnv(libs, script), LLEM_SLURM_POLL_MS: '1000', CI: 'true' };
   for (const k of ['CUDA_VISIBLE_DEVICES', 'LLEM_WORKER_ENTRY', 'GPU_FIXTURE_GATE']) delete env[k];
   const state = fakeStateFile(script);

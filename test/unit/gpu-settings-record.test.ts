@@ -3,7 +3,7 @@
 // idle below its clock lock at the window end is not drift, and what could not be checked says so.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLOCK_EVENT_GPU_IDLE, gpuSettingsLine, runGpuSettingsRecord, type GpuDeviceSettings, type GpuSettingsSnapshot } from '../../src/gpu-settings/record.ts';
+import { CLOCK_EVENT_GPU_IDLE, gpuSettingsKey, gpuSettingsLine, runGpuSettingsRecord, type GpuDeviceSettings, type GpuSettingsSnapshot } from '../../src/gpu-settings/record.ts';
 
 const uuid = 'GPU-00000000-1111-2222-3333-000000000000';
 const applied: GpuDeviceSettings = {
@@ -61,4 +61,10 @@ test('no applied record (the study sets no gpu.*): the values in force, every re
 test('the live panel line', () => {
   assert.equal(gpuSettingsLine([applied]), 'GPU 0 cap 300 W (requested 300 W) · SM 1410 MHz (locked 1410–1410) · mem 2619 MHz');
   assert.equal(gpuSettingsLine([{ ...applied, requested: { power_limit_w: null, sm_clock_mhz: null, memory_clock_mhz: null }, enforced: { ...applied.enforced, power_limit_w: 700 } }]), 'GPU 0 cap 700 W (default) · SM 1410 MHz · mem 2619 MHz');
+});
+
+test('the settings key of stored baselines: empty when every setting is default', () => {
+  assert.equal(gpuSettingsKey(null), '');
+  assert.equal(gpuSettingsKey([{ ...applied, requested: { power_limit_w: null, sm_clock_mhz: null, memory_clock_mhz: null } }]), '');
+  assert.equal(gpuSettingsKey([applied]), '-gpu-pl300-sm1410-1410');
 });
