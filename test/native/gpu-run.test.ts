@@ -235,6 +235,19 @@ describe('restore after the runner stops', { timeout: 300_000 }, () => {
     });
   }
 
+  test('SIGHUP during a 200 W run: the study goes on headless, and the GPU is restored when it actually stops', async () => {
+    const g = gpu();
+    const s = study('  gpu.power_limit_w: [200, 300]', { sleepMs: 1500 });
+    const p = llem(['run', s.yaml, '--out', s.out, '--yes', '--no-tui'], g.env);
+    const dir = await runMeasuringAt(s.out, 0, g.state, 200_000);
+    process.kill(p.proc.pid!, 'SIGHUP');
+    const r = await p.done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    assert.deepEqual(manifest(dir).runs.map((x) => x.status), ['completed', 'completed']);
+    assert.equal(limitMw(g.state), 700_000);
+    assert.ok(nothingLeftChanged(dir));
+  });
+
   test('SIGKILL of the runner during a 200 W run leaves 200 W; status says so; llem resume restores the original before its first run and finishes', async () => {
     const g = gpu();
     const s = study('  gpu.power_limit_w: [200, 300, default]', { sleepMs: 1200 });
