@@ -1,9 +1,11 @@
 // The line reporter used without a TTY (or with --no-tui): progress to stderr, the final summary
 // to stdout (or `status --json` with --json). Never throws into the runner.
-import type { RunnerEvent, StudySnapshot } from '../runner/events.ts';
+import type { RunnerEvent } from '../runner/events.ts';
 import { statusJson, type StudyRunner } from '../runner/index.ts';
 import { localRunnerInfo } from '../runner/launchers/local.ts';
 import { readManifest } from '../study-dir/read.ts';
+import type { RunHeadline, StudySnapshot } from '../study-dir/schema.ts';
+import { preflightLines, preflightModel, runsToGo } from '../ui/preflight.ts';
 import { writeErr, writeOut } from './lifecycle.ts';
 
 export interface PlainReporter {
@@ -18,24 +20,24 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
   const unsubscribe = runner.subscribe((e) => onEvent(e));
   function onEvent(e: RunnerEvent): void {
     switch (e.type) {
-      case 'study_started':
+      case 'study_started': {
         total = e.snapshot.runs.length;
         writeErr(`study ${e.snapshot.study_name}: ${e.snapshot.counts.pending} of ${total} runs to go → ${e.snapshot.study_dir}\n`);
+        // the pre-flight, always, before the first run: what will run, what was skipped, how long
+        const plan = runner.planFile;
+        if (plan) {
+          const toGo = runsToGo(plan, e.snapshot.runs.map((r) => r.status));
+          writeErr(preflightLines(preflightModel(plan, toGo), Date.now(), { title: false }).join('\n') + '\n');
+        }
         break;
+      }
       case 'run_status': {
         const r = e.run;
         const a = r.attempts.at(-1);
         const tag = `[${String(r.index + 1).padStart(String(total).length)}/${total}] ${a?.run_dir.split('/').pop() ?? r.run_id}`;
         if (r.status === 'running') writeErr(`${tag} running${a && a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}\n`);
         else if (r.status === 'completed') {
-          const h = r.headline;
-          const parts = [
-            h?.duration_s != null ? `${h.duration_s.toFixed(1)} s` : null,
-            h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : energyNa(h?.energy_unavailable_reason ?? null),
-            h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
-            h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
-          ].filter(Boolean);
-          writeErr(`${tag} completed  ${parts.join('  ')}\n`);
+          writeErr(`${tag} completed  ${headlineText(r.headline, energyNa)}\n`);
         } else if (r.status !== 'pending') {
           writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}\n`);
         }
@@ -97,6 +99,18 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
   };
 }
 
+/** A completed run's numbers as plain text, rounded ("12.3 s  45.6 J  833.4 tok/s"); shared with plain `llem watch`. */
+export function headlineText(h: RunHeadline | null, energyNa: (reason: string | null) => string = () => 'energy n/a'): string {
+  return [
+    h?.duration_s != null ? `${h.duration_s.toFixed(1)} s` : null,
+    h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : energyNa(h?.energy_unavailable_reason ?? null),
+    h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
+    h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
+  ]
+    .filter(Boolean)
+    .join('  ');
+}
+
 export function summaryText(snap: StudySnapshot, exitCode: number): string {
   const c = snap.counts;
   const lines = [
@@ -109,7 +123,7 @@ export function summaryText(snap: StudySnapshot, exitCode: number): string {
   }
   lines.push(`  study dir: ${snap.study_dir}`);
   if (exitCode === 130 || c.pending > 0 || c.interrupted > 0) lines.push(`  resume with: llem resume ${snap.study_dir}`);
-  else if (c.failed > 0) lines.push(`  retry the failed runs with: llem resume ${snap.study_dir} --retry-failed`);
+  else if (c.failed + c.skipped > 0) lines.push(`  retry the failed and skipped runs with: llem resume ${snap.study_dir} --retry-failed`);
   if (c.completed > 0) lines.push(`  results: llem results ${snap.study_dir}   report: llem report ${snap.study_dir}`);
   return lines.join('\n') + '\n';
 }
