@@ -5,6 +5,7 @@ import { cancelStudy } from '../runner/slurm/launcher.ts';
 import { isSlurmStudy } from '../runner/slurm/state-file.ts';
 import { InputError } from './errors.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
+import { unrestoredLines } from '../gpu-settings/index.ts';
 
 export function register(program: Command): void {
   program
@@ -20,5 +21,8 @@ export function register(program: Command): void {
       process.stdout.write(
         `cancelled Slurm job${r.jobIds.length === 1 ? '' : 's'} ${r.jobIds.join(', ')}; ${r.interrupted.length} run(s) marked interrupted; resume with: llem resume ${dir} --launcher slurm\n`,
       );
+      // each task restores its own GPU on Slurm's SIGTERM; say which could not (gpu-state.json keeps why)
+      const gpuLeft = unrestoredLines(dir);
+      if (gpuLeft.length) process.stderr.write(gpuLeft.map((l) => `warning: ${l}\n`).join(''));
     });
 }

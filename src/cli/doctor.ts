@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import { discoverRaplZones } from '../measure/rapl.ts';
 import { backendSpecs } from '../backends/registry.ts';
 import type { BackendCheck, BackendCheckStatus, DoctorProbe } from '../backends/types.ts';
-import { addonPath, loadAddon, openNvml, probeCuda, resolveVisibleDevices, type MetricName } from '../native/index.ts';
+import { addonPath, loadAddon, openNvml, probeCuda, resolveVisibleDevices, type GpuDeviceRef, type MetricName } from '../native/index.ts';
+import { drySetPowerLimit, NvmlGpuControl } from '../gpu-settings/index.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -27,6 +28,11 @@ export interface DoctorGpu {
   mig_mode: boolean | null;
   supported: Record<MetricName, boolean>;
   measured: boolean;
+  /**
+   * Whether this process may change the GPU's power limit and clocks (study `gpu:` keys): a dry set
+   * of its power limit to the value it has. `no_permission` needs root; `unsupported`: no setting.
+   */
+  gpu_settings: { status: 'changeable' | 'no_permission' | 'unsupported' | 'error'; detail: string };
 }
 
 export interface DoctorReport {
@@ -150,6 +156,7 @@ export async function collectDoctorReport(env: NodeJS.ProcessEnv = process.env):
       nvml.missing_symbols = session.info.missing;
       const resolved = resolveVisibleDevices(session, cvd, env);
       const measured = new Set(resolved.status === 'available' ? resolved.devices.map((d) => d.index) : []);
+      const control = new NvmlGpuControl(session);
       for (let i = 0; i < session.info.deviceCount; i++) {
         const info = session.deviceInfo(i);
         nvml.gpus.push({
@@ -163,6 +170,7 @@ export async function collectDoctorReport(env: NodeJS.ProcessEnv = process.env):
           mig_mode: info.migMode,
           supported: info.supported,
           measured: measured.has(i),
+          gpu_settings: settingsPermission(control, { index: i, uuid: info.uuid ?? '?', name: info.name ?? '?', viaMig: false }),
         });
       }
       nvml.selection =
@@ -218,6 +226,18 @@ export async function collectDoctorReport(env: NodeJS.ProcessEnv = process.env):
   return { addon, nvml, cuda, rapl, backends: await backendChecks() };
 }
 
+/** Whether this process may change a GPU's settings, by a dry set (its power limit set to what it is). */
+function settingsPermission(control: NvmlGpuControl, ref: GpuDeviceRef): DoctorGpu['gpu_settings'] {
+  try {
+    const dry = drySetPowerLimit(control, ref);
+    if (dry.status === 'allowed') return { status: 'changeable', detail: `power limit and clocks can be set (a dry set of ${dry.powerLimitMw / 1000} W worked)` };
+    if (dry.status === 'no_limit') return { status: 'unsupported', detail: `no power limit to set (${dry.why})` };
+    return { status: dry.error.kind === 'no_permission' ? 'no_permission' : dry.error.kind === 'unsupported' ? 'unsupported' : 'error', detail: dry.error.message };
+  } catch (err) {
+    return { status: 'error', detail: (err as Error).message };
+  }
+}
+
 const mark = (s: CheckStatus) => (s === 'ok' ? 'ok  ' : s === 'warn' ? 'warn' : 'MISS');
 
 export function formatDoctor(r: DoctorReport): string {
@@ -235,6 +255,7 @@ export function formatDoctor(r: DoctorReport): string {
     const mem = g.memory_total_bytes === null ? '?' : `${(g.memory_total_bytes / 2 ** 30).toFixed(0)} GiB`;
     lines.push(`       ${g.measured ? '*' : ' '} GPU ${g.index} ${g.name ?? '?'} ${g.uuid ?? ''} ${mem}, limit ${g.power_limit_w ?? '?'} W, persistence ${g.persistence_mode ?? '?'}, MIG ${g.mig_mode ?? '?'}`);
     lines.push(`           metrics: ${supported.join(' ')}${unsupported.length ? `; unsupported: ${unsupported.join(' ')}` : ''}`);
+    lines.push(`           gpu settings (study gpu: keys): ${g.gpu_settings.status === 'changeable' ? 'can be changed' : g.gpu_settings.status.replace('_', ' ')}: ${g.gpu_settings.detail}`);
   }
   if (r.nvml.selection) lines.push(`       measured (*): ${r.nvml.selection}`);
   section('CUDA', r.cuda.status, r.cuda.detail, r.cuda.fix);

@@ -1,7 +1,8 @@
-// `llem run` pre-flight for `gpu:` settings, before any study dir exists: a study that changes a
-// GPU setting needs NVML and the privilege to set it (checked by a dry set of the current value),
-// else it is refused (exit 2) with what is needed and the GPU untouched. A study whose every
-// setting is default needs neither.
+// `llem run` / `llem resume` pre-flight for `gpu:` settings, before anything runs (for `run`, before
+// a study dir exists): a study that changes a GPU setting needs NVML and the privilege to set it
+// (checked by a dry set of the current value), else it is refused (exit 2) with what is needed and
+// the GPU untouched. A study whose every setting is default needs neither. The Slurm launcher
+// skips it (the submitting node may have no GPU): each task checks its own GPUs.
 import { checkGpuSettingsPrivilege, GpuSettingsError, openGpuControl } from '../gpu-settings/index.ts';
 import { gpuSettingsUsed } from '../study/gpu-settings.ts';
 import type { PlanFile } from '../study/types.ts';
@@ -23,10 +24,4 @@ export function gpuSettingsPreflight(plan: PlanFile, cudaVisibleDevices: string 
   } finally {
     opened.control.close();
   }
-  // Issue 15 phase 1: applying, verifying and restoring are built (src/gpu-settings) but the run
-  // path does not call them yet; measuring under a setting that was never applied would record a
-  // number for an experiment that did not happen. Phase 2 removes this refusal.
-  throw new InputError(
-    `${plan.source_path}: the study sets ${keys}; this llem plans and checks GPU settings but its runner does not apply them yet, so it refuses to measure under them: set them to default (or remove them) to run`,
-  );
 }

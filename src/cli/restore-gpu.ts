@@ -1,25 +1,14 @@
-// `llem restore-gpu <dir> [--json] [--force]`: puts back the GPU power limit and clocks a study
+// `llem restore-gpu <dir> [--json] [--force] [--node <name>]`: puts back the GPU power limit and clocks a study
 // changed, from its gpu-state.json, without resuming it (for someone who will not resume after a
 // runner was killed). Exit 0: restored, or nothing to restore; 2: not a study dir, an unreadable
 // gpu-state.json, or a live runner holds the study; 1: a GPU could not be restored (the reason is
 // printed and the record kept for another try).
 import type { Command } from 'commander';
-import { changedGpuSettings, GpuSettingsError, openGpuControl, restoreGpuSettings, thisHost, type RestoreReport } from '../gpu-settings/index.ts';
+import { changedGpuSettings, GpuSettingsError, openGpuControl, restoreGpuSettings, restoreReportLines, thisHost, type RestoreReport } from '../gpu-settings/index.ts';
 import { readLockOwner } from '../study-dir/read.ts';
 import { pidAlive } from '../runner/lock.ts';
 import { CliError, InputError } from './errors.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
-
-function reportText(dir: string, r: RestoreReport): string {
-  const lines: string[] = [];
-  if (r.status === 'nothing_to_do') lines.push(`nothing to restore: ${dir} lists no GPU setting changed on ${r.host}`);
-  for (const d of r.devices) {
-    for (const what of d.restored) lines.push(`restored ${d.name} (${d.uuid}): ${what}`);
-    if (d.error) lines.push(`FAILED ${d.name} (${d.uuid}): ${d.error}`);
-  }
-  for (const h of r.otherHosts) lines.push(`note: node ${h} still lists changed GPU settings: run \`llem restore-gpu ${dir}\` on ${h}`);
-  return lines.join('\n') + '\n';
-}
 
 export function register(program: Command): void {
   program
@@ -28,9 +17,10 @@ export function register(program: Command): void {
     .argument('<dir>', 'study directory')
     .option('--json', 'print the restore report as JSON')
     .option('--force', 'restore even while a live runner on this machine holds the study')
-    .action(async (dir: string, opts: { json?: boolean; force?: boolean }) => {
+    .option('--node <name>', "the record to restore, when this machine's hostname is not the name it was kept under (a Slurm node name)")
+    .action(async (dir: string, opts: { json?: boolean; force?: boolean; node?: string }) => {
       const studyDir = requireStudyDir(dir);
-      const host = thisHost();
+      const host = opts.node ?? thisHost();
       let pending: ReturnType<typeof changedGpuSettings>;
       try {
         pending = changedGpuSettings(studyDir, host);
@@ -57,7 +47,7 @@ export function register(program: Command): void {
           opened.control.close();
         }
       }
-      const text = opts.json ? JSON.stringify(report, null, 2) + '\n' : reportText(dir, report);
+      const text = opts.json ? JSON.stringify(report, null, 2) + '\n' : restoreReportLines(dir, report).join('\n') + '\n';
       await new Promise<void>((resolve, reject) => (report.status === 'failed' && !opts.json ? process.stderr : process.stdout).write(text, (err) => (err ? reject(err) : resolve())));
       process.exitCode = report.status === 'failed' ? 1 : 0;
     });

@@ -9,6 +9,7 @@ import type { ResumeOptions } from '../runner/index.ts';
 import { InputError } from './errors.ts';
 import { addLauncherOptions, launcherFromFlags, presentExecution, type LauncherFlags } from './launch.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
+import { readPlan } from '../study-dir/read.ts';
 
 function positiveSeconds(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -48,6 +49,8 @@ export function register(program: Command): void {
           experimentTimeoutSeconds: positiveSeconds('--experiment-timeout', opts.experimentTimeout),
           stallTimeoutSeconds: positiveSeconds('--stall-timeout', opts.stallTimeout),
         };
+        // gpu.* settings need NVML and root here too (exit 2, nothing run); a Slurm task checks its own
+        if (launcher.executesHere) (await import('./gpu-preflight.ts')).gpuSettingsPreflight(readPlan(studyDir));
         process.exitCode = await presentExecution(launcher, await launcher.resume(studyDir, resume), {
           json: opts.json === true,
           tui: opts.tui !== false,

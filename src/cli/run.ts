@@ -33,7 +33,7 @@ export function register(program: Command): void {
       const inputIssues = await localInputIssues(studyPath, planFile.configs.map((c) => c.config));
       if (inputIssues.length) throw new StudyInputError(inputIssues);
       // gpu.* settings need NVML and root: refused here, before a study dir exists (exit 2)
-      (await import('./gpu-preflight.ts')).gpuSettingsPreflight(planFile);
+      if (launcher.executesHere) (await import('./gpu-preflight.ts')).gpuSettingsPreflight(planFile);
       checkOutDir(opts.out);
       const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
       const newStudy = () => launcher.start(createStudyDir(planFile, path.resolve(studyPath), opts.out));

@@ -1,7 +1,8 @@
 // `llem status <dir> [--json]`. The JSON form is a stable interface (src/runner/status-json.ts):
 // {status, counts: {pending, running, completed, failed, skipped, interrupted, invalid},
 //  runs: [{index, config_hash, cycle, status, error_type, attempts, result, validity, invalid_attempts}],
-//  runner: {launcher, pid, host, alive, since, slurm_jobs}}
+//  runner: {launcher, pid, host, alive, since, slurm_jobs},
+//  gpu_settings_unrestored: [one line per GPU a study changed and has not restored]}
 // The launcher holding the study first records what happened out of sight (a Slurm study: one
 // rate-limited poll, briefly under the study lock); `stopped` means no live runner holds a study
 // whose manifest still says running.
@@ -10,6 +11,7 @@ import { statusJson } from '../runner/index.ts';
 import { launcherOf } from '../runner/launchers/index.ts';
 import { readManifest } from '../study-dir/read.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
+import { unrestoredLines } from '../gpu-settings/index.ts';
 
 export function register(program: Command): void {
   program
@@ -24,8 +26,10 @@ export function register(program: Command): void {
       if (note) process.stderr.write(`note: ${note}; showing the manifest as recorded\n`);
       const m = readManifest(studyDir);
       const status = statusJson(m, await launcher.runner(studyDir));
+      // GPU settings a study changed and did not put back (a killed runner, a failed restore)
+      const gpuLeft = unrestoredLines(studyDir);
       if (opts.json) {
-        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ ...status, gpu_settings_unrestored: gpuLeft }, null, 2) + '\n');
         return;
       }
       const c = m.counts;
@@ -40,6 +44,8 @@ export function register(program: Command): void {
       } else if (!r.alive && (c.pending > 0 || c.interrupted > 0)) {
         lines.push(`continue with llem resume ${studyDir}`);
       }
+      // while a runner holds the study the settings are changed by design; it restores them itself
+      if (!r.alive) lines.push(...gpuLeft);
       for (const run of m.runs) {
         const a = run.attempts.at(-1);
         const detail = run.error_type ? `  ${run.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : run.status === 'invalid' && a?.message ? `  ${a.message}` : '';

@@ -11,10 +11,11 @@
 // not restored; a record with changes keeps its originals however often the study is resumed.
 import type { AddonGpuSettings, GpuDeviceRef } from '../native/index.ts';
 import { describeGpu, gpuSettingReasons, gpuSettingsSchema, type GpuSettings } from '../study/gpu-settings.ts';
-import { CLOCK_EVENT_GPU_IDLE, GpuSettingsError, settingsErrorFrom, type GpuControl } from './control.ts';
+import { GpuSettingsError, settingsErrorFrom, type GpuControl } from './control.ts';
 import { limitsOf } from './limits.ts';
-import { POWER_TOLERANCE_W, type GpuDeviceSettings } from './record.ts';
+import { CLOCK_EVENT_GPU_IDLE, POWER_TOLERANCE_W, type GpuDeviceSettings } from './record.ts';
 import {
+  GPU_STATE_FILE,
   isChanged,
   readGpuState,
   thisHost,
@@ -291,6 +292,51 @@ export function changedGpuSettings(studyDir: string, host: string = thisHost()):
   return { changed: Object.values(state?.nodes[host]?.devices ?? {}).filter(isChanged), otherHosts };
 }
 
+/** Every node whose record lists changes llem has not restored, with those GPUs (reads only). */
+export function unrestoredGpuSettings(studyDir: string): Array<{ host: string; devices: GpuStateDevice[] }> {
+  return Object.entries(readGpuState(studyDir)?.nodes ?? {})
+    .map(([host, n]) => ({ host, devices: Object.values(n.devices).filter(isChanged) }))
+    .filter((n) => n.devices.length > 0);
+}
+
+/** "GPU 0 (H200, GPU-…): power limit 200 W, SM clocks locked to [1410, 1410] MHz": what is still set. */
+export function describeApplied(d: GpuStateDevice): string {
+  const parts: string[] = [];
+  if (d.applied.power_limit_mw !== undefined) parts.push(`power limit ${d.applied.power_limit_mw / 1000} W (was ${(d.original.power_limit_mw ?? 0) / 1000} W)`);
+  if (d.applied.sm_clock_mhz) parts.push(`SM clocks locked to [${d.applied.sm_clock_mhz.join(', ')}] MHz`);
+  if (d.applied.memory_clock_mhz) parts.push(`memory clocks locked to [${d.applied.memory_clock_mhz.join(', ')}] MHz`);
+  return `${describeGpu(d)}: ${parts.join(', ')}${d.restore_error ? `; the last restore failed: ${d.restore_error}` : ''}`;
+}
+
+/**
+ * What `llem status` and `llem cancel` say of GPU settings still changed, one line per GPU with how
+ * to restore it (empty: every GPU is as it was). An unreadable gpu-state.json is one line saying so.
+ */
+export function unrestoredLines(studyDir: string, here: string = thisHost()): string[] {
+  let nodes: ReturnType<typeof unrestoredGpuSettings>;
+  try {
+    nodes = unrestoredGpuSettings(studyDir);
+  } catch (err) {
+    return [`GPU settings unknown: ${(err as Error).message}`];
+  }
+  return nodes.flatMap((n) =>
+    n.devices.map((d) => `GPU settings changed on ${n.host}: ${describeApplied(d)}; restore with: llem restore-gpu ${studyDir}${n.host === here ? '' : ` on ${n.host} (or --node ${n.host})`}`),
+  );
+}
+
+/** A restore report as lines for people: what was put back, what failed, which nodes still hold changes. */
+export function restoreReportLines(studyDir: string, r: RestoreReport): string[] {
+  const lines: string[] = [];
+  if (r.status === 'nothing_to_do') lines.push(`nothing to restore: ${studyDir} lists no GPU setting changed on ${r.host}`);
+  for (const d of r.devices) {
+    for (const what of d.restored) lines.push(`restored ${d.name} (${d.uuid}): ${what}`);
+    if (d.error) lines.push(`FAILED ${d.name} (${d.uuid}): ${d.error}`);
+  }
+  if (r.status === 'failed') lines.push(`the GPU settings that failed stay listed in ${GPU_STATE_FILE}: run \`llem restore-gpu ${studyDir}\` (as root) to try again`);
+  for (const h of r.otherHosts) lines.push(`note: node ${h} still lists changed GPU settings: run \`llem restore-gpu ${studyDir}\` on ${h}`);
+  return lines;
+}
+
 /**
  * Puts back every setting llem changed on this node's GPUs (or only `uuids`) from gpu-state.json.
  * Idempotent: with nothing changed (or no file) it touches nothing and says so. A GPU that fails
@@ -338,11 +384,12 @@ export function restoreGpuSettings(ctx: GpuSettingsContext, opts: { uuids?: read
     } catch (err) {
       report.error = err instanceof GpuSettingsError ? err.message : settingsErrorFrom(err, 'restoring', rec.uuid).message;
     }
-    if (done.length) {
+    if (done.length || report.error !== null || rec.restore_error) {
+      // What is left stays listed, with why, for `llem status` and the next `llem restore-gpu`.
       updateGpuState(ctx.studyDir, host, (n) => {
         const current = n?.devices[rec.uuid];
         if (!n || !current) return undefined;
-        return { ...n, devices: { ...n.devices, [rec.uuid]: afterSteps(current, done) } };
+        return { ...n, devices: { ...n.devices, [rec.uuid]: { ...afterSteps(current, done), restore_error: report.error } } };
       });
     }
   }

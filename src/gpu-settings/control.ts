@@ -28,9 +28,6 @@ export interface GpuControl {
   close(): void;
 }
 
-/** nvmlClocksEventReasonGpuIdle: nothing runs, so clocks sit below a lock until work arrives. */
-export const CLOCK_EVENT_GPU_IDLE = 0x1;
-
 export class NvmlGpuControl implements GpuControl {
   constructor(private readonly session: NvmlSession) {}
 

@@ -21,6 +21,26 @@ export interface PrivilegeCheck {
   notes: string[];
 }
 
+/** What a dry set of one GPU's power limit says about changing its settings. */
+export type DrySet =
+  | { status: 'allowed'; powerLimitMw: number }
+  /** The GPU reports no power limit: nothing to dry-set (clocks may still be lockable). */
+  | { status: 'no_limit'; why: string }
+  | { status: 'refused'; error: GpuSettingsError };
+
+/** Sets `ref`'s power limit to the value it already has (no change) and says whether that was allowed. */
+export function drySetPowerLimit(control: GpuControl, ref: GpuDeviceRef): DrySet {
+  const info = control.read(ref.index);
+  if (info.powerLimitMw === null) return { status: 'no_limit', why: info.errors.powerLimitMw?.message ?? 'not reported' };
+  try {
+    control.setPowerLimitMw(ref.index, info.powerLimitMw);
+    return { status: 'allowed', powerLimitMw: info.powerLimitMw };
+  } catch (err) {
+    const e = settingsErrorFrom(err, `a dry set of the power limit (${info.powerLimitMw / 1000} W, its current value)`, describeGpu(ref));
+    return { status: 'refused', error: e.kind === 'no_permission' ? new GpuSettingsError('no_permission', `${e.message}: ${PRIVILEGE_NEEDED}`, e.nvmlCode) : e };
+  }
+}
+
 /**
  * Throws GpuSettingsError (kind no_permission, with PRIVILEGE_NEEDED; unsupported; no_device)
  * when the study cannot change `used` settings on the GPUs CUDA_VISIBLE_DEVICES selects. With
@@ -32,23 +52,13 @@ export function checkGpuSettingsPrivilege(control: GpuControl, opts: { cudaVisib
   const notes: string[] = [];
   for (const ref of devices) {
     const gpu = describeGpu(ref);
-    const info = control.read(ref.index);
-    if (info.powerLimitMw === null) {
-      const why = info.errors.powerLimitMw?.message ?? 'not reported';
-      if (opts.used.includes('power_limit_w')) throw new GpuSettingsError('unsupported', `${gpu} has no power limit to set (${why})`);
-      notes.push(`${gpu}: privilege not checked (no power limit to dry-set: ${why})`);
-      continue;
-    }
-    try {
-      control.setPowerLimitMw(ref.index, info.powerLimitMw);
-    } catch (err) {
-      const e = settingsErrorFrom(err, `a dry set of the power limit (${info.powerLimitMw / 1000} W, its current value)`, gpu);
-      if (e.kind === 'no_permission') throw new GpuSettingsError('no_permission', `${e.message}: ${PRIVILEGE_NEEDED}`, e.nvmlCode);
-      if (e.kind === 'unsupported' && !opts.used.includes('power_limit_w')) {
-        notes.push(`${gpu}: privilege not checked (${e.message})`);
-        continue;
-      }
-      throw e;
+    const dry = drySetPowerLimit(control, ref);
+    if (dry.status === 'no_limit') {
+      if (opts.used.includes('power_limit_w')) throw new GpuSettingsError('unsupported', `${gpu} has no power limit to set (${dry.why})`);
+      notes.push(`${gpu}: privilege not checked (no power limit to dry-set: ${dry.why})`);
+    } else if (dry.status === 'refused') {
+      if (dry.error.kind === 'unsupported' && !opts.used.includes('power_limit_w')) notes.push(`${gpu}: privilege not checked (${dry.error.message})`);
+      else throw dry.error;
     }
   }
   return { devices, notes };

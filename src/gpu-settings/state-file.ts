@@ -3,7 +3,7 @@
 // study may write it at once) BEFORE the first change, so that a runner killed at any instant
 // leaves what is needed to restore: `llem resume` and `llem restore-gpu` read it.
 //
-// Keyed by node (hostname), then by GPU UUID: indices can change across reboots, UUIDs do not.
+// Keyed by node (Slurm node name, else hostname), then by GPU UUID: indices can change across reboots, UUIDs do not.
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -48,6 +48,8 @@ export const gpuStateDeviceSchema = z
     applied: appliedSettingsSchema,
     changed_at: z.string().nullable(),
     restored_at: z.string().nullable(),
+    /** Why the last restore of what `applied` lists failed (absent or null: none failed). */
+    restore_error: z.string().nullable().optional(),
   })
   .strict();
 export type GpuStateDevice = z.infer<typeof gpuStateDeviceSchema>;
@@ -71,9 +73,12 @@ export function gpuStatePath(studyDir: string): string {
   return path.join(studyDir, GPU_STATE_FILE);
 }
 
-/** The key of this machine's record (phase 2's Slurm task may pass its node name instead). */
-export function thisHost(): string {
-  return os.hostname();
+/**
+ * The key of this machine's record: the Slurm node name inside a Slurm job (what a task records
+ * under), else the hostname. `llem restore-gpu --node` reaches a record kept under another name.
+ */
+export function thisHost(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SLURMD_NODENAME || os.hostname();
 }
 
 /** Whether a device record holds a change llem has not restored. */

@@ -15,6 +15,8 @@ import type { EnergyWindowRecord, ForeignProcessCheck } from '../results/schema.
 import type { GpuSnapshot, GpuEnvironment, EnergyMeter, EnergyWindow, LivePowerSample, OpenMeterOptions } from './types.ts';
 import { computeWindow, counterDeltaMj, type DevicePoint, type DeviceSeries } from './window.ts';
 import { findOwnDescendants } from '../runner/process-tree.ts';
+import { NvmlGpuControl } from '../gpu-settings/control.ts';
+import { snapshotGpuSettings, type GpuSettingsSnapshot } from '../gpu-settings/record.ts';
 
 const LIVE_KEEP = 2000;
 /** Sampler errors kept word for word in a result (all are counted). */
@@ -385,6 +387,11 @@ class GpuMeter implements EnergyMeter {
       cuda_driver_version: cuda === null ? null : `${Math.floor(cuda / 1000)}.${Math.floor((cuda % 1000) / 10)}`,
       gpus,
     };
+  }
+
+  gpuSettings(): GpuSettingsSnapshot[] {
+    // the session stays the meter's: this control is never closed
+    return snapshotGpuSettings(new NvmlGpuControl(this.session), this.refs);
   }
 
   close(): void {

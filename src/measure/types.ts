@@ -1,6 +1,7 @@
 // Contract between the energy meters (src/measure, built on src/native) and the worker.
 import type { z } from 'zod';
 import type { EnergyWindowRecord, FlagCode, ForeignProcessCheck, gpuSnapshotSchema } from '../results/schema.ts';
+import type { GpuSettingsSnapshot } from '../gpu-settings/record.ts';
 
 /** One GPU as recorded in result.json's environment (results/schema.ts gpuSnapshotSchema). */
 export type GpuSnapshot = z.infer<typeof gpuSnapshotSchema>;
@@ -74,6 +75,8 @@ export interface EnergyMeter {
   foreignProcesses?(): Promise<ForeignProcessCheck>;
   /** Driver versions and a snapshot of each measured GPU (power limit, persistence, MIG, foreign processes). */
   environment?(): Promise<GpuEnvironment>;
+  /** The settable state of each measured GPU now (power limit, enforced limit, clocks), synchronously: read at the window edges for drift. */
+  gpuSettings?(): GpuSettingsSnapshot[];
 }
 
 export interface OpenMeterOptions {

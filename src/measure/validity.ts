@@ -106,6 +106,8 @@ export const VALIDITY_RULES = {
   temperature_drift: { kind: 'flag', default: true },
   energy_method_fallback: { kind: 'flag', default: true },
   baseline_above_load: { kind: 'flag', default: true },
+  // a number measured under a power limit or clock lock the study did not ask for is wrong
+  gpu_setting_drift: { kind: 'flag', default: true },
   energy_unavailable: { kind: 'energy_unavailable', default: 'when_gpu' },
   foreign_gpu_process: { kind: 'foreign', default: { policy: 'invalid', memory_mib: 1024, utilization_pct: 5 } },
   short_window: { kind: 'flag', default: false },
@@ -164,6 +166,8 @@ export const validityPolicySchema = z.object({
   temperature_drift: z.boolean(),
   energy_method_fallback: z.boolean(),
   baseline_above_load: z.boolean(),
+  // absent in plan.json written before issue 15: its default
+  gpu_setting_drift: z.boolean().default(VALIDITY_RULES.gpu_setting_drift.default),
   short_window: z.boolean(),
   few_samples: z.boolean(),
   warmup_not_converged: z.boolean(),

@@ -78,6 +78,14 @@ const METRIC_TITLES: Partial<Record<SummaryMetricKey, string>> = {
   output_tokens_per_s: 'output tokens per second',
 };
 
+/** Axis titles and caption notes of swept fields that need more than their name. */
+const FIELD_AXES: Record<string, { title: string; note: string }> = {
+  'gpu.power_limit_w': {
+    title: 'GPU power cap, gpu.power_limit_w (W)',
+    note: ' A config at default is drawn at the power limit its GPU had before the study (environment.gpu_settings in each result).',
+  },
+};
+
 /** Energy/token and tokens/s against each swept field, mean with CI error bars, one line per
  * combination of the other swept fields. */
 export function parameterCharts(summary: StudySummary): ChartSpec[] {
@@ -102,7 +110,7 @@ export function parameterCharts(summary: StudySummary): ChartSpec[] {
         ? {
             field: 'x',
             type: 'quantitative' as const,
-            title: field,
+            title: FIELD_AXES[field]?.title ?? field,
             scale: logX ? { type: 'log' as const, base: 2 } : { zero: false },
             axis: integers ? { format: '~d', tickMinStep: 1 } : { format: '~g' },
           }
@@ -121,7 +129,7 @@ export function parameterCharts(summary: StudySummary): ChartSpec[] {
         title: `${yTitle} vs ${field}`,
         caption: `Mean over completed cycles with 95 % bootstrap CI (t-interval where the bootstrap is undefined); ${nSeries} line${nSeries === 1 ? '' : 's'}${
           totalSeries > nSeries ? ` of ${totalSeries}: those with the ${higherIsBetter ? 'highest' : 'lowest'} best value (every config is in the table and summary.json)` : ''
-        }${nSeries > MAX_LEGEND_ENTRIES ? ' (legend omitted: too many lines)' : ''}.`,
+        }${nSeries > MAX_LEGEND_ENTRIES ? ' (legend omitted: too many lines)' : ''}.${FIELD_AXES[field]?.note ?? ''}`,
         spec: {
           $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       config: CHART_CONFIG,

@@ -3,6 +3,7 @@
 // meaning of the numbers (`meaning`: compare refuses without --allow-env-diff) or is worth knowing
 // (`note`: readings, not settings, or things that do not touch the GPU's work). Pure.
 import type { RunResult } from './schema.ts';
+import type { GpuDeviceSettings } from '../gpu-settings/record.ts';
 
 export type DifferenceSeverity = 'meaning' | 'note';
 
@@ -17,6 +18,11 @@ export interface EnvField {
 const gpus = (r: RunResult) => r.environment.gpus;
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
+/** A requested GPU setting per GPU, `default` when the run left it so; null when the run has no record of its settings. */
+function requested(r: RunResult, pick: (d: GpuDeviceSettings) => unknown): Array<string | null> {
+  return r.environment.gpu_settings?.devices.map((d) => str(pick(d)) ?? 'default') ?? [null];
+}
+
 /** Per-run bookkeeping in `extra` (a server's pid and log path) that differs every run by design. */
 const VOLATILE_EXTRA = /\.(pid|log)$/;
 
@@ -25,7 +31,21 @@ export const ENV_FIELDS: readonly EnvField[] = [
   { field: 'gpu_count', label: 'GPUs per run', severity: 'meaning', read: (r) => [String(gpus(r).length)] },
   { field: 'driver', label: 'NVIDIA driver', severity: 'meaning', read: (r) => [r.environment.nvml.driver_version] },
   { field: 'cuda', label: 'CUDA driver version', severity: 'meaning', read: (r) => [r.environment.nvml.cuda_driver_version] },
-  { field: 'power_limit_w', label: 'GPU power limit (W)', severity: 'meaning', read: (r) => gpus(r).map((g) => str(g.power_limit_w)) },
+  // The GPU settings a run asked for (gpu.*; `default` = what the GPU had) and what the driver
+  // enforced, verified before the run; results without the record fall back to the limit read then.
+  { field: 'power_limit_requested', label: 'GPU power limit requested (gpu.power_limit_w, W)', severity: 'meaning', read: (r) => requested(r, (d) => d.requested.power_limit_w) },
+  {
+    field: 'power_limit_w',
+    label: 'GPU power limit enforced (W)',
+    severity: 'meaning',
+    read: (r) => r.environment.gpu_settings?.devices.map((d) => str(d.enforced.power_limit_w)) ?? gpus(r).map((g) => str(g.power_limit_w)),
+  },
+  {
+    field: 'clock_locks_requested',
+    label: 'GPU clock locks requested (gpu.sm_clock_mhz / gpu.memory_clock_mhz, MHz)',
+    severity: 'meaning',
+    read: (r) => requested(r, (d) => (d.requested.sm_clock_mhz || d.requested.memory_clock_mhz ? `SM ${d.requested.sm_clock_mhz?.join('–') ?? 'default'}, memory ${d.requested.memory_clock_mhz?.join('–') ?? 'default'}` : null)),
+  },
   { field: 'persistence_mode', label: 'persistence mode', severity: 'meaning', read: (r) => gpus(r).map((g) => str(g.persistence_mode)) },
   { field: 'mig_mode', label: 'MIG mode', severity: 'meaning', read: (r) => gpus(r).map((g) => str(g.mig_mode)) },
   { field: 'engine', label: 'inference engine version', severity: 'meaning', read: (r) => [`${r.backend.name} ${r.backend.version ?? 'unknown'}`] },

@@ -73,6 +73,7 @@ function datasetLabel(r: RunResult): string {
 export function runExportTable(study: LoadedStudy, summary: StudySummary): ExportTable {
   const used = usedResults(study, summary);
   const configOf = new Map(study.plan.configs.map((c) => [c.config_hash, c]));
+  const sweptOf = new Map(summary.configs.map((c) => [c.config_hash, c.swept]));
   const excluded = new Map(summary.excluded_runs.map((e) => [e.run_id, e]));
   const completedByKey = new Map([...used.values()].map((r) => [`${r.config_hash}:${r.cycle}`, r]));
   const columns: ColumnDef[] = [
@@ -104,7 +105,8 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
     const run = study.snapshot?.runs.find((x) => x.config_hash === o.config_hash && x.cycle === o.cycle);
     const r = completedByKey.get(`${o.config_hash}:${o.cycle}`);
     const pc = configOf.get(o.config_hash);
-    const flat = pc ? flattenConfig(pc.config) : {};
+    // the config's swept values as the summary has them (gpu.* left at default: the recorded value)
+    const swept = sweptOf.get(o.config_hash) ?? {};
     const runId = r?.run_id ?? run?.run_id ?? `${String(o.index).padStart(4, '0')}-${o.config_hash}-c${o.cycle}`;
     const row: Record<string, Scalar> = {
       study_hash: summary.study.hash,
@@ -115,7 +117,7 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
       status: r ? 'completed' : (run?.status ?? 'pending'),
       reason: r ? null : (excluded.get(runId)?.reason ?? null),
     };
-    for (const f of summary.swept_fields) row[f] = flat[f] ?? null;
+    for (const f of summary.swept_fields) row[f] = swept[f] ?? null;
     row.model = pc?.config.model ?? null;
     row.backend = pc?.config.backend ?? null;
     row.gpu_model = r ? gpuModel(r) : null;

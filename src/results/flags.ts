@@ -28,6 +28,7 @@ const FLAG_SHORT: Record<FlagCode, string> = {
   energy_method_fallback: 'EF',
   mig_whole_gpu: 'MG',
   baseline_above_load: 'BL',
+  gpu_setting_drift: 'GD',
 };
 
 export const FLAG_LEGEND = Object.fromEntries(

@@ -2,6 +2,7 @@
 // (classification), results/summary/report. Versioned; zod-checked on every read.
 // MEASUREMENT.md is the source of the definitions; they are embedded in every result.
 import { z } from 'zod';
+import { gpuSettingsRecordSchema } from '../gpu-settings/record.ts';
 
 export const RESULT_SCHEMA_VERSION = 1 as const;
 
@@ -26,6 +27,8 @@ export const FLAG_CODES = [
   'energy_method_fallback',
   'mig_whole_gpu',
   'baseline_above_load',
+  // issue 15: a GPU setting (power limit, clock lock) changed between the apply and the window end
+  'gpu_setting_drift',
 ] as const;
 export type FlagCode = (typeof FLAG_CODES)[number];
 
@@ -77,6 +80,11 @@ export const environmentSchema = z.object({
   gpus: z.array(gpuSnapshotSchema),
   /** Backend-specific versions (torch, transformers, vllm …). */
   extra: z.record(z.string(), z.string().nullable()).default({}),
+  /**
+   * The GPU settings the run ran under (issue 15): per GPU requested (null = default) and enforced
+   * values, and whether one drifted. Absent without NVML and in results written before.
+   */
+  gpu_settings: gpuSettingsRecordSchema.optional(),
 });
 export type EnvironmentSnapshot = z.infer<typeof environmentSchema>;
 

@@ -17,6 +17,7 @@ import {
   type SummaryEnvironment,
   type SummaryMetricKey,
 } from './summary-schema.ts';
+import { withGpuDefaults } from './gpu-swept.ts';
 
 export const METRIC_GETTERS: Record<SummaryMetricKey, (m: RunMetrics) => number | null> = {
   energy_per_output_token_j: (m) => m.energy_per_output_token_j,
@@ -324,7 +325,11 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
     if (!labelOf.has(hash)) warnings.push(`manifest has runs of config ${hash}, which is not in plan.json (ignored)`);
   }
 
-  const flat = plan.configs.map((c) => flattenConfig(c.config));
+  const flat = withGpuDefaults(
+    plan.configs.map((c) => flattenConfig(c.config)),
+    plan.configs.map((c) => c.config_hash),
+    input.results,
+  );
   const swept = sweptFields(flat);
   const excluded: ExcludedRun[] = [];
   const invalidAttempts: InvalidAttempt[] = [];

@@ -185,6 +185,7 @@ export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results
   const snap = snapshot ?? snapshotFromResults(plan, results);
   const byRun = resultsByRun(results);
   const configByHash = new Map(plan.configs.map((c) => [c.config_hash, c]));
+  const sweptOf = new Map(summary.configs.map((c) => [c.config_hash, c.swept]));
   const excluded = new Map(summary.excluded_runs.map((e) => [e.run_id, e]));
   const rows: Row[] = [];
   const display: Array<Record<string, string>> = [];
@@ -205,7 +206,8 @@ export function runTable(plan: PlanFile, snapshot: StudySnapshot | null, results
       error_type: run.error_type,
       reason: excluded.get(run.run_id)?.reason ?? null,
     };
-    for (const f of summary.swept_fields) row[f] = flat[f] ?? null;
+    // the config's swept values as the summary has them (gpu.* left at default: the recorded value)
+    for (const f of summary.swept_fields) row[f] = sweptOf.get(run.config_hash)?.[f] ?? null;
     row.flags = result ? [...new Set(result.flags.map((f) => f.code))].join(' ') : null;
     for (const def of SUMMARY_METRICS) row[def.key] = result ? METRIC_GETTERS[def.key](result.metrics) : null;
     row.window_s = result?.metrics.window_s ?? null;

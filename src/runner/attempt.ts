@@ -15,6 +15,7 @@ import { runTimeouts } from '../study/estimate.ts';
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
 import { invalidMessage, type ValidityPolicy } from '../measure/validity.ts';
 import type { RunResult } from '../results/schema.ts';
+import type { GpuDeviceSettings } from '../gpu-settings/record.ts';
 import { ChildHandle, type ChildOutcome } from './child-handle.ts';
 import { PROTOCOL_VERSION, type ChildMessage, type RunSpec } from './protocol.ts';
 import { heartbeatMsFor, KILL_GRACE_MS } from './timing.ts';
@@ -84,6 +85,8 @@ export interface PrepareInput {
   cudaVisibleDevices: string | null;
   /** Tests: a fixed heartbeat instead of heartbeatMsFor(stall timeout). */
   heartbeatMs?: number;
+  /** The GPU settings applied and verified for this run (src/runner/gpu-settings.ts); null: none. */
+  gpuSettings?: GpuDeviceSettings[] | null;
 }
 
 /** The config run `run` measures. Errors: the plan has no config with the run's hash. */
@@ -121,6 +124,7 @@ export function prepareAttempt(input: PrepareInput): PreparedAttempt {
     power_csv_path: path.join(input.runDir, POWER_CSV_FILE),
     heartbeat_ms: input.heartbeatMs ?? heartbeatMsFor(timeouts.stall_timeout_seconds),
     cuda_visible_devices: input.cudaVisibleDevices,
+    gpu_settings: input.gpuSettings ?? null,
   };
   const specPath = path.join(input.runDir, RUN_SPEC_FILE);
   writeFileSync(specPath, JSON.stringify(spec, null, 2) + '\n');

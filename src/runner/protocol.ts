@@ -2,6 +2,7 @@
 // the run directory and the message carries its path. Both sides zod-check what they receive.
 import { z } from 'zod';
 import type { ExperimentConfig } from '../study/types.ts';
+import type { GpuDeviceSettings } from '../gpu-settings/record.ts';
 import { treeCleanupSchema } from './process-tree.ts';
 
 export const PROTOCOL_VERSION = 1 as const;
@@ -43,6 +44,11 @@ export interface RunSpec {
   heartbeat_ms: number;
   /** CUDA_VISIBLE_DEVICES the child must measure (copied from the parent env or the launcher). */
   cuda_visible_devices: string | null;
+  /**
+   * The GPU settings the parent applied and verified for this run (src/runner/gpu-settings.ts),
+   * one per GPU; null or absent when it changed nothing (the study sets no gpu.*).
+   */
+  gpu_settings?: GpuDeviceSettings[] | null;
 }
 
 const samplePoint = z.object({

@@ -10,10 +10,11 @@ import { snapshotOf } from '../study-dir/snapshot.ts';
 import type { RunRecord, StudySnapshot } from '../study-dir/schema.ts';
 import { isRetryable } from '../study-dir/statuses.ts';
 import type { PlanFile } from '../study/types.ts';
-import { defaultWorkerCommand, nextAttempt, performAttempt, prepareAttempt, superviseAttempt, type WorkerCommand } from './attempt.ts';
+import { configOf, defaultWorkerCommand, nextAttempt, performAttempt, prepareAttempt, superviseAttempt, type WorkerCommand } from './attempt.ts';
 import type { ChildHandle } from './child-handle.ts';
 import type { RunnerControls, RunnerEvent } from './events.ts';
 import { Gaps, type GapOptions } from './gaps.ts';
+import { applyForAttempt, restoreSummary, startRunGpuSettings, type RunGpuSettings } from './gpu-settings.ts';
 import { acquireStudyLock, type StudyLock } from './lock.ts';
 import { LineThrottle } from './log-throttle.ts';
 import { ManifestStore } from './manifest.ts';
@@ -52,6 +53,8 @@ export class StudyRunner implements RunnerControls {
   private plan: PlanFile | null = null;
   private lock: StudyLock | null = null;
   private gaps: Gaps | null = null;
+  /** The GPU settings of the study's runs: applied before each child, restored at every end. */
+  private gpu: RunGpuSettings | null = null;
   /** Every child in flight (one, or one per GPU with parallel: per_gpu); kills address them all. */
   private inFlight = new Map<number, ChildHandle>();
   private state: StudyRunState = initialRunState;
@@ -104,6 +107,8 @@ export class StudyRunner implements RunnerControls {
       const plan = readPlan(this.studyDir);
       this.store = ManifestStore.open(this.studyDir, { fsync: this.opts.fsync });
       await waitForOrphanedWorkers(this.store.manifest, this.store.manifestPath, { warn: (m) => this.warn(m), boundMs: this.opts.orphanWaitMs });
+      // before anything else: a runner killed mid-study may have left this node's GPUs changed
+      this.gpu = await startRunGpuSettings(this.studyDir, plan, { warn: (m) => this.warn(m) });
       const prepared = applyResumeRules(this.store, plan, this.studyDir, this.opts.resume ?? null, (m) => this.warn(m));
       this.plan = prepared.plan;
       // a local runner takes over every run a Slurm array was given (the CLI refused while one is active)
@@ -115,10 +120,17 @@ export class StudyRunner implements RunnerControls {
       this.store.commit([started]);
       this.emit(started);
       this.gaps = new Gaps(this.schedulerGapHost(), this.plan.execution, this.opts);
-      await schedule(this.schedulerHost(), await this.slots(), this.opts.resume ? lastEndedRun(this.store.manifest) : null);
+      try {
+        await schedule(this.schedulerHost(), await this.slots(), this.opts.resume ? lastEndedRun(this.store.manifest) : null);
+      } finally {
+        // every child is gone: the end of the study, q, Ctrl+C, SIGTERM, or an error in the runner
+        this.restoreGpuSettings();
+      }
       return await this.finish();
     } finally {
       this.running = false;
+      this.restoreGpuSettings();
+      this.gpu?.close();
       this.store?.close();
       await this.lock.release();
     }
@@ -311,6 +323,8 @@ export class StudyRunner implements RunnerControls {
       this.commitEnd(adoptResult(store, this.studyDir, rec.index, next, this.validity), rec.index);
       return;
     }
+    // before the child (and its baseline) starts, on exactly the slot's GPUs
+    const gpu = applyForAttempt(this.gpu!, slot.cudaVisibleDevices, configOf(this.plan!, rec).gpu);
     const prepared = prepareAttempt({
       studyDir: this.studyDir,
       plan: this.plan!,
@@ -322,7 +336,16 @@ export class StudyRunner implements RunnerControls {
       env: this.opts.env ?? process.env,
       cudaVisibleDevices: slot.cudaVisibleDevices,
       heartbeatMs: this.opts.heartbeatMs,
+      gpuSettings: gpu.settings,
     });
+    const started = { attempt: next.attempt, run_dir: path.relative(this.studyDir, next.runDir), message: null, timeouts: prepared.timeouts, gpu_settings: gpu.settings };
+    if (gpu.failure) {
+      // never measured under a setting it did not ask for: failed with the reason, no child
+      this.commitEmit(startAttempt(store, rec.index, { ...started, pid: null, pid_start_ticks: null }));
+      const e = endAttempt(store, this.studyDir, rec.index, next.attempt, gpu.failure);
+      if (e) this.commitEmit(e);
+      return;
+    }
     const lines = new LineThrottle((line) => this.emit({ type: 'log', at: now(), index: rec.index, line }));
     const handle = superviseAttempt(prepared, {
       workerCommand: this.opts.workerCommand ?? defaultWorkerCommand,
@@ -334,16 +357,7 @@ export class StudyRunner implements RunnerControls {
     try {
       await performAttempt(handle, this.validity, {
         started: (h) => {
-          this.commitEmit(
-            startAttempt(store, rec.index, {
-              attempt: next.attempt,
-              run_dir: path.relative(this.studyDir, next.runDir),
-              pid: h.pid,
-              pid_start_ticks: h.pid ? procStartTicks(h.pid) : null,
-              message: null,
-              timeouts: prepared.timeouts,
-            }),
-          );
+          this.commitEmit(startAttempt(store, rec.index, { ...started, pid: h.pid, pid_start_ticks: h.pid ? procStartTicks(h.pid) : null }));
           // an abort that arrived while we were spawning
           if (this.state.status === 'stopping' && this.state.reason === 'abort') h.kill('abort');
         },
@@ -378,6 +392,12 @@ export class StudyRunner implements RunnerControls {
       default:
         break;
     }
+  }
+
+  /** Puts back the GPU settings this study changed on this node (idempotent; a failure is a warning). */
+  private restoreGpuSettings(): void {
+    const report = this.gpu?.restore();
+    if (report) this.warn(restoreSummary(this.studyDir, report));
   }
 
   private async finish(): Promise<number> {

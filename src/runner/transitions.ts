@@ -13,6 +13,7 @@ import type { TreeCleanup } from './process-tree.ts';
 import type { ManifestStore } from './manifest.ts';
 import type { RunnerEvent } from './events.ts';
 import type { ErrorType, Phase } from './protocol.ts';
+import type { GpuDeviceSettings } from '../gpu-settings/record.ts';
 
 const now = () => new Date().toISOString();
 
@@ -29,6 +30,8 @@ export interface AttemptStart {
   message: string | null;
   timeouts: RunTimeouts;
   started_at?: string;
+  /** The GPU settings applied before the child started (src/runner/gpu-settings.ts); null: none. */
+  gpu_settings?: GpuDeviceSettings[] | null;
 }
 
 /**
@@ -62,6 +65,7 @@ export function startAttempt(store: ManifestStore, index: number, start: Attempt
       pid_start_ticks: start.pid_start_ticks,
       host: os.hostname(),
       timeouts: start.timeouts,
+      ...(start.gpu_settings ? { gpu_settings: start.gpu_settings } : {}),
     });
   });
   return runStatusEvent(store.run(index), startedAt);

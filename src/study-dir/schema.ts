@@ -10,6 +10,7 @@ import { DEFAULT_EXECUTION, executionSchema } from '../study/schema.ts';
 import type { ExecutionConfig } from '../study/types.ts';
 import { cycleTargetSchema } from '../study/target.ts';
 import { validityPolicySchema } from '../measure/validity.ts';
+import { gpuDeviceSettingsSchema } from '../gpu-settings/record.ts';
 
 // ── statuses (src/study-dir/statuses.ts: no imports, so that any module can use them) ──────────
 export * from './statuses.ts';
@@ -102,6 +103,8 @@ export const attemptSchema = z.object({
   timeouts: runTimeoutsSchema.optional(),
   /** The validity gate's judgement of its result (attempts that wrote one; absent otherwise and in older manifests). */
   validity: attemptValiditySchema.optional(),
+  /** The GPU settings applied and verified before its child started (absent: none applied). */
+  gpu_settings: z.array(gpuDeviceSettingsSchema).optional(),
 });
 export type AttemptRecord = z.infer<typeof attemptSchema>;
 

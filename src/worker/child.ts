@@ -129,6 +129,7 @@ function buildResult(
     energyAdjustedJ: metrics.energy_adjusted_j,
     energyJ: metrics.energy_j,
     baselinePowerW: baseline.powerW,
+    gpuSettingDrift: m.gpuSettings?.drift_reasons ?? [],
   }).concat(arrivalFlags(metrics.arrival));
   return {
     schema_version: RESULT_SCHEMA_VERSION,
@@ -148,7 +149,7 @@ function buildResult(
     started_at: startedAt,
     ended_at: new Date().toISOString(),
     phases: run.phases,
-    environment: environmentSnapshot(spec, m.meter, pre.gpuEnv, load.info.extra_versions ?? {}),
+    environment: { ...environmentSnapshot(spec, m.meter, pre.gpuEnv, load.info.extra_versions ?? {}), ...(m.gpuSettings ? { gpu_settings: m.gpuSettings } : {}) },
     metrics,
     flags,
     definitions: resultDefinitions(),

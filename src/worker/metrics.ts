@@ -172,6 +172,8 @@ export interface FlagInputs {
   energyAdjustedJ?: number | null;
   energyJ?: number | null;
   baselinePowerW?: number | null;
+  /** Why the GPU settings were not the same over the run (environment.gpu_settings.drift_reasons). */
+  gpuSettingDrift?: readonly string[];
 }
 
 /**
@@ -218,6 +220,7 @@ export function computeFlags(f: FlagInputs): ValidityFlag[] {
   if ((f.migWholeGpu ?? []).length > 0) {
     add('mig_whole_gpu', `selected through MIG: energy and power are those of the whole GPU (${f.migWholeGpu!.join(', ')}), including other MIG slices`);
   }
+  if ((f.gpuSettingDrift ?? []).length > 0) add('gpu_setting_drift', f.gpuSettingDrift!.join('; '));
   const adjusted = f.energyAdjustedJ ?? null;
   const raw = f.energyJ ?? f.window.energy_j;
   if (adjusted !== null && raw !== null && adjusted < -BASELINE_ABOVE_LOAD_TOLERANCE * Math.abs(raw)) {
@@ -302,6 +305,7 @@ export const RECORD_DEFINITIONS = {
   energy_window: 'The window-start and window-stop reads of every GPU (absolute counter in mJ, power, time from the window start); with power.csv they make energy_j reproducible from the files alone; sampler errors are kept here',
   foreign_gpu: 'Compute processes on the measured GPUs other than this worker and its descendants, with their memory and the GPU utilisation, at preflight (before the model loads) and at the window edges',
   device_selection_notes: 'How CUDA_VISIBLE_DEVICES was mapped to NVML devices (ignored entries, index order, MIG)',
+  'environment.gpu_settings': 'The GPU settings the run ran under, per GPU: requested (as the config asks; null = default), enforced (what the driver reported after the parent applied and verified them), original_power_limit_w (the limit before the study, what default stands for), notes; gpu_setting_drift and drift_reasons (a setting that changed between the apply and the window end)',
   'power.csv': 'One row per (read, GPU): the start edge read, the sampler points inside the window, the stop edge read (column row); energy_counter_mj is the absolute counter, energy_j the counter since the start read',
 } as const;
 
@@ -324,6 +328,7 @@ export const FLAG_DEFINITIONS = {
   energy_method_fallback: 'the energy counter read at the window start did not give the window\'s energy (error or NOT_SUPPORTED at the stop): energy_j is polled power (energy_method_reason)',
   mig_whole_gpu: 'the run was given a MIG slice, but energy and power are the whole GPU\'s, other slices included',
   over_saturated: 'open-loop workload (request_rate): the achieved request rate fell more than 5 % short of the rate actually scheduled; the server did not keep up and latencies include its queue (metrics.arrival)',
+  gpu_setting_drift: 'a GPU power limit or clock lock was not the one verified before the run at some point between the window start and end (someone else changed it): the number was not measured under the setting recorded (environment.gpu_settings.drift_reasons)',
   baseline_above_load: `energy_adjusted_j came out below −${BASELINE_ABOVE_LOAD_TOLERANCE * 100} % of energy_j: the idle baseline was above the power during the run (closer to 0 it is noise between two windows at the same power)`,
 } as const satisfies Record<FlagCode, string>;
 

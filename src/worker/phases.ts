@@ -16,6 +16,7 @@ import { workloadArrival } from './arrival-metrics.ts';
 import { baselineReuseDecision, coefficientOfVariation, type BaselineRecord } from './metrics.ts';
 import { writeFileAtomic } from './files.ts';
 import type { LogLevel } from './log.ts';
+import { gpuSettingsKey, runGpuSettingsRecord, type GpuSettingsRecord, type GpuSettingsSnapshot } from '../gpu-settings/record.ts';
 
 /** What the phases use from outside: meters, the backend loader, the parent's shutdown. */
 export interface PhaseDeps {
@@ -89,6 +90,8 @@ export interface MeasureOutcome {
   cpuReason: string | null;
   foreignStart: ForeignProcessCheck | null;
   foreignStop: ForeignProcessCheck | null;
+  /** The GPU settings the run ran under and whether one drifted (null: nothing known). */
+  gpuSettings: GpuSettingsRecord | null;
 }
 
 async function enter(run: RunState, p: Phase): Promise<void> {
@@ -165,8 +168,9 @@ export async function baselinePhase(run: RunState, pre: Preflight): Promise<Base
   if (meter.unavailableReason !== null) {
     return { powerW: null, reused: null, staleReason: null, provenance: provenance({ source: 'unavailable', reason: meter.unavailableReason }) };
   }
-  // One stored baseline per GPU selection (parallel per-GPU runs measure different devices).
-  const key = (spec.cuda_visible_devices ?? 'all').replace(/[^A-Za-z0-9_.-]/g, '_') || 'none';
+  // One stored baseline per GPU selection (parallel per-GPU runs measure different devices) and
+  // GPU settings (a clock lock changes idle power: a baseline under another lock is not this one's).
+  const key = `${spec.cuda_visible_devices ?? 'all'}${gpuSettingsKey(spec.gpu_settings ?? null)}`.replace(/[^A-Za-z0-9_.-]/g, '_') || 'none';
   const path = join(spec.study_dir, `baseline-${key}.json`);
   let prev: BaselineRecord | null = null;
   try {
@@ -315,6 +319,8 @@ export async function measurePhase(run: RunState, pre: Preflight): Promise<Measu
     }
   }
   const foreignStart = await foreignCheck(run, meter, 'the window start');
+  // Outside the window on both sides: a handful of NVML reads that must not count as its energy.
+  const settingsStart = settingsSnapshot(run, meter, 'the window start');
   // Backends that queue work asynchronously (torch) sync the device at the window edges so the
   // window holds exactly the measured work.
   await session.beginWindow?.();
@@ -353,7 +359,16 @@ export async function measurePhase(run: RunState, pre: Preflight): Promise<Measu
     flushLive(); // the last partial second, so short windows still show up live
     window = await meter.stop();
   }
+  const settingsStop = settingsSnapshot(run, meter, 'the window stop');
   const foreignStop = await foreignCheck(run, meter, 'the window stop');
+  const gpuSettings = runGpuSettingsRecord({
+    applied: spec.gpu_settings ?? null,
+    start: settingsStart.snapshot,
+    stop: settingsStop.snapshot,
+    requested: config.gpu,
+    unreadable: settingsStart.why ?? settingsStop.why,
+  });
+  if (gpuSettings?.gpu_setting_drift) run.log('warn', `GPU settings drifted: ${gpuSettings.drift_reasons.join('; ')}`);
   // NVML's per-device memory includes every process; the backend's own peak is the better number
   // when NVML has none (no GPU library, or a CPU run).
   if (window.memory_peak_bytes === null && sessionPeakBytes !== null) {
@@ -386,7 +401,19 @@ export async function measurePhase(run: RunState, pre: Preflight): Promise<Measu
     throw new ClassifiedError('BackendError', `every measured request failed; first error: ${failed[0]!.error}`);
   }
   if (failed.length > 0) run.log('warn', `${failed.length} of ${records.length} measured requests failed; first: ${failed[0]!.error}`);
-  return { meter, records, failed, window, cpuEnergyJ, cpuReason, foreignStart, foreignStop };
+  return { meter, records, failed, window, cpuEnergyJ, cpuReason, foreignStart, foreignStop, gpuSettings };
+}
+
+/** The GPU settings now (the power limit, clocks), or why they could not be read. */
+function settingsSnapshot(run: RunState, meter: EnergyMeter, where: string): { snapshot: GpuSettingsSnapshot[] | null; why: string | null } {
+  if (meter.unavailableReason !== null) return { snapshot: null, why: meter.unavailableReason };
+  if (!meter.gpuSettings) return { snapshot: null, why: 'the meter cannot read GPU settings' };
+  try {
+    return { snapshot: meter.gpuSettings(), why: null };
+  } catch (err) {
+    run.log('warn', `GPU settings could not be read at ${where}: ${(err as Error).message}`);
+    return { snapshot: null, why: `not readable at ${where}: ${(err as Error).message}` };
+  }
 }
 
 export async function teardownPhase(run: RunState): Promise<void> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeUuid, writeFakeScript, type FakeLibs } from './fake.ts';
+import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeStateFile, fakeUuid, readFakeStateLog, writeFakeScript, type FakeLibs } from './fake.ts';
 
 const execFileAsync = promisify(execFile);
 const llem = fileURLToPath(new URL('../../bin/llem.js', import.meta.url));
@@ -60,4 +60,20 @@ test('doctor exits 0 and says what to do when NVML and CUDA are missing', async 
   assert.ok(stdout.includes(join(dir, 'no-nvml.so')));
   assert.match(stdout, /install the NVIDIA driver/);
   assert.match(stdout, /\[MISS\] CUDA/);
+});
+
+test('doctor reports per GPU whether its settings (power limit, clocks) can be changed: a dry set, nothing changed', async () => {
+  const { path } = writeFakeScript(dir, { devices: [{}, {}] }, 'privileged.txt');
+  const ok = await doctor(['--json'], fakeGpuEnv(libs, path));
+  assert.equal(ok.code, 0);
+  const gpus = JSON.parse(ok.stdout).nvml.gpus as Array<{ gpu_settings: { status: string; detail: string } }>;
+  assert.deepEqual(gpus.map((g) => g.gpu_settings.status), ['changeable', 'changeable']);
+  assert.match(gpus[0]!.gpu_settings.detail, /a dry set of 700 W worked/);
+  // only dry sets: the limit each GPU had
+  assert.ok(readFakeStateLog(fakeStateFile(path)).every((e) => e.kind === 'power_limit_mw' && e.values[0] === 700_000));
+
+  const { path: denied } = writeFakeScript(dir, { devices: [{}], privileged: false }, 'unprivileged.txt');
+  const no = await doctor([], fakeGpuEnv(libs, denied));
+  assert.equal(no.code, 0);
+  assert.match(no.stdout, /gpu settings \(study gpu: keys\): no permission: .*NVML_ERROR_NO_PERMISSION.*needs root: run llem as root/);
 });

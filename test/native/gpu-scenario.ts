@@ -5,6 +5,8 @@
 //   apply   {studyDir, cvd, settings, host?, kill?}   applyGpuSettings; kill: SIGKILL itself after
 //   restore {studyDir, host?}     restoreGpuSettings
 //   set-power {index, mw}         one raw set through the seam (errors as {code, message})
+//   apply-then-throw {studyDir, settings}  the run path's RunGpuSettings applies, then an uncaught
+//                                 error ends the process (its 'exit' hook is the last restore)
 import { applyGpuSettings, openGpuControl, restoreGpuSettings, GpuSettingsError } from '../../src/gpu-settings/index.ts';
 import { isAddonError, openNvml } from '../../src/native/index.ts';
 
@@ -59,7 +61,16 @@ if (what === 'open') {
     out = { error: errorOf(err) };
   }
   opened.session.close();
+} else if (what === 'apply-then-throw') {
+  const { RunGpuSettings } = await import('../../src/runner/gpu-settings.ts');
+  const plan = { configs: [{ config: { gpu: args.settings } }] } as unknown as import('../../src/study/types.ts').PlanFile;
+  const gpu = await RunGpuSettings.open(args.studyDir, plan);
+  process.stdout.write(JSON.stringify({ devices: gpu.apply(null, args.settings) }) + '\n');
+  setTimeout(() => {
+    throw new Error('an uncaught error in the runner');
+  }, 10);
+  out = null;
 } else {
   throw new Error(`unknown scenario ${what}`);
 }
-process.stdout.write(JSON.stringify(out) + '\n');
+if (out !== null) process.stdout.write(JSON.stringify(out) + '\n');

@@ -23,7 +23,8 @@ test('status --json has exactly the stable fields; repair-manifest fixes a corru
     const status = await llem(['status', t.studyDir, '--json']);
     assert.equal(status.code, 0, status.stderr);
     const json = JSON.parse(status.stdout);
-    assert.deepEqual(Object.keys(json), ['status', 'counts', 'runs', 'runner']);
+    assert.deepEqual(Object.keys(json), ['status', 'counts', 'runs', 'runner', 'gpu_settings_unrestored']);
+    assert.deepEqual(json.gpu_settings_unrestored, []);
     assert.equal(json.status, 'failed');
     // nobody holds the study once its runner ended
     assert.deepEqual(json.runner, { launcher: 'local', pid: null, host: null, alive: false, since: null, slurm_jobs: [] });

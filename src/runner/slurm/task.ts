@@ -9,8 +9,10 @@ import { JOURNAL_FILE } from '../../study-dir/files.ts';
 import { readPlan } from '../../study-dir/read.ts';
 import { validityPolicyOf, type ValidityPolicy } from '../../measure/validity.ts';
 import type { PlanFile } from '../../study/types.ts';
-import { attemptTimeouts, defaultWorkerCommand, performAttempt, prepareAttempt, superviseAttempt, workerCommandFor } from '../attempt.ts';
+import { GpuSettingsError } from '../../gpu-settings/index.ts';
+import { attemptTimeouts, configOf, defaultWorkerCommand, performAttempt, prepareAttempt, superviseAttempt, workerCommandFor } from '../attempt.ts';
 import type { ChildHandle } from '../child-handle.ts';
+import { applyForAttempt, gpuSettingsFailure, RunGpuSettings, type AttemptGpuSettings } from '../gpu-settings.ts';
 import type { RunnerEvent } from '../events.ts';
 import { Gaps, type GapOptions } from '../gaps.ts';
 import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
@@ -68,6 +70,7 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   // and record why, from Slurm's own account of this task; a gap before a re-measurement ends.
   let terminatedBySlurm = false;
   let handle: ChildHandle | null = null;
+  let restoreGpus: (() => void) | null = null;
   const gaps = new Gaps(
     {
       emit: () => {},
@@ -81,6 +84,7 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   const onTerm = () => {
     terminatedBySlurm = true;
     handle?.kill('abort');
+    restoreGpus?.();
     gaps.cut();
   };
   process.on('SIGTERM', onTerm);
@@ -91,10 +95,14 @@ export async function performSlurmTask(studyDir: string, index: number, options:
       const claim = await claimRun(dir, index, identity, (run, override) => attemptTimeouts(plan, run, override, env));
       if (claim.kind === 'not_claimed') return last ?? claim;
       const { end, requeued } = await performClaimed(dir, plan, claim, identity, index, options, env, policy, {
-        set: (h) => (handle = h),
+        set: (h, restore) => {
+          handle = h;
+          restoreGpus = restore;
+        },
         terminated: () => terminatedBySlurm,
       });
       handle = null;
+      restoreGpus = null;
       last =
         end.status === 'completed'
           ? { kind: 'ran', status: 'completed', errorType: null, message: null }
@@ -120,44 +128,68 @@ async function performClaimed(
   options: SlurmTaskOptions,
   env: NodeJS.ProcessEnv,
   policy: ValidityPolicy,
-  child: { set(h: ChildHandle): void; terminated(): boolean },
+  child: { set(h: ChildHandle, restoreGpus: () => void): void; terminated(): boolean },
 ): Promise<{ end: SlurmRunEnd; requeued: boolean }> {
-  const prepared = prepareAttempt({
-    studyDir: dir,
-    plan,
-    run: claim.run,
-    attempt: claim.attempt,
-    runId: claim.runId,
-    runDir: claim.runDir,
-    timeoutOverride: claim.timeoutOverride,
-    env,
-    // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
-    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
-    heartbeatMs: options.heartbeatMs,
-  });
-  const handle = superviseAttempt(prepared, {
-    workerCommand: options.workerEntry ? workerCommandFor(options.workerEntry) : defaultWorkerCommand,
-    killGraceMs: options.killGraceMs ?? SLURM_TASK_KILL_GRACE_MS,
-    onMessage: (msg) => {
-      if (msg.type === 'phase') appendJournal(dir, { type: 'phase', at: new Date().toISOString(), index, phase: msg.phase });
-    },
-  });
-  child.set(handle);
-  // a SIGTERM that arrived between the claim and now
-  if (child.terminated()) handle.kill('abort');
-  let requeued = false;
-  const end = await performAttempt(handle, policy, {
-    refine: async (e) => {
-      // no user skips a Slurm task: a kill is Slurm's, and says interrupted until Slurm says why
-      const base: SlurmRunEnd = e.status === 'skipped' ? { ...e, status: 'interrupted' } : e;
-      const measured = base.status === 'completed' || base.status === 'invalid';
-      return child.terminated() && !measured ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
-    },
-    record: async (e) => {
-      requeued = (await finishRun(dir, index, claim.attempt, e, policy)).requeued;
-    },
-  });
-  return { end, requeued };
+  // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
+  const cvd = env.CUDA_VISIBLE_DEVICES ?? null;
+  // This task's GPUs only, recorded under its node: applied before the child, restored at its end
+  // (the privilege is checked here: the submitting node may have no GPU).
+  let gpu: RunGpuSettings | null = null;
+  let applied: AttemptGpuSettings;
+  try {
+    gpu = await RunGpuSettings.open(dir, plan, { host: identity.node ?? undefined, checkPrivilege: true });
+    applied = applyForAttempt(gpu, cvd, configOf(plan, claim.run).gpu);
+  } catch (err) {
+    if (!(err instanceof GpuSettingsError)) throw err;
+    applied = { settings: null, failure: gpuSettingsFailure(err) };
+  }
+  const ownGpus = { cudaVisibleDevices: cvd };
+  try {
+    const prepared = prepareAttempt({
+      studyDir: dir,
+      plan,
+      run: claim.run,
+      attempt: claim.attempt,
+      runId: claim.runId,
+      runDir: claim.runDir,
+      timeoutOverride: claim.timeoutOverride,
+      env,
+      cudaVisibleDevices: cvd,
+      heartbeatMs: options.heartbeatMs,
+      gpuSettings: applied.settings,
+    });
+    if (applied.failure) {
+      await finishRun(dir, index, claim.attempt, applied.failure, policy);
+      return { end: applied.failure, requeued: false };
+    }
+    const handle = superviseAttempt(prepared, {
+      workerCommand: options.workerEntry ? workerCommandFor(options.workerEntry) : defaultWorkerCommand,
+      killGraceMs: options.killGraceMs ?? SLURM_TASK_KILL_GRACE_MS,
+      onMessage: (msg) => {
+        if (msg.type === 'phase') appendJournal(dir, { type: 'phase', at: new Date().toISOString(), index, phase: msg.phase });
+      },
+    });
+    // Slurm SIGKILLs after KillWait: on its SIGTERM the GPU goes back at once (the run is being killed, its window void)
+    child.set(handle, () => gpu?.restore(ownGpus));
+    // a SIGTERM that arrived between the claim and now
+    if (child.terminated()) handle.kill('abort');
+    let requeued = false;
+    const end = await performAttempt(handle, policy, {
+      refine: async (e) => {
+        // no user skips a Slurm task: a kill is Slurm's, and says interrupted until Slurm says why
+        const base: SlurmRunEnd = e.status === 'skipped' ? { ...e, status: 'interrupted' } : e;
+        const measured = base.status === 'completed' || base.status === 'invalid';
+        return child.terminated() && !measured ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
+      },
+      record: async (e) => {
+        requeued = (await finishRun(dir, index, claim.attempt, e, policy)).requeued;
+      },
+    });
+    return { end, requeued };
+  } finally {
+    gpu?.restore(ownGpus);
+    gpu?.close();
+  }
 }
 
 /** Why Slurm terminated this task (TIMEOUT, CANCELLED, PREEMPTED, …), asked once with a short timeout. */

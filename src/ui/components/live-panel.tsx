@@ -8,6 +8,7 @@ import { configTimeoutSeconds } from '../preflight.ts';
 import { countRender } from '../render-count.ts';
 import { configIndexOf, labelOfRun, selectRunningRun } from '../selectors.ts';
 import { QUIET_PHASES, type UiState } from '../state.ts';
+import { gpuSettingsLine } from '../../gpu-settings/record.ts';
 import { Line } from './line.tsx';
 import { tint, useUiEnv } from './ui-env.tsx';
 
@@ -50,6 +51,8 @@ export function LivePanel(props: { state: UiState; height: number; columns: numb
     lines.push({
       text: `power ${formatNumber(power ?? null, ' W')} ${spark}  energy ${formatNumber(live.energySoFarJ, ' J')}  temp ${live.tempC !== null ? `${live.tempC}°C` : '–'}${live.warmupCv !== null ? `  warmup CV ${formatNumber(live.warmupCv)}` : ''}`,
     });
+    // the GPU settings this attempt runs under, as applied and verified before its child started
+    if (attempt?.gpu_settings?.length) lines.push({ text: gpuSettingsLine(attempt.gpu_settings) });
   } else if (!state.gap) {
     const resume = usableKey(state, 'pause');
     const text = state.finished
