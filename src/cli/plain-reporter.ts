@@ -4,6 +4,9 @@ import type { RunnerEvent, StudySnapshot } from '../runner/events.ts';
 import { statusJson, type StudyRunner } from '../runner/index.ts';
 import { localRunnerInfo } from '../runner/launchers/local.ts';
 import { readManifest } from '../study-dir/read.ts';
+import type { RunRecord } from '../study-dir/schema.ts';
+import { etaRunsOf, expectedRoundRuns, liveEta } from '../study/live-eta.ts';
+import { formatDuration } from '../ui/format.ts';
 import { writeErr, writeOut } from './lifecycle.ts';
 
 export interface PlainReporter {
@@ -15,15 +18,34 @@ export interface PlainReporter {
 export function attachPlainReporter(runner: StudyRunner, options: { json: boolean }): PlainReporter {
   let total = 0;
   let energyReasonShown: string | null = null;
+  // the study as the events tell it, for the live ETA (src/study/live-eta.ts)
+  const runs: RunRecord[] = [];
+  const stopped = new Set<string>();
   const unsubscribe = runner.subscribe((e) => onEvent(e));
+  function eta(): string {
+    const plan = runner.planFile;
+    if (!plan) return '';
+    const timed = etaRunsOf(runs, Date.now());
+    if (plan.execution.target) timed.push(...expectedRoundRuns(plan.estimate, runs, stopped));
+    const left = liveEta({ runs: timed, estimate: plan.estimate, execution: plan.execution });
+    return left.remaining_seconds > 0 ? `  ETA ${formatDuration(left.remaining_seconds)}` : '';
+  }
   function onEvent(e: RunnerEvent): void {
     switch (e.type) {
       case 'study_started':
         total = e.snapshot.runs.length;
+        runs.splice(0, runs.length, ...e.snapshot.runs);
+        for (const s of e.snapshot.rounds?.stops ?? []) stopped.add(s.config_hash);
         writeErr(`study ${e.snapshot.study_name}: ${e.snapshot.counts.pending} of ${total} runs to go → ${e.snapshot.study_dir}\n`);
+        break;
+      case 'stopping':
+        if (e.round !== null) writeErr(roundText(e, runner.planFile?.configs ?? [], stopped));
+        for (const c of e.configs) if (c.status === 'stopped') stopped.add(c.config_hash);
+        total = Math.max(total, ...e.added.map((r) => r.index + 1));
         break;
       case 'run_status': {
         const r = e.run;
+        runs[r.index] = r;
         const a = r.attempts.at(-1);
         const tag = `[${String(r.index + 1).padStart(String(total).length)}/${total}] ${a?.run_dir.split('/').pop() ?? r.run_id}`;
         if (r.status === 'running') writeErr(`${tag} running${a && a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}\n`);
@@ -35,9 +57,9 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
             h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
             h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
           ].filter(Boolean);
-          writeErr(`${tag} completed  ${parts.join('  ')}\n`);
+          writeErr(`${tag} completed  ${parts.join('  ')}${eta()}\n`);
         } else if (r.status !== 'pending') {
-          writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}\n`);
+          writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}${eta()}\n`);
         }
         break;
       }
@@ -95,6 +117,17 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
     },
     detach: unsubscribe,
   };
+}
+
+/** n_cycles: auto: a round decided — the configs it stopped (why) and the runs it added. */
+function roundText(e: Extract<RunnerEvent, { type: 'stopping' }>, configs: ReadonlyArray<{ config_hash: string; label: string }>, stoppedBefore: ReadonlySet<string>): string {
+  const label = (hash: string) => configs.find((c) => c.config_hash === hash)?.label ?? hash;
+  const going = e.configs.filter((c) => c.status !== 'stopped').length;
+  const lines = [`round ${e.round}: ${going} config(s) measure another cycle (${e.added.length} run(s) added)`];
+  for (const c of e.configs) {
+    if (c.status === 'stopped' && !stoppedBefore.has(c.config_hash)) lines.push(`        ${label(c.config_hash)}: stopped ${c.reason} after ${c.cycles} cycle(s) — ${c.detail}`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 export function summaryText(snap: StudySnapshot, exitCode: number): string {

@@ -24,14 +24,15 @@ export function register(program: Command): void {
     .option('--json', 'print the final status as JSON (as `llem status --json`) on stdout')
     .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & LauncherFlags) => {
       const launcher = launcherFromFlags(opts);
-      const planFile = await planFromYaml(studyPath);
+      const { planFile, maxRuns } = await planFromYaml(studyPath);
       // before any study dir exists: a missing dataset or model is bad input, not N failed runs
       const inputIssues = await localInputIssues(studyPath, planFile.configs.map((c) => c.config));
       if (inputIssues.length) throw new StudyInputError(inputIssues);
       // gpu.* settings need NVML and root: refused here, before a study dir exists (exit 2)
       (await import('./gpu-preflight.ts')).gpuSettingsPreflight(planFile);
       checkOutDir(opts.out);
-      const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
+      // an n_cycles: auto study may take up to max_cycles per config: that is what is confirmed
+      const needsConfirmation = opts.yes !== true && maxRuns > planFile.execution.max_runs_without_confirmation;
       const newStudy = () => launcher.start(createStudyDir(planFile, path.resolve(studyPath), opts.out));
       const present = { json: opts.json === true, tui: opts.tui !== false, detach: opts.detach === true };
 
@@ -54,7 +55,7 @@ export function register(program: Command): void {
         }
         return;
       }
-      if (needsConfirmation) await confirmSize(planFile);
+      if (needsConfirmation) await confirmSize(planFile, maxRuns);
       process.exitCode = await presentExecution(launcher, await newStudy(), present);
     });
 }
@@ -103,16 +104,22 @@ function checkOutDir(out: string): void {
   }
 }
 
-async function planFromYaml(studyPath: string): Promise<PlanFile> {
+/**
+ * The plan as `llem plan` makes it (the run history and this machine included, so the pre-flight
+ * learns the same way), and the most runs it may take: the planned count, or configs ×
+ * max_cycles for `n_cycles: auto`.
+ */
+async function planFromYaml(studyPath: string): Promise<{ planFile: PlanFile; maxRuns: number }> {
   const { planStudy } = await import('../study/plan.ts');
   const { planInputs } = await import('./plan-inputs.ts');
-  const plan = await planStudy(studyPath, await planInputs());
-  return plan.toPlanFile();
+  const { preflightHistory } = await import('./plan.ts');
+  const plan = await planStudy(studyPath, { ...(await planInputs()), ...(await preflightHistory()) });
+  return { planFile: plan.toPlanFile(), maxRuns: plan.max_run_count };
 }
 
-async function confirmSize(plan: PlanFile): Promise<void> {
+async function confirmSize(plan: PlanFile, maxRuns: number): Promise<void> {
   const limit = plan.execution.max_runs_without_confirmation;
-  const runs = plan.order.length;
+  const runs = plan.execution.target ? `up to ${maxRuns}` : String(maxRuns);
   const question = `${plan.study_name}: ${runs} runs (above max_runs_without_confirmation: ${limit}), about ${Math.round(plan.estimate.total_seconds / 60)} min. Run them? [y/N] `;
   if (!process.stdin.isTTY) {
     throw new InputError(`${plan.source_path}: ${runs} runs exceed execution.max_runs_without_confirmation (${limit}); pass --yes to run them`);

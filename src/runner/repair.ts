@@ -11,6 +11,7 @@ import { runnerEventSchema } from './events.ts';
 import { acquireStudyLock } from './lock.ts';
 import { ManifestStore } from './manifest.ts';
 import { initialManifest, sha256File } from './study-dir.ts';
+import { roundsOpen } from './transitions.ts';
 
 export interface RepairReport {
   manifestPath: string;
@@ -59,6 +60,16 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
         if (e.type === 'run_status' && replace(e.run)) touched.add(e.run.index);
         if (e.type === 'study_started') for (const r of e.snapshot.runs) if (replace(r)) touched.add(r.index);
         if (e.type === 'study_started') manifest.started_at = e.at;
+        if (e.type === 'stopping' && e.round !== null && manifest.rounds) {
+          // n_cycles: auto: the stops each round decided (the first stop of a config is the recorded one)
+          const stops = manifest.rounds.stops;
+          for (const c of e.configs) {
+            if (c.status !== 'stopped' || c.reason === null || stops.some((x) => x.config_hash === c.config_hash)) continue;
+            const { status: _status, ...progress } = c;
+            stops.push({ ...progress, reason: c.reason, round: e.round, at: e.at });
+          }
+          manifest.rounds.decided = Math.max(manifest.rounds.decided, e.round);
+        }
       }
       fromJournal = touched.size;
     }
@@ -101,7 +112,7 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
     }
     const allDone = runs.every((r) => r.status === 'completed');
     const anyFailed = runs.some((r) => r.status === 'failed');
-    manifest.status = allDone ? 'completed' : anyFailed && runs.every((r) => r.status !== 'pending' && r.status !== 'running') ? 'failed' : 'interrupted';
+    manifest.status = allDone && !roundsOpen(runs, manifest.rounds) ? 'completed' : anyFailed && !roundsOpen(runs, manifest.rounds) && runs.every((r) => r.status !== 'pending' && r.status !== 'running') ? 'failed' : 'interrupted';
     const store = new ManifestStore(dir, manifest);
     store.commit();
     store.close();

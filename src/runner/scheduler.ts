@@ -21,6 +21,11 @@ export interface SchedulerHost {
   /** The gap and cooldown due before run `next` after run `previous` (one slot only). */
   gapBefore(previous: number, next: number, idleSeconds: number): Promise<void>;
   execute(run: RunRecord, slot: RunSlot): Promise<void>;
+  /**
+   * Nothing is pending or running: an `n_cycles: auto` study decides the round and may append the
+   * next (src/runner/rounds.ts). True when runs were added.
+   */
+  endOfRound?(): boolean;
 }
 
 /**
@@ -62,7 +67,10 @@ export async function schedule(host: SchedulerHost, slots: RunSlot[], previous: 
       tasks.add(task);
       continue;
     }
-    if (tasks.size === 0) break;
+    if (tasks.size === 0) {
+      if (!failure && host.endOfRound?.()) continue;
+      break;
+    }
     // a slot frees up, or a control (pause, quit, abort, retry) wakes us
     await host.waitForWake();
   }

@@ -20,3 +20,12 @@ export const REPORTED_STUDY_STATUSES = [...STUDY_STATUSES, 'stopped'] as const;
 export const reportedStudyStatusSchema = z.enum(REPORTED_STUDY_STATUSES);
 export type ReportedStudyStatus = z.infer<typeof reportedStudyStatusSchema>;
 
+
+/**
+ * Why a config of an `n_cycles: auto` study stopped measuring (src/results/stopping-rule.ts):
+ * its interval met the target, max_cycles was reached, its rank was decided (`decide: ranking`),
+ * or it had no valid value to decide on.
+ */
+export const STOP_REASONS = ['target_met', 'max_cycles', 'decided', 'failed'] as const;
+export const stopReasonSchema = z.enum(STOP_REASONS);
+export type StopReason = z.infer<typeof stopReasonSchema>;

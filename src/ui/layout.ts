@@ -4,7 +4,7 @@
 export const MIN_COLUMNS = 50;
 export const MIN_ROWS = 12;
 
-export type TableColumnId = 'label' | 'cycles' | 'energy' | 'jPerToken' | 'tokensPerS' | 'duration' | 'flags';
+export type TableColumnId = 'label' | 'cycles' | 'ci' | 'energy' | 'jPerToken' | 'tokensPerS' | 'duration' | 'flags';
 
 export interface TableColumn {
   id: TableColumnId;
@@ -32,10 +32,17 @@ export type Layout =
 const HEADER_ROWS = 2;
 const FOOTER_ROWS = 2; // notice/prompt line + key hints
 
-/** Columns that fit in `columns`, dropped from the least important first; the label takes the rest. */
-export function tableColumnsFor(columns: number, nCycles: number): TableColumn[] {
+/** n_cycles: auto: the interval of the target metric so far and why a config stopped ("±1.2% met"). */
+const CI_COLUMN: TableColumn = { id: 'ci', title: '±CI', width: 11, align: 'left' };
+
+/**
+ * Columns that fit in `columns`, dropped from the least important first; the label takes the rest.
+ * `withCi` (an n_cycles: auto study) adds the CI column, kept before every metric column.
+ */
+export function tableColumnsFor(columns: number, nCycles: number, withCi = false): TableColumn[] {
   const cyclesWidth = Math.max(6, Math.min(nCycles, 20));
   const optional: TableColumn[] = [
+    ...(withCi ? [CI_COLUMN] : []),
     { id: 'energy', title: 'energy J', width: 9, align: 'right' },
     { id: 'tokensPerS', title: 'tok/s', width: 8, align: 'right' },
     { id: 'jPerToken', title: 'J/tok', width: 8, align: 'right' },
@@ -53,7 +60,7 @@ export function tableColumnsFor(columns: number, nCycles: number): TableColumn[]
     }
   }
   const labelWidth = minLabel + Math.max(0, budget);
-  const order: TableColumnId[] = ['label', 'cycles', 'energy', 'jPerToken', 'tokensPerS', 'duration', 'flags'];
+  const order: TableColumnId[] = ['label', 'cycles', 'ci', 'energy', 'jPerToken', 'tokensPerS', 'duration', 'flags'];
   const all: TableColumn[] = [
     { id: 'label', title: 'config', width: labelWidth, align: 'left' },
     { id: 'cycles', title: 'cycles', width: cyclesWidth, align: 'left' },
@@ -62,7 +69,7 @@ export function tableColumnsFor(columns: number, nCycles: number): TableColumn[]
   return order.flatMap((id) => all.filter((c) => c.id === id));
 }
 
-export function computeLayout(columns: number, rows: number, nCycles = 1): Layout {
+export function computeLayout(columns: number, rows: number, nCycles = 1, withCi = false): Layout {
   if (columns < MIN_COLUMNS || rows < MIN_ROWS) {
     return { kind: 'too_small', columns, rows, needColumns: MIN_COLUMNS, needRows: MIN_ROWS };
   }
@@ -81,7 +88,7 @@ export function computeLayout(columns: number, rows: number, nCycles = 1): Layou
     liveRows,
     logRows,
     footerRows: FOOTER_ROWS,
-    tableColumns: tableColumnsFor(columns, nCycles),
+    tableColumns: tableColumnsFor(columns, nCycles, withCi),
   };
 }
 

@@ -2,6 +2,7 @@
 // `{ type: 'runner' }`; everything else comes from keys, the clock and the terminal.
 import type { Phase } from '../runner/protocol.ts';
 import type { GapKind, RunnerEvent, StatusCounts, StudySnapshot, StudyStatus } from '../runner/events.ts';
+import type { ConfigProgress } from '../study-dir/schema.ts';
 import type { PlanFile } from '../study/types.ts';
 
 export type Stage = 'preflight' | 'starting' | 'study';
@@ -58,6 +59,8 @@ export interface UiState {
   finished: { status: StudyStatus; counts: StatusCounts } | null;
   /** Ctrl+C was pressed once; the next one forces. */
   aborting: boolean;
+  /** n_cycles: auto: where the stopping rule stands per config (config_hash → progress). */
+  stopping: Readonly<Record<string, ConfigProgress>>;
 }
 
 export type UiAction =
@@ -114,5 +117,6 @@ export function initialState(opts: {
     notice: null,
     finished: null,
     aborting: false,
+    stopping: {},
   };
 }

@@ -45,7 +45,7 @@ describe('selectRows', () => {
 describe('filter', () => {
   const row: ConfigRow = {
     configHash: 'h000000000000001', label: 'vllm bs=4 tok=32', statuses: ['completed', 'failed'], runIndices: [1, 4],
-    energyJ: null, jPerToken: null, tokensPerS: null, durationS: null, flags: [], retryable: [4],
+    energyJ: null, jPerToken: null, tokensPerS: null, durationS: null, flags: [], retryable: [4], ci: null,
   };
   const cases = [
     ['', true], ['vllm', true], ['VLLM', true], ['bs=4', true], ['bs=8', false],
@@ -60,14 +60,26 @@ describe('filter', () => {
 });
 
 describe('header', () => {
-  test('ETA from the plan estimate before any run finished, then from the pace', () => {
+  test('ETA: the pre-flight before the study starts, then the live ETA of src/study/live-eta.ts', () => {
     const startMs = Date.parse(snap.started_at);
+    const before = selectHeader(initialState({ plan, columns: 100, rows: 30, nowMs: startMs }));
+    assert.equal(before.etaS, plan.estimate.total_seconds);
+    // no run finished: each of the 6 runs at its config's pre-flight estimate (10 s)
     const early = selectHeader(study([], startMs + 100_000));
     assert.equal(early.elapsedS, 100);
-    assert.equal(early.etaS, plan.estimate.total_seconds - 100);
-    // 2 of 6 runs finished in 100 s → 4 remaining × 50 s
+    assert.equal(early.etaS, 60);
+    // 2 runs finished in 10 s each: the 4 left at 10 s (config 2, not seen, at its estimate × 10/10)
     const later = selectHeader(study([status(0), status(1)], startMs + 100_000));
-    assert.equal(later.etaS, 200);
+    assert.equal(later.etaS, 40);
+  });
+
+  test('ETA: time spent paused (or between two sessions of a resumed study) does not inflate it', () => {
+    const startMs = Date.parse(snap.started_at);
+    const soon = selectHeader(study([status(0), status(1)], startMs + 20_000));
+    const anHourLater = selectHeader(study([status(0), status(1), { type: 'runner', event: { type: 'paused', at, paused: true } }], startMs + 3_600_000));
+    assert.equal(soon.etaS, 40);
+    // elapsed ÷ finished × remaining would say 7200 s
+    assert.equal(anHourLater.etaS, 40);
   });
 
   const states: Array<[string, UiAction[], string]> = [

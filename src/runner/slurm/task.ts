@@ -11,6 +11,7 @@ import type { RunnerEvent } from '../events.ts';
 import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
 import type { AttemptEnd } from '../transitions.ts';
 import { scontrolShowJob, type SlurmCommandOptions } from './commands.ts';
+import { submitNextRound } from './launcher.ts';
 import { verdictForSlurmState } from './states.ts';
 import { claimRun, finishRun, type SlurmRunEnd, type TaskIdentity } from './transitions.ts';
 
@@ -97,14 +98,44 @@ export async function performSlurmTask(studyDir: string, index: number, options:
       record: async (e) => {
         await finishRun(dir, index, claim.attempt, e);
       },
+      history: { studyHash: plan.study_hash, warn: (message) => appendJournal(dir, { type: 'warning', at: new Date().toISOString(), message }) },
     });
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onTerm);
   }
+  await submitRoundIfDue(dir, identity, index, env);
   return end.status === 'completed'
     ? { kind: 'ran', status: 'completed', errorType: null, message: null }
     : { kind: 'ran', status: end.status, errorType: end.error_type, message: end.message };
+}
+
+/**
+ * n_cycles: auto: when this run ended its round, finishRun appended the next one: submit it now
+ * (the poller of a following `llem run`/`watch` would too, later). Never fails the task: what
+ * cannot be submitted is recorded (src/runner/slurm/launcher.ts submitNextRound).
+ */
+async function submitRoundIfDue(dir: string, identity: TaskIdentity, index: number, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    await submitNextRound(dir, { env: submitEnvFromTask(env) });
+  } catch (err) {
+    appendJournal(dir, { type: 'warning', at: new Date().toISOString(), message: `n_cycles: auto: the next round was not submitted from task ${identity.jobId}_${index} (${(err as Error).message}); the next poll submits it` });
+  }
+}
+
+/**
+ * The environment to submit from inside a task: without this job's own SLURM_* variables (sbatch
+ * would carry them into the next array) and without the GPU binding Slurm gave this task.
+ */
+export function submitEnvFromTask(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  const gpusFromSlurm = env.SLURM_JOB_GPUS !== undefined || env.SLURM_STEP_GPUS !== undefined;
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('SLURM_') && k !== 'SLURM_CONF') continue;
+    if (gpusFromSlurm && (k === 'CUDA_VISIBLE_DEVICES' || k === 'GPU_DEVICE_ORDINAL' || k === 'ROCR_VISIBLE_DEVICES')) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 /** Why Slurm terminated this task (TIMEOUT, CANCELLED, PREEMPTED, …), asked once with a short timeout. */

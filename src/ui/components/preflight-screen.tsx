@@ -18,7 +18,11 @@ export function PreflightScreen(props: { state: UiState; height: number; columns
   const m = selectPreflight(props.state);
   const lines: Array<{ text: string; color?: string; bold?: boolean }> = [];
   lines.push({ text: `llem · ${m.name}  (study ${m.hash.slice(0, 12)})`, bold: true });
-  lines.push({ text: `${m.nConfigs} configs × ${m.nCycles} cycles = ${m.nRuns} runs` });
+  lines.push({
+    text: m.auto
+      ? `${m.nConfigs} configs × n_cycles: auto (${m.auto.minCycles}–${m.auto.maxCycles} cycles each) = ${m.auto.runs ? `~${m.auto.runs.expected} runs (${m.auto.runs.low}–${m.auto.runs.high})` : `up to ${m.nConfigs * m.auto.maxCycles} runs`}`
+      : `${m.nConfigs} configs × ${m.nCycles} cycles = ${m.nRuns} runs`,
+  });
   lines.push({ text: `backends: ${m.byBackend.map((b) => `${b.backend} ${b.configs}`).join(', ') || 'none'}` });
   lines.push({
     text: `estimate: ${formatDuration(m.totalS)} (${formatDuration(m.lowS)}–${formatDuration(m.highS)}), finishes about ${formatClock(m.finishAtMs)}`,

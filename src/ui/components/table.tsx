@@ -24,9 +24,26 @@ function cell(row: ConfigRow, col: TableColumn, ellipsis: string): string {
       return pad(formatDuration(row.durationS), col.width, ellipsis);
     case 'flags':
       return pad(row.flags.join(','), col.width, ellipsis);
+    case 'ci':
+      return pad(ciCell(row.ci), col.width, ellipsis);
     case 'cycles':
       return '';
   }
+}
+
+const STOP_WORDS = { target_met: 'met', max_cycles: 'max', decided: 'dec', failed: 'failed' } as const;
+
+/** The interval so far as ± % of the mean, and the stop reason once there is one: "±1.2% met". */
+export function ciCell(ci: ConfigRow['ci']): string {
+  if (!ci) return '–';
+  if (ci.reason === 'failed') return STOP_WORDS.failed;
+  const width = ci.relative_half_width !== null ? `±${formatPercent(ci.relative_half_width)}` : ci.half_width !== null ? `±${formatNumber(ci.half_width)}` : '–';
+  return ci.reason ? `${width} ${STOP_WORDS[ci.reason]}` : width;
+}
+
+function formatPercent(fraction: number): string {
+  const pct = fraction * 100;
+  return `${pct >= 10 ? pct.toFixed(0) : pct.toFixed(1)}%`;
 }
 
 function CycleCells(props: { statuses: ConfigRow['statuses']; width: number; env: UiEnv }) {
