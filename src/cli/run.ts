@@ -12,6 +12,7 @@ import { localInputIssues } from '../study/local-inputs.ts';
 import { CliError, InputError } from './errors.ts';
 import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts';
 import { attachPlainReporter } from './plain-reporter.ts';
+import { formatDuration } from '../ui/format.ts';
 import { addLauncherOptions, launcherFromFlags, presentExecution, type LauncherFlags } from './launch.ts';
 
 export function register(program: Command): void {
@@ -120,9 +121,11 @@ async function planFromYaml(studyPath: string): Promise<{ planFile: PlanFile; ma
 async function confirmSize(plan: PlanFile, maxRuns: number): Promise<void> {
   const limit = plan.execution.max_runs_without_confirmation;
   const runs = plan.execution.target ? `up to ${maxRuns}` : String(maxRuns);
-  const question = `${plan.study_name}: ${runs} runs (above max_runs_without_confirmation: ${limit}), about ${Math.round(plan.estimate.total_seconds / 60)} min. Run them? [y/N] `;
+  const e = plan.estimate;
+  const about = `about ${formatDuration(e.total_seconds)}${e.source ? ` (estimated from ${e.source === 'mixed' ? 'history and heuristic' : e.source})` : ''}`;
+  const question = `${plan.study_name}: ${runs} runs (above max_runs_without_confirmation: ${limit}), ${about}. Run them? [y/N] `;
   if (!process.stdin.isTTY) {
-    throw new InputError(`${plan.source_path}: ${runs} runs exceed execution.max_runs_without_confirmation (${limit}); pass --yes to run them`);
+    throw new InputError(`${plan.source_path}: ${runs} runs exceed execution.max_runs_without_confirmation (${limit}), ${about}; pass --yes to run them`);
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { reducer } from '../../src/ui/reducer.ts';
-import { rowMatches, selectFilteredRows, selectHeader, selectPreflight, selectRows, type ConfigRow } from '../../src/ui/selectors.ts';
+import { rowMatches, selectEtaS, selectFilteredRows, selectHeader, selectLayout, selectPreflight, selectRows, type ConfigRow } from '../../src/ui/selectors.ts';
+import { ciCell } from '../../src/ui/components/table.tsx';
+import type { ConfigProgress } from '../../src/study-dir/schema.ts';
 import { initialState, type UiAction, type UiState } from '../../src/ui/state.ts';
 import { at, makePlan, makeSnapshot, withStatus } from './fixtures.ts';
 
@@ -106,5 +108,67 @@ describe('pre-flight model', () => {
     assert.equal(m.memory[0].fit, 'wont_fit');
     assert.equal(m.memoryCounts.wont_fit, 1);
     assert.equal(m.finishAtMs, nowMs + plan.estimate.total_seconds * 1000);
+  });
+});
+
+describe('n_cycles: auto', () => {
+  const target = { metric: 'energy_per_output_token_j' as const, ci_half_width: { kind: 'relative' as const, value: 0.05 }, min_cycles: 2, max_cycles: 6, decide: null, notes: [] };
+  const autoPlan = { ...plan, execution: { ...plan.execution, target } };
+  const autoState = (actions: UiAction[] = []) =>
+    actions.reduce(reducer, reducer(initialState({ plan: autoPlan, columns: 120, rows: 30, nowMs: Date.parse(at) }), { type: 'snapshot', snapshot: makeSnapshot(autoPlan) }));
+  const progress = (hash: string, over: Partial<ConfigProgress> = {}): ConfigProgress => ({
+    config_hash: hash, status: 'continue', reason: null, cycles: 2, n: 2, mean: 0.5, half_width: 0.04, relative_half_width: 0.08, target_half_width: 0.025, detail: '', ...over,
+  });
+  const [h0, h1] = plan.configs.map((c) => c.config_hash) as [string, string];
+  const round: UiAction = {
+    type: 'runner',
+    event: {
+      type: 'stopping', at, round: 1,
+      configs: [progress(h0, { status: 'stopped', reason: 'target_met', relative_half_width: 0.012 }), progress(h1)],
+      added: [{ index: 6, config_hash: h1, cycle: 3 }],
+    },
+  };
+
+  test('the CI column: the interval so far as ± % of the mean, then why the config stopped', () => {
+    const mid = autoState([{ type: 'runner', event: { type: 'stopping', at, round: null, configs: [progress(h1)], added: [] } }]);
+    assert.equal(ciCell(selectRows(mid)[1]!.ci), '±8.0%');
+    assert.equal(ciCell(selectRows(mid)[0]!.ci), '–', 'no cycle of it ended yet');
+    const after = reducer(mid, round);
+    assert.equal(ciCell(selectRows(after)[0]!.ci), '±1.2% met');
+    assert.equal(ciCell({ ...progress(h0), status: 'stopped', reason: 'max_cycles', relative_half_width: 0.2 }), '±20% max');
+    assert.equal(ciCell({ ...progress(h0), status: 'stopped', reason: 'failed', relative_half_width: null }), 'failed');
+    const columnsOf = (s: UiState) => {
+      const layout = selectLayout(s);
+      return layout.kind === 'full' ? layout.tableColumns.map((c) => c.id) : [];
+    };
+    assert.ok(columnsOf(after).includes('ci'), 'the column is laid out');
+    assert.ok(!columnsOf(study()).includes('ci'), 'a fixed study has none');
+  });
+
+  test('a round extends the plan with the runs it appended (once, however often the journal is read)', () => {
+    const after = reducer(reducer(autoState(), round), round);
+    assert.equal(after.plan.order.length, 7);
+    assert.equal(after.plan.execution.n_cycles, 3);
+    assert.deepEqual(selectRows(after)[1]!.runIndices, [1, 4, 6]);
+    assert.equal(selectHeader(after).maxCycles, 6);
+  });
+
+  test('a resumed study shows its recorded stops at once', () => {
+    const snapshot = {
+      ...makeSnapshot(autoPlan),
+      rounds: { decided: 1, stops: [{ ...progress(h0), reason: 'target_met' as const, round: 1, at }].map(({ status: _s, ...s }) => s) },
+    };
+    const s = reducer(initialState({ plan: autoPlan, columns: 120, rows: 30, nowMs: Date.parse(at) }), { type: 'snapshot', snapshot });
+    assert.equal(selectRows(s)[0]!.ci!.reason, 'target_met');
+  });
+
+  test('the ETA counts the cycles a config still measuring is expected to add', () => {
+    const estimate = { ...autoPlan.estimate, per_config: autoPlan.estimate.per_config.map((c) => ({ ...c, cycles: { expected: 4, low: 2, high: 6 } })) };
+    const withExpected = { ...autoPlan, estimate };
+    const s = reducer(initialState({ plan: withExpected, columns: 120, rows: 30, nowMs: Date.parse(at) }), { type: 'snapshot', snapshot: makeSnapshot(withExpected) });
+    // 6 planned runs + 3 configs × 2 expected cycles more, 10 s each
+    assert.equal(selectEtaS(s), 120);
+    const stopped = reducer(s, { type: 'runner', event: { type: 'stopping', at, round: 1, configs: [progress(h0, { status: 'stopped', reason: 'target_met' })], added: [] } });
+    assert.equal(selectEtaS(stopped), 100);
   });
 });
