@@ -122,8 +122,8 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
 /** n_cycles: auto: a round decided — the configs it stopped (why) and the runs it added. */
 function roundText(e: Extract<RunnerEvent, { type: 'stopping' }>, configs: ReadonlyArray<{ config_hash: string; label: string }>, stoppedBefore: ReadonlySet<string>): string {
   const label = (hash: string) => configs.find((c) => c.config_hash === hash)?.label ?? hash;
-  const going = e.configs.filter((c) => c.status !== 'stopped').length;
-  const lines = [`round ${e.round}: ${going} config(s) measure another cycle (${e.added.length} run(s) added)`];
+  // one run appended per config that measures another cycle
+  const lines = [`round ${e.round}: ${e.added.length} config(s) measure another cycle`];
   for (const c of e.configs) {
     if (c.status === 'stopped' && !stoppedBefore.has(c.config_hash)) lines.push(`        ${label(c.config_hash)}: stopped ${c.reason} after ${c.cycles} cycle(s) — ${c.detail}`);
   }

@@ -64,8 +64,8 @@ export const runnerEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('warning'), at, message: z.string() }),
   z.object({ type: z.literal('study_finished'), at, status: studyStatusSchema, counts: statusCountsSchema }),
   // n_cycles: auto (src/runner/rounds.ts): where the stopping rule stands for some configs. `round`
-  // is the round decided (null: a run of the round ended, the interval so far); `added` the runs
-  // that round appended to the plan (the UI extends its plan with them).
+  // is the round decided, with the configs it stopped (null: a run ended, its config's interval so
+  // far); `added` the runs that round appended to the plan (the UI extends its plan with them).
   z.object({
     type: z.literal('stopping'),
     at,

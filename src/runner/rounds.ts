@@ -7,9 +7,10 @@
 // of a round (the task, or the poller that records what Slurm did to it) calls it under the study
 // lock, then submits the new round (src/runner/slurm/launcher.ts submitNextRound).
 //
-// Crash safety: the stops and the appended runs go into the manifest in one atomic commit, after
-// plan.json (a plan ahead of the manifest is cut back to the manifest's runs when read here). The
-// rule is deterministic, so a runner killed between the two decides the same again on resume.
+// Crash safety: one commit, in order: plan.json, rounds.json (the stops), the manifest with the
+// appended runs. A plan ahead of the manifest is cut back to its runs when read here; stops ahead
+// of it are final and the rule is deterministic, so a runner killed anywhere between decides the
+// same round again on resume.
 import path from 'node:path';
 import { decideRound, type ConfigCycles, type ConfigDecision } from '../results/stopping-rule.ts';
 import type { RunResult } from '../results/schema.ts';
@@ -128,7 +129,7 @@ export function releaseRetriedStops(store: ManifestStore): boolean {
   const open = new Set(store.manifest.runs.filter((r) => unfinished(r.status)).map((r) => r.config_hash));
   const kept = rounds.stops.filter((s) => !open.has(s.config_hash));
   if (kept.length === rounds.stops.length) return false;
-  store.manifest.rounds = { ...rounds, stops: kept };
+  store.setRounds({ ...rounds, stops: kept });
   return true;
 }
 
@@ -195,9 +196,12 @@ export function advanceRound(store: ManifestStore, plan: PlanFile, studyDir: str
     next = appended.plan;
     added = appended.added;
   }
-  store.manifest.rounds = { decided: round, stops };
+  store.setRounds({ decided: round, stops });
+  // the configs this round stopped (the others' intervals went out run by run: progressEvent), so
+  // a round of a large grid stays one small journal line
+  const newlyStopped = decision.configs.filter((d) => d.status === 'stopped' && !before.has(d.config_hash));
   const events: RunnerEvent[] = [
-    { type: 'stopping', at, round, configs: decision.configs.map(progressOf), added: added.map((r) => ({ index: r.index, config_hash: r.config_hash, cycle: r.cycle })) },
+    { type: 'stopping', at, round, configs: newlyStopped.map(progressOf), added: added.map((r) => ({ index: r.index, config_hash: r.config_hash, cycle: r.cycle })) },
     ...added.map((r) => runStatusEvent(store.run(r.index), at)),
   ];
   return { plan: next, events, added, done: decision.done };

@@ -173,8 +173,12 @@ export const manifestSchema = z.object({
   /** Present when runs are stored in chunk files (large studies); `runs` in the file is then empty. */
   run_chunks: z.object({ dir: z.string(), runs_per_chunk: z.number().int().min(1), count: z.number().int().min(0) }).optional(),
   timeout_override: timeoutOverrideSchema.optional(),
-  /** n_cycles: auto: the rounds decided and each stopped config (absent: a fixed study, or none decided yet). */
+  /**
+   * n_cycles: auto: the rounds decided and each stopped config (absent: a fixed study). Stored in
+   * `rounds_file` (rounds.json), written only when it changes, not in every header rewrite.
+   */
   rounds: roundsSchema.optional(),
+  rounds_file: z.string().optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

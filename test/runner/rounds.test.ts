@@ -3,7 +3,7 @@
 // summary.json and `status --json`, a quit mid-round resumes where the rule stood, failed runs
 // spend the budget, the run history is written by the runner, and `--cycles` is refused.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -158,6 +158,29 @@ describe('n_cycles: auto rounds (local runner)', () => {
       const m = readManifest(s.studyDir);
       assert.equal(m.runs.length, 9);
       assert.deepEqual(m.rounds!.stops.map((x) => x.reason), ['target_met', 'max_cycles']);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  it('the stops live in rounds.json, written when a round changes them, not with every manifest rewrite', async () => {
+    const s = tempStudy(autoPlan([QUIET, NOISY]));
+    try {
+      assert.equal(await new StudyRunner(s.studyDir, { workerCommand: fixtureWorker, killGraceMs: 1000 }).run(), 0);
+      const header = readFileSync(path.join(s.studyDir, 'manifest.json'), 'utf8').split('\n')[0]!;
+      assert.match(header, /"rounds_file":"rounds.json"/);
+      assert.doesNotMatch(header, /target_met/);
+      const roundsFile = path.join(s.studyDir, 'rounds.json');
+      const ino = statSync(roundsFile).ino;
+      const { ManifestStore } = await import('../../src/runner/manifest.ts');
+      const store = ManifestStore.open(s.studyDir);
+      store.updateRun(0, (r) => (r.error_type = null));
+      store.commit();
+      store.close();
+      assert.equal(statSync(roundsFile).ino, ino, 'a run transition leaves rounds.json alone');
+      assert.deepEqual(readManifest(s.studyDir).rounds!.stops.map((x) => x.reason), ['target_met', 'max_cycles']);
+      writeFileSync(roundsFile, '{"decided": "x"}');
+      assert.throws(() => readManifest(s.studyDir), /rounds\.json.*decided/s, 'a damaged rounds.json is named with its field');
     } finally {
       s.cleanup();
     }
