@@ -243,6 +243,7 @@ function stoppingOf(stop: ConfigStop | undefined): ConfigStopping | null {
     detail: stop.detail,
     cycles: stop.cycles,
     n: stop.n,
+    mean: stop.mean,
     half_width: stop.half_width,
     relative_half_width: stop.relative_half_width,
     target_half_width: stop.target_half_width,

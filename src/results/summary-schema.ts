@@ -1,7 +1,7 @@
 // summary.json: cross-cycle statistics of one study. Written at study end (writeSummary) and by
 // `llem results <dir> --recompute`; versioned and zod-checked on every read.
 import { z } from 'zod';
-import { runStatusSchema, stopReasonSchema, STUDY_STATUSES } from '../study-dir/statuses.ts';
+import { runStatusSchema, stopFieldsSchema, stopReasonSchema, STUDY_STATUSES } from '../study-dir/statuses.ts';
 import { environmentSchema, FLAG_CODES, gpuSnapshotSchema } from './schema.ts';
 
 export const SUMMARY_SCHEMA_VERSION = 1 as const;
@@ -55,19 +55,8 @@ export type MetricSummary = z.infer<typeof metricSummarySchema>;
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 /** n_cycles: auto: why a config stopped measuring, from the manifest's recorded stop. */
-export const configStoppingSchema = z.object({
+export const configStoppingSchema = stopFieldsSchema.extend({
   reason: stopReasonSchema,
-  /** One sentence: the interval against the target, or why there was none. */
-  detail: z.string(),
-  /** Cycles it took (valid + failed). */
-  cycles: z.number().int(),
-  /** Valid values of the target metric. */
-  n: z.number().int(),
-  /** The wider half-width of the two intervals of the target metric, in its unit, when it stopped. */
-  half_width: nnum,
-  relative_half_width: nnum,
-  /** The half-width the target asked for, in the metric's unit. */
-  target_half_width: nnum,
   /** The round whose decision stopped it. */
   round: z.number().int(),
 });

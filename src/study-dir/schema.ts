@@ -13,7 +13,7 @@ import { validityPolicySchema } from '../measure/validity.ts';
 
 // ── statuses (src/study-dir/statuses.ts: no imports, so that any module can use them) ──────────
 export * from './statuses.ts';
-import { runStatusSchema, stopReasonSchema, studyStatusSchema, type RunStatus } from './statuses.ts';
+import { runStatusSchema, stopFieldsSchema, stopReasonSchema, studyStatusSchema, type RunStatus } from './statuses.ts';
 
 export const errorTypeSchema = z.enum(ERROR_TYPES);
 export const phaseSchema = z.enum(PHASES);
@@ -107,24 +107,12 @@ export type RunSnapshot = RunRecord;
 
 // ── n_cycles: auto: where the stopping rule stands ──────────────────────────────────────────
 
-const nullableNumber = z.number().nullable();
-
-/** One config under the stopping rule (src/results/stopping-rule.ts ConfigDecision, as recorded). */
-export const configProgressSchema = z.object({
+/** One config under the stopping rule (src/results/stopping-rule.ts ConfigDecision, as published). */
+export const configProgressSchema = stopFieldsSchema.extend({
   config_hash: z.string(),
   /** continue: another cycle next round; waiting: cycles of this round still to finish. */
   status: z.enum(['continue', 'waiting', 'stopped']),
   reason: stopReasonSchema.nullable(),
-  /** Finished cycles (valid + failed). */
-  cycles: z.number().int(),
-  /** Valid values the interval is computed from. */
-  n: z.number().int(),
-  mean: nullableNumber,
-  /** The wider half-width of the summary's two intervals (t, bootstrap), in the metric's unit. */
-  half_width: nullableNumber,
-  relative_half_width: nullableNumber,
-  target_half_width: nullableNumber,
-  detail: z.string(),
 });
 export type ConfigProgress = z.infer<typeof configProgressSchema>;
 
