@@ -81,8 +81,7 @@ async function withTui(tmp: string): Promise<number> {
   tmux('new-session', '-d', '-s', 'bench', '-x', '120', '-y', '40', '-c', repo, `env -u CI ${argv}`);
   try {
     const pid = Number(tmux('display-message', '-p', '-t', 'bench', '#{pane_pid}').trim());
-    await waitFor(() => tmux('capture-pane', '-p', '-t', 'bench').includes('Press Enter to start'), 'the pre-flight screen');
-    tmux('send-keys', '-t', 'bench', 'Enter');
+    // --yes: the study starts without Enter (the pre-flight stays on the normal screen)
     return await parentCpuPercent(pid, out);
   } finally {
     try {

@@ -3,7 +3,7 @@
 // elsewhere (followed in the study view or in plain lines, or left with --detach). Which launcher
 // does what is src/runner/launchers; nothing here knows what Slurm is beyond its flags.
 import type { Command } from 'commander';
-import { workerCommandFor, workerEntryFromEnv } from '../runner/index.ts';
+import { workerCommandFor, workerEntryFromEnv, type ResumeOptions } from '../runner/index.ts';
 import { launcherNamed, type Execution, type StudyLauncher } from '../runner/launchers/index.ts';
 import { parseTimeOption } from '../runner/slurm/array.ts';
 import { readManifest } from '../study-dir/read.ts';
@@ -75,6 +75,10 @@ export interface PresentOptions {
   json: boolean;
   tui: boolean;
   detach: boolean;
+  /** --yes: a runner here starts without waiting on the TUI's pre-flight. */
+  yes?: boolean;
+  /** A resume's options: the TUI's pre-flight counts what the resume will run. */
+  resume?: ResumeOptions;
 }
 
 /** Presents an execution to its end (or detaches); resolves with the exit code (0/1/130). */
@@ -83,7 +87,7 @@ export async function presentExecution(launcher: StudyLauncher, execution: Execu
     writeErr(execution.message);
     return execution.exitCode;
   }
-  if (execution.kind === 'runner') return executeStudy(execution.runner, { json: options.json, tui: wantsTui(options) });
+  if (execution.kind === 'runner') return executeStudy(execution.runner, { json: options.json, tui: wantsTui(options), yes: options.yes, resume: options.resume });
   const { remote } = execution;
   writeErr(remote.summary);
   if (options.detach) {

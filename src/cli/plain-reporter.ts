@@ -1,12 +1,13 @@
 // The line reporter used without a TTY (or with --no-tui): progress to stderr, the final summary
 // to stdout (or `status --json` with --json). Never throws into the runner.
-import type { RunnerEvent, StudySnapshot } from '../runner/events.ts';
+import type { RunnerEvent } from '../runner/events.ts';
 import { statusJson, type StudyRunner } from '../runner/index.ts';
 import { localRunnerInfo } from '../runner/launchers/local.ts';
 import { readManifest } from '../study-dir/read.ts';
-import type { RunRecord } from '../study-dir/schema.ts';
+import type { RunHeadline, RunRecord, StudySnapshot } from '../study-dir/schema.ts';
 import { etaRunsOf, expectedRoundRuns, liveEta } from '../study/live-eta.ts';
 import { formatDuration } from '../ui/format.ts';
+import { preflightLines, preflightModel, runsToGo } from '../ui/preflight.ts';
 import { writeErr, writeOut } from './lifecycle.ts';
 
 export interface PlainReporter {
@@ -32,12 +33,19 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
   }
   function onEvent(e: RunnerEvent): void {
     switch (e.type) {
-      case 'study_started':
+      case 'study_started': {
         total = e.snapshot.runs.length;
         runs.splice(0, runs.length, ...e.snapshot.runs);
         for (const s of e.snapshot.rounds?.stops ?? []) stopped.add(s.config_hash);
         writeErr(`study ${e.snapshot.study_name}: ${e.snapshot.counts.pending} of ${total} runs to go → ${e.snapshot.study_dir}\n`);
+        // the pre-flight, always, before the first run: what will run, what was skipped, how long
+        const plan = runner.planFile;
+        if (plan) {
+          const toGo = runsToGo(plan, e.snapshot.runs.map((r) => r.status));
+          writeErr(preflightLines(preflightModel(plan, toGo), Date.now(), { title: false }).join('\n') + '\n');
+        }
         break;
+      }
       case 'stopping':
         if (e.round !== null) writeErr(roundText(e, runner.planFile?.configs ?? [], stopped));
         for (const c of e.configs) if (c.status === 'stopped') stopped.add(c.config_hash);
@@ -50,14 +58,7 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
         const tag = `[${String(r.index + 1).padStart(String(total).length)}/${total}] ${a?.run_dir.split('/').pop() ?? r.run_id}`;
         if (r.status === 'running') writeErr(`${tag} running${a && a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}\n`);
         else if (r.status === 'completed') {
-          const h = r.headline;
-          const parts = [
-            h?.duration_s != null ? `${h.duration_s.toFixed(1)} s` : null,
-            h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : energyNa(h?.energy_unavailable_reason ?? null),
-            h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
-            h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
-          ].filter(Boolean);
-          writeErr(`${tag} completed  ${parts.join('  ')}${eta()}\n`);
+          writeErr(`${tag} completed  ${headlineText(r.headline, energyNa)}${eta()}\n`);
         } else if (r.status !== 'pending') {
           writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}${eta()}\n`);
         }
@@ -130,6 +131,18 @@ function roundText(e: Extract<RunnerEvent, { type: 'stopping' }>, configs: Reado
   return lines.join('\n') + '\n';
 }
 
+/** A completed run's numbers as plain text, rounded ("12.3 s  45.6 J  833.4 tok/s"); shared with plain `llem watch`. */
+export function headlineText(h: RunHeadline | null, energyNa: (reason: string | null) => string = () => 'energy n/a'): string {
+  return [
+    h?.duration_s != null ? `${h.duration_s.toFixed(1)} s` : null,
+    h?.energy_j != null ? `${h.energy_j.toFixed(1)} J` : energyNa(h?.energy_unavailable_reason ?? null),
+    h?.output_tokens_per_s != null ? `${h.output_tokens_per_s.toFixed(1)} tok/s` : null,
+    h && h.flags.length > 0 ? `flags: ${h.flags.join(',')}` : null,
+  ]
+    .filter(Boolean)
+    .join('  ');
+}
+
 export function summaryText(snap: StudySnapshot, exitCode: number): string {
   const c = snap.counts;
   const lines = [
@@ -142,7 +155,7 @@ export function summaryText(snap: StudySnapshot, exitCode: number): string {
   }
   lines.push(`  study dir: ${snap.study_dir}`);
   if (exitCode === 130 || c.pending > 0 || c.interrupted > 0) lines.push(`  resume with: llem resume ${snap.study_dir}`);
-  else if (c.failed > 0) lines.push(`  retry the failed runs with: llem resume ${snap.study_dir} --retry-failed`);
+  else if (c.failed + c.skipped > 0) lines.push(`  retry the failed and skipped runs with: llem resume ${snap.study_dir} --retry-failed`);
   if (c.completed > 0) lines.push(`  results: llem results ${snap.study_dir}   report: llem report ${snap.study_dir}`);
   return lines.join('\n') + '\n';
 }

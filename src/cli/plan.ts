@@ -172,14 +172,17 @@ export function register(program: Command): void {
     .argument('<study>', 'study YAML file')
     .option('--json', 'print the plan as JSON (a stable interface for scripts)')
     .option('--no-order', 'leave the run order out')
-    .action(async (studyPath: string, opts: { json?: boolean; order: boolean }) => {
-      const plan = await planStudy(studyPath, { ...(await planInputs()), ...(await preflightHistory()) });
-      if (plan.expansion === 'full' && plan.config_count <= LOCAL_INPUT_CHECK_MAX_CONFIGS) {
-        const configs = Array.from({ length: plan.config_count }, (_, i) => plan.configAt(i).config);
-        // warnings, not errors: a study may be planned here for files that exist where it runs
-        for (const issue of await localInputIssues(studyPath, configs)) plan.warnings.push(`${formatIssue(issue)} (\`llem run\` refuses this until it is fixed)`);
-      }
-      const text = opts.json ? JSON.stringify(planJson(plan, { order: opts.order }), null, 2) + '\n' : planText(plan, { order: false });
-      await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
-    });
+    .action((studyPath: string, opts: { json?: boolean; order: boolean }) => printPlan(studyPath, opts));
+}
+
+/** What `llem plan` prints (and `llem run --dry-run`). */
+export async function printPlan(studyPath: string, opts: { json?: boolean; order?: boolean }): Promise<void> {
+  const plan = await planStudy(studyPath, { ...(await planInputs()), ...(await preflightHistory()) });
+  if (plan.expansion === 'full' && plan.config_count <= LOCAL_INPUT_CHECK_MAX_CONFIGS) {
+    const configs = Array.from({ length: plan.config_count }, (_, i) => plan.configAt(i).config);
+    // warnings, not errors: a study may be planned here for files that exist where it runs
+    for (const issue of await localInputIssues(studyPath, configs)) plan.warnings.push(`${formatIssue(issue)} (\`llem run\` refuses this until it is fixed)`);
+  }
+  const text = opts.json ? JSON.stringify(planJson(plan, { order: opts.order }), null, 2) + '\n' : planText(plan, { order: false });
+  await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
 }

@@ -1,5 +1,5 @@
 // `llem resume <dir> [--retry-failed] [--cycles N] [--force] [--experiment-timeout S]
-// [--stall-timeout S] [--no-tui] [--json] [--launcher …]`
+// [--stall-timeout S] [--yes] [--no-tui] [--json] [--launcher …]`
 // Completed runs never rerun; running and interrupted ones do; failed ones with --retry-failed;
 // a changed study YAML is refused unless --force; --cycles tops the study up to N cycles; the
 // timeouts replace the plan's for every later attempt (recorded in each attempt). The rules are
@@ -28,10 +28,11 @@ export function register(program: Command): void {
     .option('--stall-timeout <seconds>', 'stall timeout (no heartbeat) of every run from now on (kept for later resumes)')
     .option('--no-tui', 'plain progress lines even on a terminal')
     .option('--json', 'print the final status as JSON on stdout')
+    .option('--yes', 'start at once, without waiting on the pre-flight')
     .action(
       async (
         dir: string,
-        opts: { retryFailed?: boolean; cycles?: string; force?: boolean; experimentTimeout?: string; stallTimeout?: string; tui: boolean; json?: boolean } & LauncherFlags,
+        opts: { retryFailed?: boolean; cycles?: string; force?: boolean; experimentTimeout?: string; stallTimeout?: string; tui: boolean; json?: boolean; yes?: boolean } & LauncherFlags,
       ) => {
         const launcher = launcherFromFlags(opts);
         const studyDir = requireStudyDir(dir);
@@ -51,6 +52,8 @@ export function register(program: Command): void {
           json: opts.json === true,
           tui: opts.tui !== false,
           detach: opts.detach === true,
+          yes: opts.yes === true,
+          resume,
         });
       },
     );

@@ -1,11 +1,11 @@
-// `llem run <study.yaml|experiment.yaml> [--out DIR] [--yes] [--no-tui] [--json] [--launcher …]`
+// `llem run <study.yaml|experiment.yaml> [--out DIR] [--yes] [--no-tui] [--json] [--dry-run] [--launcher …]`
 // Plans the study, confirms big ones, creates the study dir and hands it to the launcher.
 // `executeStudy` (a runner in this process, TUI or plain) is shared with `llem resume`.
 import { accessSync, constants as fsConstants, mkdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { createStudyDir, type StudyRunner } from '../runner/index.ts';
+import { createStudyDir, type ResumeOptions, type StudyRunner } from '../runner/index.ts';
 import type { PlanFile } from '../study/types.ts';
 import { StudyInputError } from '../study/errors.ts';
 import { localInputIssues } from '../study/local-inputs.ts';
@@ -14,6 +14,8 @@ import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts'
 import { attachPlainReporter } from './plain-reporter.ts';
 import { formatDuration } from '../ui/format.ts';
 import { addLauncherOptions, launcherFromFlags, presentExecution, type LauncherFlags } from './launch.ts';
+import { printPlan } from './plan.ts';
+import { chooseFullScreen } from './terminal-choice.ts';
 
 export function register(program: Command): void {
   addLauncherOptions(program.command('run'))
@@ -23,7 +25,9 @@ export function register(program: Command): void {
     .option('--yes', 'run without confirmation even above max_runs_without_confirmation')
     .option('--no-tui', 'plain progress lines even on a terminal')
     .option('--json', 'print the final status as JSON (as `llem status --json`) on stdout')
-    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean } & LauncherFlags) => {
+    .option('--dry-run', 'print the plan (the same as `llem plan`) and run nothing')
+    .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean; dryRun?: boolean } & LauncherFlags) => {
+      if (opts.dryRun) return printPlan(studyPath, { json: opts.json === true });
       const launcher = launcherFromFlags(opts);
       const { planFile, maxRuns } = await planFromYaml(studyPath);
       // before any study dir exists: a missing dataset or model is bad input, not N failed runs
@@ -35,11 +39,12 @@ export function register(program: Command): void {
       // an n_cycles: auto study may take up to max_cycles per config: that is what is confirmed
       const needsConfirmation = opts.yes !== true && maxRuns > planFile.execution.max_runs_without_confirmation;
       const newStudy = () => launcher.start(createStudyDir(planFile, path.resolve(studyPath), opts.out));
-      const present = { json: opts.json === true, tui: opts.tui !== false, detach: opts.detach === true };
+      // decided once: a terminal that falls back to plain lines says why once
+      const present = { json: opts.json === true, tui: wantsTui({ tui: opts.tui !== false, json: opts.json }), detach: opts.detach === true };
 
       // A runner in this process on a terminal: the TUI shows the pre-flight screen, asks for
       // confirmation itself, then creates the study dir (the one switch; also in executeStudy).
-      const runTui = launcher.executesHere && wantsTui(present) ? await loadTui() : null;
+      const runTui = launcher.executesHere && present.tui ? await loadTui() : null;
       if (runTui) {
         try {
           process.exitCode = await runTui({
@@ -50,6 +55,7 @@ export function register(program: Command): void {
               if (execution.kind !== 'runner') throw new Error(`launcher ${launcher.name} runs nothing in this process`);
               return execution.runner;
             },
+            startAtOnce: opts.yes === true,
           });
         } finally {
           restoreTerminal();
@@ -139,10 +145,15 @@ async function confirmSize(plan: PlanFile, maxRuns: number): Promise<void> {
 export interface ExecuteOptions {
   json: boolean;
   tui: boolean;
+  /** --yes: the TUI starts without waiting on its pre-flight. */
+  yes?: boolean;
+  /** A resume's options, so the TUI's pre-flight counts what this resume will run. */
+  resume?: ResumeOptions;
 }
 
+/** Full screen or plain lines; says on stderr why a terminal gets plain lines (0×0, TERM=dumb). */
 export function wantsTui(opts: { tui: boolean; json?: boolean }): boolean {
-  return opts.tui && opts.json !== true && process.stdout.isTTY === true;
+  return opts.tui && opts.json !== true && chooseFullScreen(process.stdout, writeErr);
 }
 
 /** Runs a study in this process to its end; resolves with its exit code (0/1/130). */
@@ -153,7 +164,7 @@ export async function executeStudy(runner: StudyRunner, options: ExecuteOptions)
   const runTui = wantsTui(options) ? await loadTui() : null;
   if (runTui) {
     try {
-      return await runTui({ runner, studyDir: runner.studyDir, resumeHint });
+      return await runTui({ runner, studyDir: runner.studyDir, resumeHint, startAtOnce: options.yes === true, resume: options.resume });
     } finally {
       restoreTerminal();
     }

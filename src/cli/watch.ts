@@ -10,7 +10,9 @@ import { launcherOf, type StudyWatch } from '../runner/launchers/index.ts';
 import type { RunnerEvent } from '../runner/events.ts';
 import { JOURNAL_FILE } from '../study-dir/files.ts';
 import { readManifest } from '../study-dir/read.ts';
+import { headlineText } from './plain-reporter.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
+import { chooseFullScreen } from './terminal-choice.ts';
 
 export function register(program: Command): void {
   program
@@ -20,7 +22,7 @@ export function register(program: Command): void {
     .option('--no-tui', 'plain lines even on a terminal')
     .action(async (dir: string, opts: { tui: boolean }) => {
       const studyDir = requireStudyDir(dir);
-      const fullScreen = opts.tui !== false && process.stdout.isTTY && process.stdin.isTTY;
+      const fullScreen = opts.tui !== false && process.stdin.isTTY === true && chooseFullScreen(process.stdout, (t) => process.stderr.write(t));
       const watch = launcherOf(studyDir).watch(studyDir, fullScreen ? undefined : (t) => process.stderr.write(t + '\n'));
       try {
         if (fullScreen) {
@@ -50,8 +52,7 @@ async function watchPlain(studyDir: string, watch: StudyWatch): Promise<number> 
           break;
         case 'run_status': {
           const r = event.run;
-          const h = r.headline;
-          const metrics = h && r.status === 'completed' ? `  ${h.energy_j ?? '–'} J  ${h.output_tokens_per_s ?? '–'} tok/s` : '';
+          const metrics = r.status === 'completed' ? `  ${headlineText(r.headline)}` : '';
           line(`${r.run_id} ${r.status}${r.error_type ? ` (${r.error_type})` : ''}${metrics}`);
           break;
         }

@@ -19,13 +19,14 @@ import {
   endTree,
   findRunTree,
   runTreeMayRemain,
-  TREE_KILL_WAIT_MS,
   TREE_MARKER_ENV,
   type RunTreeScope,
   type TreeCleanup,
   type TreeEnd,
 } from './process-tree.ts';
 import { isExitedState, procStartTicks, readProcStat } from './proc.ts';
+import { checkResult } from '../study-dir/read.ts';
+import { KILL_GRACE_MS, STARTUP_ALLOWANCE_MS, STDIO_CLOSE_CAP_MS, TREE_KILL_WAIT_MS } from './timing.ts';
 
 export type ChildState = 'spawning' | 'ready' | 'running' | 'stopping' | 'reaping' | 'exited';
 export type KillReason = 'timeout' | 'stall' | 'skip' | 'abort';
@@ -42,12 +43,6 @@ const ALLOWED: Record<ChildState, ChildState[]> = {
 };
 
 export const TAIL_BYTES = 64 * 1024;
-/** Stall allowance until the child's first message (module loading on a busy machine). */
-export const STARTUP_ALLOWANCE_MS = 60_000;
-/** Default time between SIGTERM and SIGKILL (to the worker's group, or to what it left behind). */
-export const KILL_GRACE_MS = 3000;
-/** Once the tree is gone, how long stdio may stay open (held by a process we could not identify). */
-const STDIO_CLOSE_CAP_MS = 2000;
 
 export interface ChildOutcome {
   status: OutcomeStatus;
@@ -519,7 +514,7 @@ export class ChildHandle {
       return fail('failed', 'ProcessCrash', `worker exited with code ${code}${inPhase}${lastLine ? `: ${lastLine}` : ''}`);
     }
     const resultPath = this.reportedResultPath ?? this.opts.resultPath;
-    const checked = readResult(resultPath);
+    const checked = checkResult(resultPath);
     if (!checked.ok) return fail('failed', 'InvalidResult', `worker exited 0 but ${checked.reason}`);
     return { ...base, status: 'completed', error_type: null, message: null, result_path: resultPath, result: checked.result };
   }
@@ -553,27 +548,6 @@ export function withTreeVerdict(outcome: ChildOutcome, end: TreeEnd | null): Chi
     return { ...outcome, status: 'failed', error_type: 'ProcessCrash', message: what, result_path: null, result: null };
   }
   return { ...outcome, message: outcome.message ? `${outcome.message}; ${what}` : what };
-}
-
-export function readResult(resultPath: string): { ok: true; result: RunResult } | { ok: false; reason: string } {
-  let text: string;
-  try {
-    text = readFileSync(resultPath, 'utf8');
-  } catch {
-    return { ok: false, reason: `wrote no result file (${resultPath})` };
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `${resultPath} is not valid JSON (${(err as Error).message})` };
-  }
-  const parsed = runResultSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return { ok: false, reason: `${resultPath} fails its schema: field "${issue.path.join('.') || '(root)'}": ${issue.message}` };
-  }
-  return { ok: true, result: parsed.data };
 }
 
 /** Oversized error/log texts are cut rather than dropped: the start of a 20 MB message still explains the failure. */

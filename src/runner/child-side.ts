@@ -15,12 +15,9 @@ import { performance } from 'node:perf_hooks';
 import { hasChildProcesses, setChildSubreaper } from '../native/index.ts';
 import { endTree, findOwnDescendants, type TreeCleanup } from './process-tree.ts';
 import { isExitedState } from './proc.ts';
+import { CHILD_TREE_GRACE_MS, CHILD_TREE_KILL_WAIT_MS, ORPHAN_GUARD_GRACE_MS, RESULT_ACK_TIMEOUT_MS } from './timing.ts';
 import { PROTOCOL_VERSION, parentMessageSchema, type ChildMessage, type ParentMessage, type RunSpec } from './protocol.ts';
 
-/** On a normal exit, time between SIGTERM and SIGKILL to what the child's descendants left behind. */
-export const CHILD_TREE_GRACE_MS = 1000;
-/** …and how long after SIGKILL before handing the rest to the parent (which waits longer). */
-const CHILD_TREE_KILL_WAIT_MS = 1000;
 
 export interface ParentLink {
   /** Resolves when the message has been handed to the IPC channel; rejects if the channel is gone. */
@@ -46,7 +43,7 @@ export interface ParentLink {
 }
 
 export interface ConnectOptions {
-  /** Time between SIGTERM and SIGKILL to our own group once orphaned (default 1000 ms; ≤ 2 s total). */
+  /** Time between SIGTERM and SIGKILL to our own group once orphaned (default ORPHAN_GUARD_GRACE_MS; ≤ 2 s total). */
   orphanGraceMs?: number;
   /** Called when orphaned, before the group is signalled (tests, logging). */
   onOrphaned?: () => void;
@@ -64,7 +61,7 @@ export function connectToParent(options: ConnectOptions = {}): ParentLink {
   if (typeof process.send !== 'function' || !process.connected) {
     throw new Error('connectToParent: this process has no IPC channel (it must be started by the llem runner)');
   }
-  const orphanGraceMs = options.orphanGraceMs ?? 1000;
+  const orphanGraceMs = options.orphanGraceMs ?? ORPHAN_GUARD_GRACE_MS;
   // Without the addon the parent records the degradation (its own subreaper call fails the same way).
   subreaperSet = setChildSubreaper(true).status === 'available';
   const listeners = new Set<(msg: ParentMessage) => void>();
@@ -135,7 +132,7 @@ export function connectToParent(options: ConnectOptions = {}): ParentLink {
         });
       });
     },
-    async reportResult(resultPath, ackTimeoutMs = 10_000) {
+    async reportResult(resultPath, ackTimeoutMs = RESULT_ACK_TIMEOUT_MS) {
       const acked = link.waitForResultAck(ackTimeoutMs);
       await send({ v: PROTOCOL_VERSION, type: 'result', path: resultPath });
       return acked;

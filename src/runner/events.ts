@@ -81,13 +81,17 @@ export interface RunnerControls {
   /** Start nothing new after the current run (never SIGSTOP: it would corrupt energy). */
   pause(): void;
   resume(): void;
-  /** Kill the current child group now; the run becomes `skipped` with UserSkipped. */
-  skipCurrent(): void;
+  /**
+   * Kill the child group of run `index` now (of every run in flight when omitted); the run
+   * becomes `skipped` with UserSkipped. A run that is no longer in flight is left alone.
+   */
+  skipCurrent(index?: number): void;
   /** Cut the current gap or cooldown short. */
   skipGap(): void;
   /** Back to pending with a new attempt (history kept). Only failed/skipped/interrupted runs. */
   retry(indices: number[]): void;
-  retryAllFailed(): void;
+  /** retry() over every failed, skipped and interrupted run. */
+  retryAll(): void;
   /** Finish the current run, then stop (study `interrupted`, exit 130). Call again with false to cancel. */
   quitAfterCurrent(requested: boolean): void;
   /** Kill the current child group now, mark it interrupted/UserInterrupted, write the manifest. */

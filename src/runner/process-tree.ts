@@ -13,6 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
+import { TREE_KILL_WAIT_MS } from './timing.ts';
 import { hasChildProcesses, reapAdoptedChild } from '../native/index.ts';
 import { groupAlive, isExitedState, readProcStat, type ProcStat } from './proc.ts';
 
@@ -30,8 +31,6 @@ export const treeCleanupSchema = z.object({
 });
 export type TreeCleanup = z.infer<typeof treeCleanupSchema>;
 
-/** After SIGKILL, how long we wait for the tree to be empty before naming survivors (D-state processes stuck in a driver). */
-export const TREE_KILL_WAIT_MS = 5000;
 /** Environment variable that marks every process of one run (inherited by all its descendants). */
 export const TREE_MARKER_ENV = 'LLEM_PROCESS_TREE';
 const POLL_FIRST_MS = 10;

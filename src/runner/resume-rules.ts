@@ -12,6 +12,7 @@ import path from 'node:path';
 import { RESULT_FILE } from '../study-dir/files.ts';
 import { checkResult } from '../study-dir/read.ts';
 import type { Manifest, RunRecord } from '../study-dir/schema.ts';
+import { rerunOnResume } from '../study-dir/statuses.ts';
 import type { PlanFile } from '../study/types.ts';
 import { RunnerInputError } from './errors.ts';
 import type { RunnerEvent } from './events.ts';
@@ -119,8 +120,7 @@ export function applyResumeRules(
     }
     if (before === 'running') interruptRun(store, r.index, { error_type: 'UserInterrupted', message: 'the runner stopped while this run was in progress' });
     const status = store.run(r.index).status;
-    const rerun = status === 'interrupted' || (resume?.retryFailed === true && (status === 'failed' || status === 'skipped'));
-    if (rerun) requeueRun(store, r.index);
+    if (rerunOnResume(status, resume?.retryFailed === true)) requeueRun(store, r.index);
     if (store.run(r.index).status !== before) events.push(runStatusEvent(store.run(r.index)));
   }
   let current = plan;

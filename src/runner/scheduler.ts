@@ -18,7 +18,7 @@ export interface SchedulerHost {
   /** Resolves at the next wake() (a slot freed, a control arrived). */
   waitForWake(): Promise<void>;
   wake(): void;
-  /** The gap and cooldown due before run `next` after run `previous` (one slot only). */
+  /** The gap and cooldown due before run `next` after `previous`, the furthest run reached in order (one slot only). */
   gapBefore(previous: number, next: number, idleSeconds: number): Promise<void>;
   execute(run: RunRecord, slot: RunSlot): Promise<void>;
   /**
@@ -52,7 +52,9 @@ export async function schedule(host: SchedulerHost, slots: RunSlot[], previous: 
       const run = next;
       const slot = free.shift()!;
       started.add(run.index);
-      last = { index: run.index, idleSeconds: 0 };
+      // the furthest run reached in order: a retried earlier run does not move it back, so the
+      // gap before the next run is never a second wait for a cycle boundary already crossed
+      last = { index: Math.max(last?.index ?? -1, run.index), idleSeconds: 0 };
       const task: Promise<void> = host
         .execute(run, slot)
         .catch((error: unknown) => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readManifest, readPlan } from '../study-dir/read.ts';
 import { snapshotOf } from '../study-dir/snapshot.ts';
 import type { RunRecord, StudySnapshot } from '../study-dir/schema.ts';
+import { isRetryable } from '../study-dir/statuses.ts';
 import type { PlanFile } from '../study/types.ts';
 import { defaultWorkerCommand, nextAttempt, performAttempt, prepareAttempt, superviseAttempt, type WorkerCommand } from './attempt.ts';
 import type { ChildHandle } from './child-handle.ts';
@@ -165,8 +166,8 @@ export class StudyRunner implements RunnerControls {
     this.apply({ type: 'resume' });
   }
 
-  skipCurrent(): void {
-    for (const h of this.inFlight.values()) h.kill('skip');
+  skipCurrent(index?: number): void {
+    for (const [i, h] of this.inFlight) if (index === undefined || i === index) h.kill('skip');
   }
 
   skipGap(): void {
@@ -179,7 +180,7 @@ export class StudyRunner implements RunnerControls {
     const events: RunnerEvent[] = [];
     for (const index of indices) {
       const rec = store.manifest.runs[index];
-      if (!rec || !['failed', 'skipped', 'interrupted'].includes(rec.status)) continue;
+      if (!rec || !isRetryable(rec.status)) continue;
       events.push(requeueRun(store, index));
     }
     if (events.length === 0) return;
@@ -188,9 +189,9 @@ export class StudyRunner implements RunnerControls {
     this.wake();
   }
 
-  retryAllFailed(): void {
+  retryAll(): void {
     if (!this.store) return;
-    this.retry(this.store.manifest.runs.filter((r) => r.status === 'failed').map((r) => r.index));
+    this.retry(this.store.manifest.runs.filter((r) => isRetryable(r.status)).map((r) => r.index));
   }
 
   quitAfterCurrent(requested: boolean): void {

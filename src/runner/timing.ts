@@ -18,8 +18,14 @@ export const ORPHAN_GUARD_GRACE_MS = 1000;
 export const ORPHAN_WAIT_MS = 30_000;
 /** Stall allowance until a child's first message (module loading on a busy machine). */
 export const STARTUP_ALLOWANCE_MS = 60_000;
-/** After a child exits, how long its stdio may stay open (held by a grandchild) before we stop reading. */
-export const STDIO_CLOSE_CAP_MS = 5000;
+/** Once a run's tree is gone, how long its stdio may stay open (held by a process we could not identify). */
+export const STDIO_CLOSE_CAP_MS = 2000;
+/** After SIGKILL to what is left of a run's tree, how long the parent waits for it to be empty before the run fails. */
+export const TREE_KILL_WAIT_MS = 5000;
+/** A worker ending its own leftovers on a normal exit: SIGTERM → SIGKILL after this… */
+export const CHILD_TREE_GRACE_MS = 1000;
+/** …and how long after SIGKILL before it hands the rest to the parent (which waits TREE_KILL_WAIT_MS). */
+export const CHILD_TREE_KILL_WAIT_MS = 1000;
 /** The child waits this long for the parent's acknowledgement of its result. */
 export const RESULT_ACK_TIMEOUT_MS = 10_000;
 

@@ -7,6 +7,24 @@ export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipp
 export const runStatusSchema = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
+/** What a retry (`r`, `R`) sends back to pending, with a new attempt. */
+export const RETRYABLE_STATUSES = ['failed', 'skipped', 'interrupted'] as const satisfies readonly RunStatus[];
+export function isRetryable(status: RunStatus): boolean {
+  return (RETRYABLE_STATUSES as readonly RunStatus[]).includes(status);
+}
+
+/**
+ * Whether a resume runs a run of this status again: pending ones, running ones (their runner
+ * died: interrupted first) and interrupted ones; failed and skipped ones with --retry-failed.
+ * Completed runs never rerun. The resume rules (src/runner/resume-rules.ts) and the resume's
+ * pre-flight count (src/ui/preflight.ts) both ask this.
+ */
+export function rerunOnResume(status: RunStatus, retryFailed: boolean): boolean {
+  if (status === 'completed') return false;
+  if (status === 'failed' || status === 'skipped') return retryFailed;
+  return true;
+}
+
 /** What the manifest records for the study (src/runner/study-state.ts moves it). */
 export const STUDY_STATUSES = ['running', 'paused', 'completed', 'failed', 'interrupted'] as const;
 export const studyStatusSchema = z.enum(STUDY_STATUSES);

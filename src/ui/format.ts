@@ -73,3 +73,10 @@ export function appendCapped<T>(items: readonly T[], added: readonly T[], cap: n
   const keep = Math.max(0, items.length + added.length - cap);
   return [...items.slice(keep), ...added];
 }
+
+/** Local time of day with seconds, for attempt start times. */
+export function formatTime(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
+  const d = new Date(ms);
+  return `${formatClock(ms)}:${String(d.getSeconds()).padStart(2, '0')}`;
+}

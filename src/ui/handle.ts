@@ -1,7 +1,8 @@
 // The only face of the runner the UI needs. Defined here (not imported from src/runner/index.ts)
 // so the UI and its tests do not depend on the runner's implementation: tests drive the UI with
 // a scripted fake, `llem run` passes the real StudyRunner, `llem watch` a read-only journal view.
-import type { RunnerControls, RunnerEvent, StudySnapshot } from '../runner/events.ts';
+import type { RunnerControls, RunnerEvent } from '../runner/events.ts';
+import type { StudySnapshot } from '../study-dir/schema.ts';
 
 export interface RunnerHandle extends RunnerControls {
   /** Returns an unsubscribe function. */

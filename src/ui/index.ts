@@ -2,13 +2,16 @@
 // `llem watch <dir>`.
 import { join } from 'node:path';
 import type { RunnerControls } from '../runner/events.ts';
+import type { ResumeOptions } from '../runner/resume-rules.ts';
 import { JOURNAL_FILE } from '../study-dir/files.ts';
-import { readPlan } from '../study-dir/read.ts';
+import { readManifest, readPlan } from '../study-dir/read.ts';
+import type { RunStatus } from '../study-dir/schema.ts';
 import type { PlanFile } from '../study/types.ts';
 import { formatDuration } from './format.ts';
 import type { RunnerHandle } from './handle.ts';
 import { followJournal, type JournalFollower } from './journal.ts';
-import { selectHeader } from './selectors.ts';
+import { preflightLines, resumeWillRun, runsToGo, type RunsToGo } from './preflight.ts';
+import { selectHeader, selectPreflight } from './selectors.ts';
 import type { TerminalIo } from './session.tsx';
 import type { UiStore } from './store.ts';
 
@@ -22,13 +25,45 @@ export interface RunTuiOptions extends TerminalIo {
   createRunner: () => Promise<RunnerHandle>;
   /** Printed after an interruption ("resume with: llem resume <dir>"). */
   resumeHint?: string;
+  /** --yes: start at once; the pre-flight is written on the normal screen, above the full screen. */
+  startAtOnce?: boolean;
+  /** What the pre-flight counts; default every run of the plan. */
+  toGo?: RunsToGo | null;
 }
 
-/** The shape src/cli/run.ts calls with: a runner over an existing study dir (already confirmed). */
+/** The shape src/cli/run.ts calls with: a runner over an existing study dir (a resume). */
 export interface RunTuiForRunnerOptions extends TerminalIo {
   runner: RunnerHandle;
   studyDir: string;
   resumeHint?: string;
+  startAtOnce?: boolean;
+  /** The resume's options, so the pre-flight counts what this resume will run, and under which timeout. */
+  resume?: Pick<ResumeOptions, 'retryFailed' | 'cycles' | 'experimentTimeoutSeconds'>;
+}
+
+/**
+ * What a resume of this study dir will run: from the manifest (before run() applies the resume
+ * rules) and the resume options; its timeout is the resume's --experiment-timeout, else the one an
+ * earlier resume recorded (src/runner/resume-rules.ts keeps it), else the plan's.
+ */
+function resumeToGo(studyDir: string, plan: PlanFile, runner: RunnerHandle, resume: RunTuiForRunnerOptions['resume']): RunsToGo | null {
+  let statuses: RunStatus[];
+  try {
+    statuses = runner.snapshot().runs.map((r) => r.status);
+  } catch {
+    return null; // an unreadable manifest: run() reports it
+  }
+  let recordedTimeoutS: number | null = null;
+  try {
+    recordedTimeoutS = readManifest(studyDir).timeout_override?.experiment_timeout_seconds ?? null;
+  } catch {
+    // the same: run() reports it; the pre-flight shows the plan's timeouts meanwhile
+  }
+  return runsToGo(plan, statuses, {
+    willRun: resumeWillRun(resume?.retryFailed === true),
+    addedCycles: resume?.cycles !== undefined ? resume.cycles - plan.execution.n_cycles : 0,
+    timeoutOverrideS: resume?.experimentTimeoutSeconds ?? recordedTimeoutS,
+  });
 }
 
 /**
@@ -51,7 +86,19 @@ function summaryLine(store: UiStore, verb: string): string {
   const h = selectHeader(state);
   const c = h.counts;
   const dir = state.study?.study_dir ?? '';
-  return `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}\n  next: llem results ${dir}   ·   llem report ${dir}`;
+  const lines = [
+    `llem: study ${state.plan.study_name} ${verb} after ${formatDuration(h.elapsedS)}: ${c.completed} completed, ${c.failed} failed, ${c.skipped} skipped, ${c.interrupted} interrupted, ${c.pending} pending. Results in ${dir}`,
+  ];
+  // how to get the runs that did not complete, in the words of the command that does it
+  if (c.failed + c.skipped > 0) lines.push(`  retry the ${c.failed} failed and ${c.skipped} skipped run(s) with: llem resume ${dir} --retry-failed`);
+  lines.push(`  next: llem results ${dir}   ·   llem report ${dir}`);
+  return lines.join('\n');
+}
+
+/** The pre-flight as plain lines, for the normal screen above the full screen (--yes). */
+function preludeOf(plan: PlanFile, toGo: RunsToGo | null): string {
+  const model = selectPreflight({ plan, toGo });
+  return preflightLines(model, Date.now()).join('\n') + '\nstarting at once (--yes)\n';
 }
 
 /**
@@ -61,10 +108,13 @@ function summaryLine(store: UiStore, verb: string): string {
  * runs nothing. Rejects (terminal restored) if `createRunner` or the runner throws.
  */
 export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Promise<number> {
-  const opts: RunTuiOptions =
-    'runner' in input
-      ? { ...input, plan: readPlan(input.studyDir), needsConfirmation: false, createRunner: async () => input.runner }
-      : input;
+  let opts: RunTuiOptions;
+  if ('runner' in input) {
+    const plan = readPlan(input.studyDir);
+    opts = { ...input, plan, needsConfirmation: false, createRunner: async () => input.runner, toGo: resumeToGo(input.studyDir, plan, input.runner, input.resume) };
+  } else {
+    opts = input;
+  }
   let handle: RunnerHandle | null = null;
   let unsubscribe: (() => void) | null = null;
   let aborted = false;
@@ -73,7 +123,15 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
   let runPromise: Promise<number> | null = null;
   const { mountSession } = await loadSession();
   return mountSession(
-    { plan: opts.plan, readOnly: false, needsConfirmation: opts.needsConfirmation, stage: 'preflight' },
+    {
+      plan: opts.plan,
+      readOnly: false,
+      needsConfirmation: opts.needsConfirmation,
+      stage: 'preflight',
+      toGo: opts.toGo ?? null,
+      startAtOnce: opts.startAtOnce === true,
+      prelude: opts.startAtOnce ? preludeOf(opts.plan, opts.toGo ?? null) : undefined,
+    },
     opts,
     {
       start(session) {
@@ -117,6 +175,8 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
         closed = true;
         unsubscribe?.();
       },
+      // Closing the terminal on the pre-flight runs nothing; once started, the study goes on headless.
+      onHangup: (store) => (store.getState().stage === 'preflight' ? 'exit' : 'headless'),
       finalMessage(code, store) {
         if (!handle) return code === 130 ? 'llem: interrupted before the study started; nothing was run.' : 'llem: cancelled; nothing was run.';
         const verb = code === 130 ? 'interrupted' : code === 0 ? 'completed' : 'finished with failures';
@@ -130,14 +190,16 @@ export async function runTui(input: RunTuiOptions | RunTuiForRunnerOptions): Pro
 
 /**
  * The study screen, read-only, over a study another process runs: plan.json for the layout,
- * events.jsonl (followed) for everything that happens. `q` leaves (0), Ctrl+C leaves (130); the
- * study itself is never touched.
+ * events.jsonl (followed) for everything that happens. `q` leaves (0), Ctrl+C leaves (130), a
+ * closed terminal leaves (130); once the study has finished, its final state stays a few seconds
+ * (longer while the user presses keys) and the watch exits with the study's code. The study itself
+ * is never touched.
  */
 export async function watchStudy(studyDir: string, io: TerminalIo & { pollMs?: number } = {}): Promise<number> {
   const plan = readPlan(studyDir);
   let follower: JournalFollower | null = null;
   const { mountSession } = await loadSession();
-  return mountSession({ plan, readOnly: true, needsConfirmation: false, stage: 'preflight' }, io, {
+  return mountSession({ plan, readOnly: true, needsConfirmation: false, stage: 'preflight', toGo: null }, io, {
     onMount(store) {
       follower = followJournal(join(studyDir, JOURNAL_FILE), (event) => store.dispatch({ type: 'runner', event }), { pollMs: io.pollMs });
       void follower.poll().then(() => store.flush(), () => undefined);
@@ -146,6 +208,8 @@ export async function watchStudy(studyDir: string, io: TerminalIo & { pollMs?: n
     cleanup() {
       follower?.stop();
     },
-    finalMessage: () => null,
+    // watching only: a closed terminal has nobody left to show anything to
+    onHangup: () => 'exit',
+    finalMessage: (_code, store) => (store.getState().finished ? summaryLine(store, store.getState().finished!.status) : null),
   });
 }

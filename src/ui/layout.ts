@@ -32,44 +32,66 @@ export type Layout =
 const HEADER_ROWS = 2;
 const FOOTER_ROWS = 2; // notice/prompt line + key hints
 
+const OPTIONAL_COLUMNS: TableColumn[] = [
+  { id: 'energy', title: 'energy J', width: 9, align: 'right' },
+  { id: 'tokensPerS', title: 'tok/s', width: 8, align: 'right' },
+  { id: 'jPerToken', title: 'J/tok', width: 8, align: 'right' },
+  { id: 'duration', title: 'dur', width: 7, align: 'right' },
+  { id: 'flags', title: 'flags', width: 12, align: 'left' },
+];
+export const METRIC_COLUMN_IDS: readonly TableColumnId[] = OPTIONAL_COLUMNS.map((c) => c.id);
 /** n_cycles: auto: the interval of the target metric so far and why a config stopped ("±1.2% met"). */
 const CI_COLUMN: TableColumn = { id: 'ci', title: '±CI', width: 11, align: 'left' };
+const MIN_LABEL_WIDTH = 16;
+
+export interface TableColumnNeeds {
+  /** Widest label the table would like to show whole (its shortest fitting style). */
+  labelWidth?: number;
+  /** Metric columns that hold a value in some row; the others read all dashes. */
+  withData?: ReadonlySet<TableColumnId>;
+  /** An n_cycles: auto study: the CI column, kept before every metric column. */
+  withCi?: boolean;
+}
 
 /**
  * Columns that fit in `columns`, dropped from the least important first; the label takes the rest.
- * `withCi` (an n_cycles: auto study) adds the CI column, kept before every metric column.
+ * Columns that have data come first and may squeeze the label to its minimum; all-dash columns
+ * only get room the label does not need.
  */
-export function tableColumnsFor(columns: number, nCycles: number, withCi = false): TableColumn[] {
+export function tableColumnsFor(columns: number, nCycles: number, needs: TableColumnNeeds = {}): TableColumn[] {
   const cyclesWidth = Math.max(6, Math.min(nCycles, 20));
-  const optional: TableColumn[] = [
-    ...(withCi ? [CI_COLUMN] : []),
-    { id: 'energy', title: 'energy J', width: 9, align: 'right' },
-    { id: 'tokensPerS', title: 'tok/s', width: 8, align: 'right' },
-    { id: 'jPerToken', title: 'J/tok', width: 8, align: 'right' },
-    { id: 'duration', title: 'dur', width: 7, align: 'right' },
-    { id: 'flags', title: 'flags', width: 12, align: 'left' },
-  ];
-  const minLabel = 16;
+  const withData = needs.withData ?? new Set(METRIC_COLUMN_IDS);
+  const labelWant = Math.max(MIN_LABEL_WIDTH, needs.labelWidth ?? MIN_LABEL_WIDTH);
   // selection marker (2) + one space between columns
-  let budget = columns - 2 - minLabel - (cyclesWidth + 1);
-  const kept: TableColumn[] = [];
-  for (const col of optional) {
-    if (budget >= col.width + 1) {
-      kept.push(col);
+  let budget = columns - 2 - (cyclesWidth + 1);
+  const kept = new Set<TableColumnId>();
+  if (needs.withCi && budget - (CI_COLUMN.width + 1) >= MIN_LABEL_WIDTH) {
+    kept.add(CI_COLUMN.id);
+    budget -= CI_COLUMN.width + 1;
+  }
+  for (const col of OPTIONAL_COLUMNS) {
+    if (withData.has(col.id) && budget - (col.width + 1) >= MIN_LABEL_WIDTH) {
+      kept.add(col.id);
       budget -= col.width + 1;
     }
   }
-  const labelWidth = minLabel + Math.max(0, budget);
+  for (const col of OPTIONAL_COLUMNS) {
+    if (!kept.has(col.id) && budget - (col.width + 1) >= labelWant) {
+      kept.add(col.id);
+      budget -= col.width + 1;
+    }
+  }
+  const labelWidth = Math.max(MIN_LABEL_WIDTH, budget);
   const order: TableColumnId[] = ['label', 'cycles', 'ci', 'energy', 'jPerToken', 'tokensPerS', 'duration', 'flags'];
   const all: TableColumn[] = [
     { id: 'label', title: 'config', width: labelWidth, align: 'left' },
     { id: 'cycles', title: 'cycles', width: cyclesWidth, align: 'left' },
-    ...kept,
+    ...[CI_COLUMN, ...OPTIONAL_COLUMNS].filter((c) => kept.has(c.id)),
   ];
   return order.flatMap((id) => all.filter((c) => c.id === id));
 }
 
-export function computeLayout(columns: number, rows: number, nCycles = 1, withCi = false): Layout {
+export function computeLayout(columns: number, rows: number, nCycles = 1, needs: TableColumnNeeds = {}): Layout {
   if (columns < MIN_COLUMNS || rows < MIN_ROWS) {
     return { kind: 'too_small', columns, rows, needColumns: MIN_COLUMNS, needRows: MIN_ROWS };
   }
@@ -88,7 +110,7 @@ export function computeLayout(columns: number, rows: number, nCycles = 1, withCi
     liveRows,
     logRows,
     footerRows: FOOTER_ROWS,
-    tableColumns: tableColumnsFor(columns, nCycles, withCi),
+    tableColumns: tableColumnsFor(columns, nCycles, needs),
   };
 }
 

@@ -1,13 +1,16 @@
 // Derived views of UiState. Cached on object identity so that a run that did not change keeps
 // its row object and its memoised table row does not re-render.
-import type { RunSnapshot, RunStatus, StatusCounts } from '../runner/events.ts';
-import type { ConfigProgress } from '../study-dir/schema.ts';
+import { isRetryable, RUN_STATUSES, type ConfigProgress, type RunSnapshot, type RunStatus, type StatusCounts } from '../study-dir/schema.ts';
 import { etaRunsOf, expectedRoundRuns, liveEta } from '../study/live-eta.ts';
 import type { PlanFile } from '../study/types.ts';
-import { computeLayout, type Layout } from './layout.ts';
-import type { UiState } from './state.ts';
+import { fitLabels } from './labels.ts';
+import { computeLayout, METRIC_COLUMN_IDS, type Layout, type TableColumnId } from './layout.ts';
+import { preflightModel, runsToGo, type PreflightModel, type RunsToGo } from './preflight.ts';
+import { WATCH_EXIT_HOLD_MS, type UiState } from './state.ts';
 
 export interface ConfigRow {
+  /** Position of the config in the plan. */
+  configIndex: number;
   configHash: string;
   label: string;
   /** One status per cycle, in cycle order. */
@@ -24,14 +27,8 @@ export interface ConfigRow {
   ci: ConfigProgress | null;
 }
 
-const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'completed', 'failed', 'skipped', 'interrupted'];
-
 export function isRunStatus(word: string): word is RunStatus {
   return (RUN_STATUSES as readonly string[]).includes(word);
-}
-
-export function isRetryable(status: RunStatus): boolean {
-  return status === 'failed' || status === 'skipped' || status === 'interrupted';
 }
 
 const runsByConfigCache = new WeakMap<PlanFile, Map<string, number[]>>();
@@ -63,11 +60,12 @@ interface RowCacheEntry {
 }
 const rowCache = new WeakMap<PlanFile, Map<string, RowCacheEntry>>();
 
-function buildRow(label: string, configHash: string, indices: number[], runs: Array<RunSnapshot | undefined>, ci: ConfigProgress | null): ConfigRow {
+function buildRow(configIndex: number, label: string, configHash: string, indices: number[], runs: Array<RunSnapshot | undefined>, ci: ConfigProgress | null): ConfigRow {
   const completed = runs.filter((r): r is RunSnapshot => r?.status === 'completed' && r.headline !== null);
   const flags = new Set<string>();
   for (const r of completed) for (const f of r.headline?.flags ?? []) flags.add(f);
   return {
+    configIndex,
     configHash,
     label,
     statuses: runs.map((r) => r?.status ?? 'pending'),
@@ -91,13 +89,13 @@ export function selectRows(state: Pick<UiState, 'plan' | 'study'> & Partial<Pick
   const byConfig = runsByConfig(state.plan);
   let cache = rowCache.get(state.plan);
   if (!cache) rowCache.set(state.plan, (cache = new Map()));
-  const rows = state.plan.configs.map((config) => {
+  const rows = state.plan.configs.map((config, configIndex) => {
     const indices = byConfig.get(config.config_hash) ?? [];
     const configRuns = indices.map((i) => runs?.[i]);
     const ci = state.stopping?.[config.config_hash] ?? null;
     const cached = cache.get(config.config_hash);
     if (cached && cached.ci === ci && cached.runs.length === configRuns.length && cached.runs.every((r, k) => r === configRuns[k])) return cached.row;
-    const row = buildRow(config.label, config.config_hash, indices, configRuns, ci);
+    const row = buildRow(configIndex, config.label, config.config_hash, indices, configRuns, ci);
     cache.set(config.config_hash, { runs: configRuns, ci, row });
     return row;
   });
@@ -129,13 +127,51 @@ export function selectSelectedRow(state: UiState): ConfigRow | null {
   return rows[Math.min(state.selected, rows.length - 1)] ?? null;
 }
 
-let layoutMemo: { key: string; layout: Layout } | null = null;
+let dataColumnsMemo: { rows: ConfigRow[]; ids: ReadonlySet<TableColumnId>; key: string } | null = null;
 
-/** Cached per size, so table columns keep their identity and memoised rows stay memoised. */
-export function selectLayout(state: Pick<UiState, 'columns' | 'rows' | 'plan'>): Layout {
+/** Metric columns that hold a value in some row (the others would read all dashes). */
+function selectColumnsWithData(state: Pick<UiState, 'plan' | 'study'>): { ids: ReadonlySet<TableColumnId>; key: string } {
+  const rows = selectRows(state);
+  if (dataColumnsMemo?.rows === rows) return dataColumnsMemo;
+  const has: Record<string, boolean> = {};
+  for (const r of rows) {
+    has.energy ||= r.energyJ !== null;
+    has.jPerToken ||= r.jPerToken !== null;
+    has.tokensPerS ||= r.tokensPerS !== null;
+    has.duration ||= r.durationS !== null;
+    has.flags ||= r.flags.length > 0;
+  }
+  const ids = new Set(METRIC_COLUMN_IDS.filter((id) => has[id]));
+  const key = [...ids].join(',');
+  // same set as before: keep the old object, so the layout below stays memoised
+  dataColumnsMemo = dataColumnsMemo?.key === key ? { ...dataColumnsMemo, rows } : { rows, ids, key };
+  return dataColumnsMemo;
+}
+
+/** The widest label in its shortest style that is still whole (what the label column would like). */
+function labelWidthWanted(plan: PlanFile, columns: number): number {
+  const budget = Math.max(16, columns - 10);
+  const fitted = fitLabels(plan, budget);
+  let widest = fitted.title.length;
+  for (let i = 0; i < plan.configs.length; i++) widest = Math.max(widest, fitted.text(i).length);
+  return widest;
+}
+
+let layoutMemo: { key: string; plan: PlanFile; layout: Layout } | null = null;
+
+/** Cached per size and data columns, so table columns keep their identity and memoised rows stay memoised. */
+export function selectLayout(state: Pick<UiState, 'columns' | 'rows' | 'plan' | 'study'>): Layout {
+  const data = selectColumnsWithData(state);
   const withCi = Boolean(state.plan.execution.target);
-  const key = `${state.columns}x${state.rows}x${state.plan.execution.n_cycles}x${withCi}`;
-  if (layoutMemo?.key !== key) layoutMemo = { key, layout: computeLayout(state.columns, state.rows, state.plan.execution.n_cycles, withCi) };
+  const key = `${state.columns}x${state.rows}x${state.plan.execution.n_cycles}x${data.key}x${withCi}`;
+  if (layoutMemo?.key !== key || layoutMemo.plan !== state.plan) {
+    const labelWidth = labelWidthWanted(state.plan, state.columns);
+    layoutMemo = {
+      key,
+      plan: state.plan,
+      layout: computeLayout(state.columns, state.rows, state.plan.execution.n_cycles, { labelWidth, withData: data.ids, withCi }),
+    };
+  }
   return layoutMemo.layout;
 }
 
@@ -170,7 +206,9 @@ export function selectHeader(state: UiState): HeaderModel {
   const study = state.study;
   const nCycles = state.plan.execution.n_cycles;
   const startedMs = study ? Date.parse(study.started_at) : state.nowMs;
-  const elapsedS = Math.max(0, (state.nowMs - (Number.isFinite(startedMs) ? startedMs : state.nowMs)) / 1000);
+  // the clock stops when the study does (a watch left open must not keep counting)
+  const endMs = state.finished ? state.finished.atMs : state.nowMs;
+  const elapsedS = Math.max(0, (endMs - (Number.isFinite(startedMs) ? startedMs : endMs)) / 1000);
   const counts = study?.counts ?? { pending: state.plan.order.length, running: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0 };
   const etaS = state.finished ? 0 : selectEtaS(state);
   const running = selectRunningRun(state);
@@ -218,56 +256,50 @@ export function selectEtaS(state: Pick<UiState, 'plan' | 'study' | 'nowMs'> & Pa
   return liveEta({ runs, estimate: plan.estimate, execution: plan.execution }).remaining_seconds;
 }
 
-export interface PreflightModel {
-  name: string;
-  hash: string;
-  nConfigs: number;
-  nCycles: number;
-  nRuns: number;
-  /** n_cycles: auto: "3–12 cycles (~5 expected)"-style words for the cycles and runs; null for a fixed study. */
-  auto: { minCycles: number; maxCycles: number; runs: { expected: number; low: number; high: number } | null } | null;
-  byBackend: Array<{ backend: string; configs: number }>;
-  skipped: Array<{ label: string; reasons: string[] }>;
-  totalS: number;
-  lowS: number;
-  highS: number;
-  finishAtMs: number;
-  memory: Array<{ label: string; fit: string; reason: string }>;
-  memoryCounts: Record<string, number>;
-  warnings: string[];
+const newStudyToGo = new WeakMap<PlanFile, RunsToGo>();
+
+/** The pre-flight of this session: every run of a new study, or what a resume has left. */
+export function selectPreflight(state: Pick<UiState, 'plan' | 'toGo'>): PreflightModel {
+  let toGo = state.toGo;
+  if (!toGo) {
+    toGo = newStudyToGo.get(state.plan) ?? runsToGo(state.plan, null);
+    newStudyToGo.set(state.plan, toGo);
+  }
+  return preflightModel(state.plan, toGo);
 }
 
-export function selectPreflight(state: UiState): PreflightModel {
-  const plan = state.plan;
-  const byBackend = new Map<string, number>();
-  for (const c of plan.configs) byBackend.set(String(c.config.backend), (byBackend.get(String(c.config.backend)) ?? 0) + 1);
-  const labels = new Map(plan.configs.map((c) => [c.config_hash, c.label]));
-  const memoryCounts: Record<string, number> = { fits: 0, tight: 0, wont_fit: 0, unknown: 0 };
-  for (const pc of plan.estimate.per_config) memoryCounts[pc.memory_fit] = (memoryCounts[pc.memory_fit] ?? 0) + 1;
-  // Worst fits first: they are what the user must see before starting.
-  const rank: Record<string, number> = { wont_fit: 0, tight: 1, unknown: 2, fits: 3 };
-  const memory = [...plan.estimate.per_config]
-    .sort((a, b) => (rank[a.memory_fit] ?? 9) - (rank[b.memory_fit] ?? 9))
-    .map((pc) => ({ label: labels.get(pc.config_hash) ?? pc.config_hash, fit: pc.memory_fit, reason: pc.memory_reason }));
-  return {
-    name: plan.study_name,
-    hash: plan.study_hash,
-    nConfigs: plan.configs.length,
-    nCycles: plan.execution.n_cycles,
-    nRuns: plan.order.length,
-    auto: plan.execution.target
-      ? { minCycles: plan.execution.target.min_cycles, maxCycles: plan.execution.target.max_cycles, runs: plan.estimate.runs ?? null }
-      : null,
-    byBackend: [...byBackend].map(([backend, configs]) => ({ backend, configs })),
-    skipped: plan.skipped.map((s) => ({ label: s.label, reasons: s.reasons })),
-    totalS: plan.estimate.total_seconds,
-    lowS: plan.estimate.low_seconds,
-    highS: plan.estimate.high_seconds,
-    finishAtMs: state.nowMs + plan.estimate.total_seconds * 1000,
-    memory,
-    memoryCounts,
-    warnings: plan.warnings,
-  };
+const configIndexCache = new WeakMap<PlanFile, Map<string, number>>();
+
+/** Position in the plan of the config with this hash (-1 when the plan has none). */
+export function configIndexOf(plan: PlanFile, configHash: string): number {
+  let map = configIndexCache.get(plan);
+  if (!map) configIndexCache.set(plan, (map = new Map(plan.configs.map((c, i) => [c.config_hash, i]))));
+  return map.get(configHash) ?? -1;
+}
+
+/** Row (in the filtered table) of the config a run belongs to; null when filtered out. */
+export function selectRowOfRun(state: UiState, runIndex: number): number | null {
+  const hash = state.study?.runs[runIndex]?.config_hash ?? state.plan.order[runIndex]?.config_hash;
+  if (hash === undefined) return null;
+  const at = selectFilteredRows(state).findIndex((r) => r.configHash === hash);
+  return at === -1 ? null : at;
+}
+
+/**
+ * `llem watch` after the study ended: milliseconds until it leaves on its own, counted from the
+ * end or the user's last key, whichever is later; null while it must stay (study going on, or the
+ * user is in the detail, help or filter).
+ */
+export function selectWatchExitInMs(state: UiState): number | null {
+  if (!state.readOnly || !state.finished) return null;
+  if (state.view !== 'table' || state.helpOpen || state.filterEditing) return null;
+  const since = Math.max(state.finished.atMs, state.lastInputMs);
+  return Math.max(0, since + WATCH_EXIT_HOLD_MS - state.nowMs);
+}
+
+/** The exit code a finished study stands for (as `llem run` would have exited). */
+export function exitCodeOfStatus(status: string): number {
+  return status === 'completed' ? 0 : status === 'interrupted' ? 130 : 1;
 }
 
 export function labelOfRun(state: UiState, index: number): string {

@@ -7,7 +7,9 @@ import type { RunnerControls } from '../runner/events.ts';
 import type { PlanFile } from '../study/types.ts';
 import { App, type AppController } from './components/app.tsx';
 import { UiEnvContext } from './components/ui-env.tsx';
-import { initialState, type Stage } from './state.ts';
+import type { RunsToGo } from './preflight.ts';
+import { exitCodeOfStatus, selectWatchExitInMs } from './selectors.ts';
+import { initialState, QUIET_PHASES, type Stage } from './state.ts';
 import { createUiStore, type UiStore } from './store.ts';
 import { enterFullScreen } from './terminal.ts';
 import { glyphsFor, themeFromEnv } from './theme.ts';
@@ -17,7 +19,7 @@ import { shareInkOutputCaches } from './ink-output-cache.ts';
 await shareInkOutputCaches();
 
 const PUBLISH_INTERVAL_MS = 1000;
-const MEASURE_PUBLISH_INTERVAL_MS = 2000;
+const QUIET_PUBLISH_INTERVAL_MS = 2000;
 
 export interface TerminalIo {
   stdin?: NodeJS.ReadStream;
@@ -34,7 +36,7 @@ export interface TerminalIo {
    * at all when CI is set, so tests over fake streams could see nothing.
    */
   debugFrames?: boolean;
-  /** Least time between two background renders (default 1000 ms, 2000 ms while measuring; keys render at once). */
+  /** Least time between two background renders (default 1000 ms, 2000 ms in the baseline and measure phases; keys render at once). */
   minPublishIntervalMs?: number;
 }
 
@@ -52,6 +54,11 @@ export interface SessionHooks {
   cleanup?(): void;
   /** The line printed on the normal screen after the terminal is restored. */
   finalMessage?(code: number, store: UiStore): string | null;
+  /**
+   * The terminal hung up (SIGHUP): 'exit' ends the session now (nothing started, or only
+   * watching), 'headless' stops drawing and lets the study run to its end.
+   */
+  onHangup?(store: UiStore): 'exit' | 'headless';
 }
 
 export interface SessionApi {
@@ -60,8 +67,21 @@ export interface SessionApi {
   fail(error: unknown): void;
 }
 
+export interface SessionOptions {
+  plan: PlanFile;
+  readOnly: boolean;
+  needsConfirmation: boolean;
+  stage: Stage;
+  /** What the pre-flight counts (a resume: what remains); null = every run of the plan. */
+  toGo?: RunsToGo | null;
+  /** Written on the normal screen before the full screen opens (stays above it in the scrollback). */
+  prelude?: string;
+  /** Start as if Enter had been pressed on the pre-flight (--yes). */
+  startAtOnce?: boolean;
+}
+
 export function mountSession(
-  opts: { plan: PlanFile; readOnly: boolean; needsConfirmation: boolean; stage: Stage },
+  opts: SessionOptions,
   io: TerminalIo,
   hooks: SessionHooks,
 ): Promise<number> {
@@ -70,20 +90,26 @@ export function mountSession(
   const theme = themeFromEnv(io.env ?? process.env);
   const env = { theme, glyphs: glyphsFor(theme) };
   // Background updates (runner events, the clock) reach React at most once a second, and every
-  // two seconds while a run is in its measure phase: an Ink frame costs ~10-15 ms of CPU and the
-  // parent must stay under 1 % of a core while energy is measured. Keys and resizes render at once.
+  // two seconds while a run is in its baseline or measure phase: an Ink frame costs ~10-15 ms of
+  // CPU and the parent must stay under 1 % of a core while energy is measured. Keys and resizes
+  // render at once.
   const store = createUiStore(
     initialState({
       plan: opts.plan,
       readOnly: opts.readOnly,
       needsConfirmation: opts.needsConfirmation,
+      toGo: opts.toGo ?? null,
       columns: stdout.columns || 80,
       rows: stdout.rows || 24,
       nowMs: Date.now(),
       stage: opts.stage,
     }),
-    { minPublishIntervalMs: io.minPublishIntervalMs ?? ((state) => (state.live?.phase === 'measure' ? MEASURE_PUBLISH_INTERVAL_MS : PUBLISH_INTERVAL_MS)) },
+    {
+      minPublishIntervalMs:
+        io.minPublishIntervalMs ?? ((state) => (state.live?.phase && QUIET_PHASES.has(state.live.phase) ? QUIET_PUBLISH_INTERVAL_MS : PUBLISH_INTERVAL_MS)),
+    },
   );
+  if (opts.prelude) stdout.write(opts.prelude);
   const terminal = enterFullScreen({ stdout, stdin }, theme);
 
   return new Promise<number>((resolve, reject) => {
@@ -91,7 +117,12 @@ export function mountSession(
     let hungUp = false;
     let forcing = false;
     const signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
-    const tick = setInterval(() => store.dispatch({ type: 'tick', nowMs: Date.now() }), io.tickMs ?? 1000);
+    const tick = setInterval(() => {
+      store.dispatch({ type: 'tick', nowMs: Date.now() });
+      // `llem watch` after the study ended: the final state has been on screen long enough
+      const state = store.getState();
+      if (state.finished && selectWatchExitInMs(state) === 0) session.done(exitCodeOfStatus(state.finished.status));
+    }, io.tickMs ?? 1000);
 
     const cleanups: Array<() => void> = [];
     const teardown = () => {
@@ -190,8 +221,13 @@ export function mountSession(
       cleanups.push(() => stdout.off('error', onStdoutError));
       const onTerm = () => controller.abort();
       const onHup = () => {
-        // The terminal is gone: stop drawing, keep the study running headless to its end.
         hungUp = true;
+        // Nothing started yet, or only watching: there is nobody to wait for, leave.
+        if ((hooks.onHangup?.(store) ?? 'headless') === 'exit') {
+          session.done(130);
+          return;
+        }
+        // The study runs: stop drawing, keep it running headless to its end.
         try {
           ink.unmount();
         } catch {
@@ -203,5 +239,6 @@ export function mountSession(
       for (const [signal, handler] of signalHandlers) process.on(signal, handler);
     }
     hooks.onMount?.(store, session);
+    if (opts.startAtOnce) controller.start();
   });
 }

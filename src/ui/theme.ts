@@ -67,3 +67,12 @@ const ASCII_REPLACEMENTS: Record<string, string> = { '–': '-', '—': '-', '·
 export function toAscii(text: string): string {
   return text.replace(/[–—·×…°›↑↓]/g, (ch) => ASCII_REPLACEMENTS[ch] ?? '?');
 }
+
+export const STATUS_COLORS: Record<string, string> = {
+  pending: 'gray',
+  running: 'cyan',
+  completed: 'green',
+  failed: 'red',
+  skipped: 'yellow',
+  interrupted: 'magenta',
+};

@@ -25,6 +25,10 @@ export class Tmux {
   capture(): string {
     return this.tmux(['capture-pane', '-p', '-t', 'main']);
   }
+  /** The screen with its attributes as escape sequences (bold, underline, colours). */
+  captureAttributes(): string {
+    return this.tmux(['capture-pane', '-p', '-e', '-t', 'main']);
+  }
   /** The screen with wrapped lines joined (long shell output). */
   captureJoined(): string {
     return this.tmux(['capture-pane', '-p', '-J', '-t', 'main']);

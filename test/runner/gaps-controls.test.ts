@@ -162,3 +162,55 @@ test('quit-after-current finishes the current run and stops (exit 130, rest pend
     t.cleanup();
   }
 });
+
+test('a retry of a cycle-1 run during cycle 2 waits a config gap, and the cycle boundary is not waited for again', async () => {
+  // A1 B1 | A2 B2 (interleaved); A fails; during A2, A1 is retried
+  const t = tempStudy(
+    makePlan([{ fixture_mode: 'throw' }, { fixture_mode: 'ok' }], {
+      nCycles: 2,
+      order: 'interleaved',
+      execution: { config_gap_seconds: 1, cycle_gap_seconds: 2 },
+    }),
+  );
+  try {
+    const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker, secondMs: 20 });
+    const seen: string[] = [];
+    let retried = false;
+    runner.subscribe((e) => {
+      if (e.type === 'run_status' && e.run.status === 'running') seen.push(`run${e.run.index}`);
+      if (e.type === 'gap_end') seen.push(`${e.kind}-gap`);
+      if (e.type === 'run_status' && e.run.index === 2 && e.run.status === 'running' && !retried) {
+        retried = true;
+        runner.retry([0]);
+      }
+    });
+    assert.equal(await runner.run(), 1);
+    assert.deepEqual(seen, ['run0', 'config-gap', 'run1', 'cycle-gap', 'run2', 'config-gap', 'run0', 'config-gap', 'run3']);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('retryAll sends failed and skipped runs back to pending; skipCurrent(index) skips that run only', async () => {
+  const t = tempStudy(makePlan([{ fixture_mode: 'throw' }, { fixture_mode: 'ok', sleep_ms: 3000 }, { fixture_mode: 'ok', sleep_ms: 1500 }]));
+  try {
+    const runner = new StudyRunner(t.studyDir, { workerCommand: fixtureWorker, killGraceMs: 500 });
+    let retriedAll = false;
+    runner.subscribe((e) => {
+      if (e.type === 'phase' && e.index === 1 && e.phase === 'measure') {
+        runner.skipCurrent(0); // not in flight: nothing happens
+        if (!retriedAll) runner.skipCurrent(1);
+      }
+      if (e.type === 'run_status' && e.run.index === 2 && e.run.status === 'running' && !retriedAll) {
+        retriedAll = true;
+        runner.retryAll();
+      }
+    });
+    assert.equal(await runner.run(), 1);
+    const m = readManifest(t.studyDir);
+    assert.deepEqual(m.runs.map((r) => r.status), ['failed', 'completed', 'completed']);
+    assert.deepEqual(m.runs.map((r) => r.attempts.map((a) => a.status)), [['failed', 'failed'], ['skipped', 'completed'], ['completed']]);
+  } finally {
+    t.cleanup();
+  }
+});

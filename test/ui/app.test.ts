@@ -28,6 +28,9 @@ afterEach(async () => {
   // never leave a session (timers, listeners) behind a failed test
   for (const s of open.splice(0)) {
     s.handle.end(0);
+    // a session still on its pre-flight (a failed assertion) ends only by a key
+    s.inp.press('ctrl+c');
+    s.inp.press('ctrl+c');
     await s.result.catch(() => undefined);
   }
 });
@@ -75,11 +78,19 @@ describe('runTui', () => {
   test('pre-flight shows the count, estimate, memory fit, skipped and warnings; q cancels with 0', async () => {
     const s = start();
     await waitFor(() => s.out.lastFrame().includes('Press Enter to start'), 'pre-flight');
-    const frame = s.out.lastFrame();
+    let frame = s.out.lastFrame();
     assert.match(frame, /30 configs × 3 cycles = 90 runs/);
     assert.match(frame, /estimate: 1h02m \(50m00s–1h15m\), finishes about \d\d:\d\d/);
-    assert.match(frame, /won't fit: llamacpp bs=2 tok=32 — needs 90 GiB/);
-    assert.match(frame, /vllm does not support precision int2/);
+    // the grid: one row per config with its swept values, runs, time per run, memory fit, timeout
+    assert.match(frame, /backend\s+bs\s+runs\s+per run\s+memory\s+timeout/);
+    assert.match(frame, /llamacpp\s+2\s+3\s+10s\s+won't fit \[1\]\s+10m00s/);
+    // it scrolls: skipped combinations, the reasons (each once) and warnings are below it
+    s.inp.press('G');
+    await waitFor(() => s.out.lastFrame().includes('reasons:'), 'the end of the pre-flight');
+    frame = s.out.lastFrame();
+    assert.match(frame, /vllm bs=64 precision=int2\s+\[2\]/);
+    assert.match(frame, /\[1\] needs 90 GiB, 80 GiB free/);
+    assert.match(frame, /\[2\] vllm does not support precision int2/);
     assert.match(frame, /fixture warning/);
     s.inp.press('q');
     assert.equal(await s.result, 0);
@@ -164,15 +175,15 @@ describe('runTui', () => {
     s.inp.press('enter');
     await waitFor(() => s.out.lastFrame().includes('attempt 1: failed ProcessCrash'), 'the detail screen');
     assert.match(s.out.lastFrame(), /child killed by SIGSEGV/);
-    assert.match(s.out.lastFrame(), /\| backtrace follows/);
+    assert.match(s.out.lastFrame(), /│ backtrace follows/);
     s.inp.press('r');
     await waitFor(() => s.handle.methods().includes('retry'), 'retry()');
     assert.deepEqual(s.handle.calls.find((c) => c.method === 'retry')?.args, [[0]]);
     s.inp.press('?');
-    await waitFor(() => s.out.lastFrame().includes('Keys (Esc or ? closes)'), 'help');
-    assert.match(s.out.lastFrame(), /cut gap\s+\(now: no gap or cooldown in progress\)/);
+    await waitFor(() => s.out.lastFrame().includes('Keys (q, Esc or ? closes'), 'help');
+    assert.match(s.out.lastFrame(), /cut gap\s+cut the current gap or cooldown short \(now: no gap or cooldown in\s+progress\)/);
     s.inp.press('escape');
-    await waitFor(() => !s.out.lastFrame().includes('Keys (Esc'), 'help to close');
+    await waitFor(() => !s.out.lastFrame().includes('Keys (q, Esc'), 'help to close');
     s.inp.press('escape');
     await waitFor(() => s.out.lastFrame().includes('energy J'), 'the table');
     for (const key of ['/', 'v', 'l', 'l', 'm', 'enter']) s.inp.press(key);

@@ -170,10 +170,10 @@ export class ScriptedHandle implements RunnerHandle {
   }
   pause() { this.record('pause'); }
   resume() { this.record('resume'); }
-  skipCurrent() { this.record('skipCurrent'); }
+  skipCurrent(index?: number) { this.record('skipCurrent', ...(index === undefined ? [] : [index])); }
   skipGap() { this.record('skipGap'); }
   retry(indices: number[]) { this.record('retry', indices); }
-  retryAllFailed() { this.record('retryAllFailed'); }
+  retryAll() { this.record('retryAll'); }
   quitAfterCurrent(requested: boolean) { this.record('quitAfterCurrent', requested); }
   async abortNow() {
     this.record('abortNow');

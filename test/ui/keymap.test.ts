@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RunnerControls } from '../../src/runner/events.ts';
-import { footerHints, handleKey, helpEntries, KEYMAP, screenOf, type KeyContext } from '../../src/ui/keymap.ts';
+import type { Key } from 'ink';
+import { keyNamesOf } from '../../src/ui/components/app.tsx';
+import { footerHints, handleKey, helpEntries, isPrintable, KEYMAP, runOnlyKeys, screenOf, tooSmallHints, type KeyContext } from '../../src/ui/keymap.ts';
 import { reducer } from '../../src/ui/reducer.ts';
 import { initialState, type UiAction, type UiState } from '../../src/ui/state.ts';
 import { at, makePlan, makeSnapshot, ScriptedHandle, withStatus } from './fixtures.ts';
@@ -40,6 +42,7 @@ function press(state: UiState, keys: string[]): Outcome {
   for (const key of keys) {
     const ctx: KeyContext = {
       state: out.state,
+      nowMs: out.state.nowMs,
       dispatch: (a) => {
         out.actions.push(a.type);
         out.state = reducer(out.state, a);
@@ -58,24 +61,24 @@ function press(state: UiState, keys: string[]): Outcome {
 describe('keymap: what each key does in each state', () => {
   const cases: Array<{ name: string; state: () => UiState; keys: string[]; expect: Partial<Pick<Outcome, 'calls' | 'started' | 'exited' | 'aborted' | 'reason'>>; check?: (o: Outcome) => void }> = [
     { name: 'pre-flight Enter starts', state: () => preflight(), keys: ['enter'], expect: { started: 1 } },
-    { name: 'pre-flight Enter over the limit asks first', state: () => preflight({ needsConfirmation: true }), keys: ['enter'], expect: { started: 0 }, check: (o) => assert.equal(o.state.confirm, 'start') },
+    { name: 'pre-flight Enter over the limit asks first', state: () => preflight({ needsConfirmation: true }), keys: ['enter'], expect: { started: 0 }, check: (o) => assert.equal(o.state.confirm?.kind, 'start') },
     { name: 'pre-flight Enter twice over the limit starts', state: () => preflight({ needsConfirmation: true }), keys: ['enter', 'enter'], expect: { started: 1 } },
-    { name: 'pre-flight Enter, other key cancels the question', state: () => preflight({ needsConfirmation: true }), keys: ['enter', 'x', 'enter'], expect: { started: 0 }, check: (o) => assert.equal(o.state.confirm, 'start') },
+    { name: 'pre-flight Enter, other key cancels the question', state: () => preflight({ needsConfirmation: true }), keys: ['enter', 'x', 'enter'], expect: { started: 0 }, check: (o) => assert.equal(o.state.confirm?.kind, 'start') },
     { name: 'pre-flight q cancels with 0', state: () => preflight(), keys: ['q'], expect: { exited: [0] } },
     { name: 'pre-flight Ctrl+C aborts', state: () => preflight(), keys: ['ctrl+c'], expect: { aborted: 1 } },
     { name: 'pre-flight p means nothing', state: () => preflight(), keys: ['p'], expect: { calls: [], reason: null } },
     { name: 'watch: Enter is refused, read-only', state: () => preflight({ readOnly: true }), keys: ['enter'], expect: { started: 0, reason: 'read-only: waiting for the study to start' } },
     { name: 'p pauses', state: () => study([running0]), keys: ['p'], expect: { calls: ['pause'] } },
     { name: 'p resumes when paused', state: () => study([paused]), keys: ['p'], expect: { calls: ['resume'] } },
-    { name: 's asks, s again skips', state: () => study([running0]), keys: ['s', 's'], expect: { calls: ['skipCurrent'] } },
-    { name: 's then another key cancels the skip', state: () => study([running0]), keys: ['s', 'j', 's'], expect: { calls: [] }, check: (o) => assert.equal(o.state.confirm, 'skip') },
+    { name: 's asks, s again skips', state: () => study([running0]), keys: ['s', 's'], expect: { calls: ['skipCurrent([0])'] } },
+    { name: 's then another key cancels the skip', state: () => study([running0]), keys: ['s', 'j', 's'], expect: { calls: [] }, check: (o) => assert.equal(o.state.confirm?.kind, 'skip') },
     { name: 's with no running run says why', state: () => study([]), keys: ['s'], expect: { calls: [], reason: 'no run is running' } },
     { name: 's during a gap points at c', state: () => study([gap]), keys: ['s'], expect: { reason: 'no run is running (c cuts the gap short)' } },
     { name: 'c cuts a gap short', state: () => study([gap]), keys: ['c'], expect: { calls: ['skipGap'] } },
     { name: 'c without a gap says why', state: () => study([running0]), keys: ['c'], expect: { calls: [], reason: 'no gap or cooldown in progress' } },
     { name: 'r retries the failed runs of the selected row', state: () => study([failed0]), keys: ['r'], expect: { calls: ['retry([[0]])'] } },
     { name: 'r on a row without failures says why', state: () => study([failed0]), keys: ['j', 'r'], expect: { calls: [], reason: 'the selected row has no failed, skipped or interrupted run' } },
-    { name: 'R retries all', state: () => study([failed0]), keys: ['R'], expect: { calls: ['retryAllFailed'] } },
+    { name: 'R retries all', state: () => study([failed0]), keys: ['R'], expect: { calls: ['retryAll'] } },
     { name: 'R with nothing failed says why', state: () => study([running0]), keys: ['R'], expect: { calls: [], reason: 'no failed, skipped or interrupted runs' } },
     { name: 'q asks, q again requests the quit', state: () => study([running0]), keys: ['q', 'q'], expect: { calls: ['quitAfterCurrent([true])'] } },
     { name: 'q while a quit is requested cancels it', state: () => study([running0, quitRequested]), keys: ['q'], expect: { calls: ['quitAfterCurrent([false])'] } },
@@ -88,9 +91,11 @@ describe('keymap: what each key does in each state', () => {
     { name: '/ types a filter until Enter', state: () => study(), keys: ['/', 'b', 's', '=', '2', 'enter', 'q'], expect: {}, check: (o) => {
       assert.equal(o.state.filterText, 'bs=2');
       assert.equal(o.state.filterEditing, false);
-      assert.equal(o.state.confirm, 'quit'); // q after Enter is a key again, not filter text
+      assert.equal(o.state.confirm?.kind, 'quit'); // q after Enter is a key again, not filter text
     } },
-    { name: '? opens help, q in help does nothing, Esc closes', state: () => study(), keys: ['?', 'q', 'escape'], expect: { exited: [] }, check: (o) => assert.equal(o.state.helpOpen, false) },
+    { name: '? opens help, q closes it (and does not quit)', state: () => study(), keys: ['?', 'q'], expect: { exited: [], calls: [] }, check: (o) => assert.deepEqual([o.state.helpOpen, o.state.confirm], [false, null]) },
+    { name: '? opens help, Esc closes it', state: () => study(), keys: ['?', 'escape'], expect: {}, check: (o) => assert.equal(o.state.helpOpen, false) },
+    { name: '? opens help, ? closes it', state: () => study(), keys: ['?', '?'], expect: {}, check: (o) => assert.equal(o.state.helpOpen, false) },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -117,7 +122,7 @@ describe('keymap table', () => {
   test('the footer lists only keys that apply now, and fits the width', () => {
     const running = study([running0]);
     const hints = footerHints(running, 200);
-    assert.match(hints, /p pause\/resume/);
+    assert.match(hints, /p pause/);
     assert.match(hints, /s skip run/);
     assert.doesNotMatch(hints, /c cut gap/);
     assert.match(footerHints(study([gap]), 200), /c cut gap/);
@@ -134,5 +139,45 @@ describe('keymap table', () => {
     assert.equal(skip?.disabledReason, 'no run is running (c cuts the gap short)');
     assert.equal(entries.find((e) => e.label === 'cut gap')?.disabledReason, null);
     assert.equal(entries.length, KEYMAP.filter((b) => b.screens.includes('table')).length);
+  });
+});
+
+describe('keys in one read, and what each mode offers', () => {
+  const inkKey = (over: Partial<Key> = {}): Key =>
+    ({ upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false, ...over }) as Key;
+  const table: Array<[string, string[]]> = [
+    ['\u007f\u007f', ['backspace', 'backspace']],
+    ['ab\u007f', ['a', 'b', 'backspace']],
+    ['\b\b', ['backspace', 'backspace']],
+    ['x\r', ['x', 'enter']],
+    ['a\u0001b\u0085', ['a', 'b']],
+    ['é', ['é']],
+  ];
+  for (const [input, names] of table) {
+    test(`one read of ${JSON.stringify(input)} is ${names.join(', ')}`, () => assert.deepEqual(keyNamesOf(input, inkKey()), names));
+  }
+  test('DEL and other control bytes never reach the filter text', () => {
+    const o = press(study(), ['/', 'b', 's', '\u007f', '\u0085', 'backspace']);
+    assert.equal(o.state.filterText, 'b');
+    assert.equal(isPrintable('\u007f'), false);
+    assert.equal(isPrintable('x'), true);
+  });
+  test('watch: help and footer have no key of the run mode; q and Ctrl+C are labelled as leaving', () => {
+    const s = study([running0], { readOnly: true });
+    const keys = helpEntries(s).map((e) => e.keys);
+    for (const k of ['p', 's', 'c', 'r', 'R']) assert.ok(!keys.includes(k), `${k} in the watch help`);
+    assert.equal(helpEntries(s).find((e) => e.keys === 'q')?.label, 'quit');
+    assert.equal(helpEntries(s).find((e) => e.keys === 'Ctrl+C')?.label, 'quit');
+    assert.doesNotMatch(footerHints(s, 200), /quit after run|pause|skip/);
+    assert.deepEqual(runOnlyKeys(s), ['p', 's', 'c', 'r', 'R']);
+  });
+  test('the too-small screen names the ways out that work now', () => {
+    assert.equal(tooSmallHints(study([running0])), 'q quit after run · Ctrl+C abort now');
+    assert.equal(tooSmallHints(study([running0], { readOnly: true })), 'q quit · Ctrl+C quit');
+    assert.equal(tooSmallHints(preflight()), 'q cancel · Ctrl+C cancel');
+  });
+  test('R says how many runs it retries', () => {
+    const o = press(study([failed0]), ['R']);
+    assert.equal(o.state.notice, 'retrying 1 failed, skipped and interrupted run(s)');
   });
 });

@@ -85,6 +85,11 @@ describe('reducer: runner events', () => {
       },
     },
     {
+      name: 'a log message of several lines is several log lines',
+      actions: [{ type: 'runner', event: { type: 'log', at, index: 0, line: '[warn] energy unavailable; tried:\n  /usr/lib/libnvidia-ml.so.1\r\n  /opt/x.so\n' } }],
+      check: (s) => assert.deepEqual(s.log.slice(-3), ['[warn] energy unavailable; tried:', '  /usr/lib/libnvidia-ml.so.1', '  /opt/x.so']),
+    },
+    {
       name: 'gap and gap_end',
       actions: [{ type: 'runner', event: { type: 'gap', at, kind: 'cooldown', seconds_left: 20, total_seconds: 60, temp_c: 71 } }],
       check: (s) => {

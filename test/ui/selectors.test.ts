@@ -46,7 +46,7 @@ describe('selectRows', () => {
 
 describe('filter', () => {
   const row: ConfigRow = {
-    configHash: 'h000000000000001', label: 'vllm bs=4 tok=32', statuses: ['completed', 'failed'], runIndices: [1, 4],
+    configIndex: 1, configHash: 'h000000000000001', label: 'vllm bs=4 tok=32', statuses: ['completed', 'failed'], runIndices: [1, 4],
     energyJ: null, jPerToken: null, tokensPerS: null, durationS: null, flags: [], retryable: [4], ci: null,
   };
   const cases = [
@@ -99,15 +99,16 @@ describe('header', () => {
 });
 
 describe('pre-flight model', () => {
-  test('counts, backends, skipped, memory worst first, finish time from now', () => {
+  test('counts, backends, skipped, memory counts, estimate of a new study', () => {
     const nowMs = Date.parse('2026-11-28T10:00:00Z');
     const m = selectPreflight(initialState({ plan, columns: 80, rows: 24, nowMs }));
-    assert.deepEqual([m.nConfigs, m.nCycles, m.nRuns], [3, 2, 6]);
+    assert.deepEqual([m.nConfigs, m.nCycles, m.toGo.total, m.toGo.resumed], [3, 2, 6, false]);
     assert.deepEqual(m.byBackend, [{ backend: 'llamacpp', configs: 2 }, { backend: 'vllm', configs: 1 }]);
     assert.equal(m.skipped.length, 1);
-    assert.equal(m.memory[0].fit, 'wont_fit');
+    assert.deepEqual(m.fitReasons, [{ fit: 'wont_fit', reasons: [1] }]);
+    assert.equal(m.reasons[0], 'needs 90 GiB, 80 GiB free');
     assert.equal(m.memoryCounts.wont_fit, 1);
-    assert.equal(m.finishAtMs, nowMs + plan.estimate.total_seconds * 1000);
+    assert.equal(m.estimate.totalS, plan.estimate.total_seconds);
   });
 });
 

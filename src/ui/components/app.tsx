@@ -6,6 +6,7 @@ import { Box, useInput, type Key } from 'ink';
 import { useCallback, useEffect, useSyncExternalStore } from 'react';
 import type { RunnerControls } from '../../runner/events.ts';
 import { handleKey, type KeyName } from '../keymap.ts';
+import { fitLabels } from '../labels.ts';
 import { countRender } from '../render-count.ts';
 import { selectFilteredRows, selectLayout } from '../selectors.ts';
 import type { UiStore } from '../store.ts';
@@ -18,6 +19,7 @@ import { LogPane } from './log-pane.tsx';
 import { PreflightScreen } from './preflight-screen.tsx';
 import { Table } from './table.tsx';
 import { TooSmall } from './too-small.tsx';
+import { useRunLogs } from './use-run-logs.ts';
 
 export interface AppController {
   controls(): RunnerControls | null;
@@ -26,7 +28,13 @@ export interface AppController {
   abort(): void;
 }
 
-/** Ink's (input, key) as our key names; a paste (several characters) becomes one name each. */
+/** Control bytes that arrive inside a multi-byte read (key repeat over SSH, a paste) as key names. */
+const CONTROL_KEYS: Record<string, KeyName> = { '\u007f': 'backspace', '\b': 'backspace', '\r': 'enter', '\n': 'enter', '\t': 'tab', '\u0003': 'ctrl+c', '\u001b': 'escape' };
+
+/**
+ * Ink's (input, key) as our key names. Several characters in one read (a paste, or Backspace
+ * repeating over SSH: "\x7f\x7f") become one name each; control bytes among them are keys, never text.
+ */
 export function keyNamesOf(input: string, key: Key): KeyName[] {
   if (key.ctrl && input === 'c') return ['ctrl+c'];
   if (key.upArrow) return ['up'];
@@ -40,7 +48,12 @@ export function keyNamesOf(input: string, key: Key): KeyName[] {
   if (key.backspace || key.delete) return ['backspace'];
   if (key.tab) return ['tab'];
   if (key.ctrl || key.meta) return [];
-  return [...input];
+  return [...input].flatMap((ch) => {
+    const control = CONTROL_KEYS[ch];
+    if (control) return [control];
+    const code = ch.codePointAt(0)!;
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f) ? [] : [ch];
+  });
 }
 
 export function App(props: { store: UiStore; controller: AppController; stdout: NodeJS.WriteStream }) {
@@ -52,9 +65,12 @@ export function App(props: { store: UiStore; controller: AppController; stdout: 
     (input: string, key: Key) => {
       const names = keyNamesOf(input, key);
       if (names.length === 0) return;
+      const nowMs = Date.now();
+      store.dispatch({ type: 'input', nowMs });
       for (const n of names) {
         handleKey(n, {
           state: store.getState(),
+          nowMs,
           dispatch: store.dispatch,
           controls: controller.controls(),
           start: controller.start,
@@ -79,8 +95,10 @@ export function App(props: { store: UiStore; controller: AppController; stdout: 
     };
   }, [store, stdout]);
 
+  useRunLogs(store, state);
+
   const layout = selectLayout(state);
-  if (layout.kind === 'too_small') return <TooSmall {...layout} />;
+  if (layout.kind === 'too_small') return <TooSmall state={state} {...layout} />;
   const { columns, frameRows } = layout;
   const bodyRows = frameRows - layout.footerRows;
 
@@ -102,6 +120,7 @@ export function App(props: { store: UiStore; controller: AppController; stdout: 
             offset={state.offset}
             height={layout.tableRows}
             columns={layout.tableColumns}
+            labels={fitLabels(state.plan, layout.tableColumns[0]?.width ?? columns)}
             width={columns}
           />
           <LivePanel state={state} height={layout.liveRows} columns={columns} />

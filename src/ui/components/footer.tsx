@@ -4,6 +4,7 @@ import { Box } from 'ink';
 import { memo } from 'react';
 import { confirmPrompt, footerHints } from '../keymap.ts';
 import { countRender } from '../render-count.ts';
+import { selectWatchExitInMs } from '../selectors.ts';
 import type { UiState } from '../state.ts';
 import { Line } from './line.tsx';
 import { tint, useUiEnv } from './ui-env.tsx';
@@ -26,6 +27,11 @@ export const Footer = memo(function Footer(props: { state: UiState; columns: num
     color = tint(env, 'yellow');
   } else if (state.filterText) {
     first = `filter: ${state.filterText}  (Esc clears)`;
+  }
+  const leavingInMs = selectWatchExitInMs(state);
+  if (leavingInMs !== null && !prompt) {
+    first = `study ${state.finished?.status ?? 'over'}: leaving in ${Math.ceil(leavingInMs / 1000)} s (any key stays a while, q leaves now)`;
+    color = tint(env, 'yellow');
   }
   return (
     <Box flexDirection="column" width={props.columns} height={2}>

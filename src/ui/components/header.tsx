@@ -18,8 +18,19 @@ export function Header(props: { state: UiState; columns: number }) {
   const first = `llem ${env.glyphs.dot} ${h.name}${readOnly}  cycle ${h.cycle}/${h.maxCycles === null ? h.nCycles : `≤${h.maxCycles}`}  elapsed ${formatDuration(h.elapsedS)}  ETA ${formatDuration(h.etaS)}  ${h.statusWord}`;
   const shown = selectFilteredRows(props.state).length;
   const total = props.state.plan.configs.length;
-  const position = `row ${shown === 0 ? 0 : props.state.selected + 1}/${shown}${shown === total ? '' : ` (of ${total})`}`;
-  const second = `${c.completed} done  ${c.failed} failed  ${c.skipped} skipped  ${c.interrupted} interrupted  ${c.running} running  ${c.pending} pending  ${position}`;
+  const following = props.state.follow && c.running > 0 ? ' · following' : '';
+  const position = `row ${shown === 0 ? 0 : props.state.selected + 1}/${shown}${shown === total ? '' : ` (of ${total})`}${following}`;
+  const counts: Array<[number, string]> = [
+    [c.completed, 'done'],
+    [c.failed, 'failed'],
+    [c.skipped, 'skipped'],
+    [c.interrupted, 'interrupted'],
+    [c.running, 'running'],
+    [c.pending, 'pending'],
+  ];
+  let second = `${counts.map(([n, word]) => `${n} ${word}`).join('  ')}  ${position}`;
+  // narrow: counts that are zero make room for the position first
+  if (second.length > props.columns) second = `${counts.filter(([n], i) => n > 0 || i === 0).map(([n, word]) => `${n} ${word}`).join('  ')}  ${position}`;
   return (
     <Box flexDirection="column" width={props.columns} height={2}>
       <Line bold color={tint(env, stateColor)}>

@@ -4,6 +4,8 @@ import React from 'react';
 import { createContext, useContext } from 'react';
 import { glyphsFor, type Glyphs, type Theme } from '../theme.ts';
 
+export { STATUS_COLORS } from '../theme.ts';
+
 export interface UiEnv {
   theme: Theme;
   glyphs: Glyphs;
@@ -20,12 +22,3 @@ export function useUiEnv(): UiEnv {
 export function tint(env: UiEnv, color: string): string | undefined {
   return env.theme.color ? color : undefined;
 }
-
-export const STATUS_COLORS: Record<string, string> = {
-  pending: 'gray',
-  running: 'cyan',
-  completed: 'green',
-  failed: 'red',
-  skipped: 'yellow',
-  interrupted: 'magenta',
-};
