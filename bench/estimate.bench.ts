@@ -1,18 +1,14 @@
 // `npm run bench -- estimate`: the pre-flight estimate against the real quickstart, twice, with a
-// temp state dir. Run 1 is estimated by the heuristic alone; its runs go into the history; run 2
-// is estimated from that history (goal: within 25 % of its actual time).
-//
-// Phase 1 of issue 14: the runner does not record history yet, so this bench records it itself
-// from run 1's result.json files and manifest attempt times (recordRunInHistory, the function the
-// runner will call when a run completes).
+// temp state dir. Run 1 is estimated by the heuristic alone; the runner records its runs in the
+// history (src/runner/attempt.ts, as every completed run); run 2 is estimated from that history
+// (goal: within 25 % of its actual time). Prints estimate against actual for both.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { historyDir, recordRunInHistory } from '../src/history/index.ts';
-import { loadResults, loadStudySnapshot } from '../src/results/study-dir.ts';
+import { historyDir, readHistory } from '../src/history/index.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const bin = join(root, 'bin/llem.js');
@@ -35,25 +31,6 @@ interface PlanEstimate {
   notes: string[];
 }
 
-/** Records every completed run of a study dir, with its last attempt's spawn-to-exit time. */
-async function recordStudy(studyDir: string, dir: string): Promise<{ recorded: number; failed: string[] }> {
-  const snapshot = await loadStudySnapshot(studyDir);
-  const { results } = await loadResults(studyDir, snapshot);
-  const wallOf = new Map<string, number | null>();
-  for (const run of snapshot?.runs ?? []) {
-    const a = run.attempts.at(-1);
-    wallOf.set(run.run_id, a?.ended_at ? (Date.parse(a.ended_at) - Date.parse(a.started_at)) / 1000 : null);
-  }
-  let recorded = 0;
-  const failed: string[] = [];
-  for (const r of results) {
-    const out = recordRunInHistory(r, wallOf.get(r.run_id) ?? null, { dir, studyHash: snapshot?.study_hash ?? null });
-    if (out.recorded) recorded++;
-    else failed.push(out.reason);
-  }
-  return { recorded, failed };
-}
-
 const s = (v: number) => `${v.toFixed(1)} s`;
 const pct = (estimate: number, actual: number) => `${(((estimate - actual) / actual) * 100).toFixed(0)} %`;
 
@@ -61,7 +38,7 @@ export default async function bench(): Promise<void> {
   const state = mkdtempSync(join(tmpdir(), 'llem-bench-state-'));
   const out = mkdtempSync(join(tmpdir(), 'llem-bench-out-'));
   const env = { ...process.env, LLEM_STATE_DIR: state };
-  console.log(`quickstart twice, state dir ${state} (temp); history recorded by this bench from run 1's files (phase 1: the runner does not record it yet)`);
+  console.log(`quickstart twice, state dir ${state} (temp); the runner records each completed run in the history`);
   const rows: Array<{ run: number; estimate: PlanEstimate; actual: number }> = [];
   try {
     for (const run of [1, 2]) {
@@ -74,15 +51,15 @@ export default async function bench(): Promise<void> {
       const ran = await llem(['run', study, '--out', out, '--yes', '--no-tui'], env);
       const actual = (performance.now() - t0) / 1000;
       if (ran.code !== 0) throw new Error(`llem run failed (${ran.code}): ${ran.stderr.slice(-2000)}`);
-      const studyDir = join(out, readdirSync(out).find((d) => !before.has(d))!);
+      const studyDirName = readdirSync(out).find((d) => !before.has(d));
       rows.push({ run, estimate, actual });
       console.log(
         `run ${run}: estimate ${s(estimate.total_seconds)} (range ${s(estimate.low_seconds)} – ${s(estimate.high_seconds)}, from ${estimate.source}) · ` +
           `actual ${s(actual)} · estimate − actual ${pct(estimate.total_seconds, actual)} · load average ${loadBefore.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`,
       );
       for (const note of estimate.notes) console.log(`        · ${note}`);
-      const rec = await recordStudy(studyDir, historyDir(env));
-      console.log(`        history: ${rec.recorded} runs recorded${rec.failed.length ? `, ${rec.failed.length} not: ${rec.failed[0]}` : ''}`);
+      const history = readHistory(historyDir(env));
+      console.log(`        history after ${studyDirName}: ${history.records.length} runs recorded by the runner${history.problems.length ? `; problems: ${history.problems.join('; ')}` : ''}`);
     }
     const second = rows[1]!;
     const err = Math.abs(second.estimate.total_seconds - second.actual) / second.actual;

@@ -6,4 +6,10 @@ cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
 files=(test/**/*.test.ts test/**/*.test.tsx)
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
-exec node --import tsx --test --test-reporter=spec --test-timeout=600000 "$@" "${files[@]}"
+# the runner records completed runs in the run history: never into the user's own state dir
+if [ -z "${LLEM_STATE_DIR:-}" ]; then
+  LLEM_STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/llem-test-state.XXXXXX")"
+  export LLEM_STATE_DIR
+  trap 'rm -rf "$LLEM_STATE_DIR"' EXIT
+fi
+node --import tsx --test --test-reporter=spec --test-timeout=600000 "$@" "${files[@]}"

@@ -4,7 +4,9 @@ import type { RunnerEvent } from '../runner/events.ts';
 import { statusJson, type StudyRunner } from '../runner/index.ts';
 import { localRunnerInfo } from '../runner/launchers/local.ts';
 import { readManifest } from '../study-dir/read.ts';
-import type { RunHeadline, StudySnapshot } from '../study-dir/schema.ts';
+import type { RunHeadline, RunRecord, StudySnapshot } from '../study-dir/schema.ts';
+import { etaRunsOf, expectedRoundRuns, liveEta } from '../study/live-eta.ts';
+import { formatDuration } from '../ui/format.ts';
 import { preflightLines, preflightModel, runsToGo } from '../ui/preflight.ts';
 import { writeErr, writeOut } from './lifecycle.ts';
 
@@ -17,11 +19,24 @@ export interface PlainReporter {
 export function attachPlainReporter(runner: StudyRunner, options: { json: boolean }): PlainReporter {
   let total = 0;
   let energyReasonShown: string | null = null;
+  // the study as the events tell it, for the live ETA (src/study/live-eta.ts)
+  const runs: RunRecord[] = [];
+  const stopped = new Set<string>();
   const unsubscribe = runner.subscribe((e) => onEvent(e));
+  function eta(): string {
+    const plan = runner.planFile;
+    if (!plan) return '';
+    const timed = etaRunsOf(runs, Date.now());
+    if (plan.execution.target) timed.push(...expectedRoundRuns(plan.estimate, runs, stopped));
+    const left = liveEta({ runs: timed, estimate: plan.estimate, execution: plan.execution });
+    return left.remaining_seconds > 0 ? `  ETA ${formatDuration(left.remaining_seconds)}` : '';
+  }
   function onEvent(e: RunnerEvent): void {
     switch (e.type) {
       case 'study_started': {
         total = e.snapshot.runs.length;
+        runs.splice(0, runs.length, ...e.snapshot.runs);
+        for (const s of e.snapshot.rounds?.stops ?? []) stopped.add(s.config_hash);
         writeErr(`study ${e.snapshot.study_name}: ${e.snapshot.counts.pending} of ${total} runs to go → ${e.snapshot.study_dir}\n`);
         // the pre-flight, always, before the first run: what will run, what was skipped, how long
         const plan = runner.planFile;
@@ -31,19 +46,25 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
         }
         break;
       }
+      case 'stopping':
+        if (e.round !== null) writeErr(roundText(e, runner.planFile?.configs ?? [], stopped));
+        for (const c of e.configs) if (c.status === 'stopped') stopped.add(c.config_hash);
+        total = Math.max(total, ...e.added.map((r) => r.index + 1));
+        break;
       case 'run_status': {
         const r = e.run;
+        runs[r.index] = r;
         const a = r.attempts.at(-1);
         const tag = `[${String(r.index + 1).padStart(String(total).length)}/${total}] ${a?.run_dir.split('/').pop() ?? r.run_id}`;
         if (r.status === 'running') writeErr(`${tag} running${a && a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}\n`);
         else if (r.status === 'completed') {
-          writeErr(`${tag} completed  ${headlineText(r.headline, energyNa)}\n`);
+          writeErr(`${tag} completed  ${headlineText(r.headline, energyNa)}${eta()}\n`);
         } else if (r.status === 'pending' && a?.status === 'invalid') {
           writeErr(`${tag} measuring it again as attempt ${a.attempt + 1} (attempt ${a.attempt} was invalid)\n`);
         } else if (r.status === 'invalid') {
           writeErr(`${tag} ${a?.message ?? 'invalid'}\n`);
         } else if (r.status !== 'pending') {
-          writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}\n`);
+          writeErr(`${tag} ${r.status}: ${r.error_type ?? ''}${a?.message ? ` — ${a.message.slice(0, 300)}` : ''}${eta()}\n`);
         }
         break;
       }
@@ -101,6 +122,17 @@ export function attachPlainReporter(runner: StudyRunner, options: { json: boolea
     },
     detach: unsubscribe,
   };
+}
+
+/** n_cycles: auto: a round decided — the configs it stopped (why) and the runs it added. */
+function roundText(e: Extract<RunnerEvent, { type: 'stopping' }>, configs: ReadonlyArray<{ config_hash: string; label: string }>, stoppedBefore: ReadonlySet<string>): string {
+  const label = (hash: string) => configs.find((c) => c.config_hash === hash)?.label ?? hash;
+  // one run appended per config that measures another cycle
+  const lines = [`round ${e.round}: ${e.added.length} config(s) measure another cycle`];
+  for (const c of e.configs) {
+    if (c.status === 'stopped' && !stoppedBefore.has(c.config_hash)) lines.push(`        ${label(c.config_hash)}: stopped ${c.reason} after ${c.cycles} cycle(s) — ${c.detail}`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** A completed run's numbers as plain text, rounded ("12.3 s  45.6 J  833.4 tok/s"); shared with plain `llem watch`. */

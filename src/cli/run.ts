@@ -12,6 +12,7 @@ import { localInputIssues } from '../study/local-inputs.ts';
 import { CliError, InputError } from './errors.ts';
 import { installRunnerSignals, restoreTerminal, writeErr } from './lifecycle.ts';
 import { attachPlainReporter } from './plain-reporter.ts';
+import { formatDuration } from '../ui/format.ts';
 import { addLauncherOptions, launcherFromFlags, presentExecution, type LauncherFlags } from './launch.ts';
 import { printPlan } from './plan.ts';
 import { chooseFullScreen } from './terminal-choice.ts';
@@ -28,14 +29,15 @@ export function register(program: Command): void {
     .action(async (studyPath: string, opts: { out: string; yes?: boolean; tui: boolean; json?: boolean; dryRun?: boolean } & LauncherFlags) => {
       if (opts.dryRun) return printPlan(studyPath, { json: opts.json === true });
       const launcher = launcherFromFlags(opts);
-      const planFile = await planFromYaml(studyPath);
+      const { planFile, maxRuns } = await planFromYaml(studyPath);
       // before any study dir exists: a missing dataset or model is bad input, not N failed runs
       const inputIssues = await localInputIssues(studyPath, planFile.configs.map((c) => c.config));
       if (inputIssues.length) throw new StudyInputError(inputIssues);
       // gpu.* settings need NVML and root: refused here, before a study dir exists (exit 2)
       if (launcher.executesHere) (await import('./gpu-preflight.ts')).gpuSettingsPreflight(planFile);
       checkOutDir(opts.out);
-      const needsConfirmation = opts.yes !== true && planFile.order.length > planFile.execution.max_runs_without_confirmation;
+      // an n_cycles: auto study may take up to max_cycles per config: that is what is confirmed
+      const needsConfirmation = opts.yes !== true && maxRuns > planFile.execution.max_runs_without_confirmation;
       const newStudy = () => launcher.start(createStudyDir(planFile, path.resolve(studyPath), opts.out));
       // decided once: a terminal that falls back to plain lines says why once
       const present = { json: opts.json === true, tui: wantsTui({ tui: opts.tui !== false, json: opts.json }), detach: opts.detach === true };
@@ -60,7 +62,7 @@ export function register(program: Command): void {
         }
         return;
       }
-      if (needsConfirmation) await confirmSize(planFile);
+      if (needsConfirmation) await confirmSize(planFile, maxRuns);
       process.exitCode = await presentExecution(launcher, await newStudy(), present);
     });
 }
@@ -109,19 +111,27 @@ function checkOutDir(out: string): void {
   }
 }
 
-async function planFromYaml(studyPath: string): Promise<PlanFile> {
+/**
+ * The plan as `llem plan` makes it (the run history and this machine included, so the pre-flight
+ * learns the same way), and the most runs it may take: the planned count, or configs ×
+ * max_cycles for `n_cycles: auto`.
+ */
+async function planFromYaml(studyPath: string): Promise<{ planFile: PlanFile; maxRuns: number }> {
   const { planStudy } = await import('../study/plan.ts');
   const { planInputs } = await import('./plan-inputs.ts');
-  const plan = await planStudy(studyPath, await planInputs());
-  return plan.toPlanFile();
+  const { preflightHistory } = await import('./plan.ts');
+  const plan = await planStudy(studyPath, { ...(await planInputs()), ...(await preflightHistory()) });
+  return { planFile: plan.toPlanFile(), maxRuns: plan.max_run_count };
 }
 
-async function confirmSize(plan: PlanFile): Promise<void> {
+async function confirmSize(plan: PlanFile, maxRuns: number): Promise<void> {
   const limit = plan.execution.max_runs_without_confirmation;
-  const runs = plan.order.length;
-  const question = `${plan.study_name}: ${runs} runs (above max_runs_without_confirmation: ${limit}), about ${Math.round(plan.estimate.total_seconds / 60)} min. Run them? [y/N] `;
+  const runs = plan.execution.target ? `up to ${maxRuns}` : String(maxRuns);
+  const e = plan.estimate;
+  const about = `about ${formatDuration(e.total_seconds)}${e.source ? ` (estimated from ${e.source === 'mixed' ? 'history and heuristic' : e.source})` : ''}`;
+  const question = `${plan.study_name}: ${runs} runs (above max_runs_without_confirmation: ${limit}), ${about}. Run them? [y/N] `;
   if (!process.stdin.isTTY) {
-    throw new InputError(`${plan.source_path}: ${runs} runs exceed execution.max_runs_without_confirmation (${limit}); pass --yes to run them`);
+    throw new InputError(`${plan.source_path}: ${runs} runs exceed execution.max_runs_without_confirmation (${limit}), ${about}; pass --yes to run them`);
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

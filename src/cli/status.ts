@@ -2,14 +2,15 @@
 // {status, counts: {pending, running, completed, failed, skipped, interrupted, invalid},
 //  runs: [{index, config_hash, cycle, status, error_type, attempts, result, validity, invalid_attempts}],
 //  runner: {launcher, pid, host, alive, since, slurm_jobs},
+//  stopping: null | {rounds, configs: [{config_hash, reason, cycles, detail}]},   (n_cycles: auto)
 //  gpu_settings_unrestored: [one line per GPU a study changed and has not restored]}
 // The launcher holding the study first records what happened out of sight (a Slurm study: one
 // rate-limited poll, briefly under the study lock); `stopped` means no live runner holds a study
 // whose manifest still says running.
 import type { Command } from 'commander';
-import { statusJson } from '../runner/index.ts';
+import { statusJson, type StatusJson } from '../runner/index.ts';
 import { launcherOf } from '../runner/launchers/index.ts';
-import { readManifest } from '../study-dir/read.ts';
+import { readManifest, readPlan } from '../study-dir/read.ts';
 import { requireStudyDir } from './study-dir-arg.ts';
 import { unrestoredLines } from '../gpu-settings/index.ts';
 
@@ -46,6 +47,7 @@ export function register(program: Command): void {
       }
       // while a runner holds the study the settings are changed by design; it restores them itself
       if (!r.alive) lines.push(...gpuLeft);
+      if (status.stopping) lines.push(...stoppingLines(studyDir, status.stopping));
       for (const run of m.runs) {
         const a = run.attempts.at(-1);
         const detail = run.error_type ? `  ${run.error_type}${a?.message ? `: ${a.message.slice(0, 120)}` : ''}` : run.status === 'invalid' && a?.message ? `  ${a.message}` : '';
@@ -54,4 +56,21 @@ export function register(program: Command): void {
       }
       process.stdout.write(lines.join('\n') + '\n');
     });
+}
+
+/** n_cycles: auto: one line per config, why it stopped or that it is still measuring. */
+function stoppingLines(studyDir: string, stopping: NonNullable<StatusJson['stopping']>): string[] {
+  let labelOf = new Map<string, string>();
+  try {
+    labelOf = new Map(readPlan(studyDir).configs.map((c) => [c.config_hash, c.label]));
+  } catch {
+    // the manifest alone still says it, by config hash
+  }
+  const stopped = stopping.configs.filter((c) => c.reason !== null).length;
+  const lines = [`n_cycles: auto: ${stopping.rounds} round(s) decided, ${stopped} of ${stopping.configs.length} configs stopped`];
+  for (const c of stopping.configs) {
+    const what = c.reason ? `stopped ${c.reason} after ${c.cycles} cycle(s)${c.detail ? ` — ${c.detail}` : ''}` : `measuring (${c.cycles} cycle(s) so far)`;
+    lines.push(`  ${c.config_hash} ${labelOf.get(c.config_hash) ?? ''}  ${what}`);
+  }
+  return lines;
 }

@@ -3,7 +3,7 @@
 import type { Frontier, FrontierEntry } from './frontier.ts';
 import type { SloAnswer } from './slo.ts';
 import { formatSlo } from './slo.ts';
-import type { MetricStats } from './stats.ts';
+import { shownInterval, type MetricStats } from './stats.ts';
 import type { StudySummary } from './summary-schema.ts';
 import { formatNumber, type Row, type TableData } from './table.ts';
 
@@ -87,7 +87,7 @@ export function frontierView(summary: StudySummary, frontier: Frontier): { data:
 }
 
 function statCi(s: MetricStats): [number, number] | null {
-  return s.ci_bootstrap ?? s.ci_t;
+  return shownInterval(s);
 }
 
 function statPm(s: MetricStats): string {

@@ -127,7 +127,7 @@ export function parameterCharts(summary: StudySummary): ChartSpec[] {
         kind: 'parameter',
         id: `param-${field}-${metric}`,
         title: `${yTitle} vs ${field}`,
-        caption: `Mean over completed cycles with 95 % bootstrap CI (t-interval where the bootstrap is undefined); ${nSeries} line${nSeries === 1 ? '' : 's'}${
+        caption: `Mean over completed cycles with its 95 % interval (the wider of t and bootstrap); ${nSeries} line${nSeries === 1 ? '' : 's'}${
           totalSeries > nSeries ? ` of ${totalSeries}: those with the ${higherIsBetter ? 'highest' : 'lowest'} best value (every config is in the table and summary.json)` : ''
         }${nSeries > MAX_LEGEND_ENTRIES ? ' (legend omitted: too many lines)' : ''}.${FIELD_AXES[field]?.note ?? ''}`,
         spec: {

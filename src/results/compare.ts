@@ -1,10 +1,11 @@
 // `llem compare A B`: first what differs between the two studies' environments and workloads, then
 // the configs they share, per metric: both means with their 95 % intervals, the change, the ratio
-// B/A with a bootstrap CI over both studies' cycles, and whether the difference is distinguishable
-// from noise (the ratio's interval excludes 1). Pure.
+// B/A with its interval over both studies' cycles (the wider of a percentile bootstrap and a
+// delta-method t interval, as every interval llem shows), and whether the difference is
+// distinguishable from noise (that interval excludes 1). Pure.
 import type { RunResult } from './schema.ts';
 import { METRIC_GETTERS, flattenConfig } from './summarize.ts';
-import { bootstrapRatioCi, finiteValues, halfWidth, intervalsOverlap, seedFor } from './stats.ts';
+import { bootstrapRatioCi, finiteValues, halfWidth, intervalsOverlap, ratioTCi, seedFor, widerInterval } from './stats.ts';
 import type { ConfigSummary, StudySummary, SummaryMetricKey } from './summary-schema.ts';
 import { ciOf, formatNumber, type Row, type TableData } from './table.ts';
 import { environmentDifferences, formatDifference, type EnvDifference } from './environment-diff.ts';
@@ -112,7 +113,11 @@ export function compareSummaries(a: CompareInput, b: CompareInput, metrics: Summ
       const changePct = change !== null && meanA !== null && meanA !== 0 ? (100 * change) / Math.abs(meanA) : null;
       const overlap = intervalsOverlap(ciA, ciB);
       const ratio = meanA !== null && meanB !== null && meanA !== 0 ? meanB / meanA : null;
-      const ratioCi = bootstrapRatioCi(runValues(ca, byIdA, key), runValues(cb, byIdB, key), stats.bootstrap_resamples, stats.confidence, seedFor(stats.bootstrap_seed, ca.config_hash, cb.config_hash, key));
+      const valuesA = runValues(ca, byIdA, key);
+      const valuesB = runValues(cb, byIdB, key);
+      const ratioBootstrap = bootstrapRatioCi(valuesA, valuesB, stats.bootstrap_resamples, stats.confidence, seedFor(stats.bootstrap_seed, ca.config_hash, cb.config_hash, key));
+      const ratioT = ratioBootstrap === null ? null : ratioTCi(valuesA, valuesB, stats.confidence);
+      const ratioCi = widerInterval(ratioT, ratioBootstrap);
       const verdict: Verdict = ratioCi === null ? 'undefined' : ratioCi[0] > 1 ? 'B higher' : ratioCi[1] < 1 ? 'B lower' : 'not distinguishable';
       const row: Row = {
         label: ca.label,
@@ -134,6 +139,10 @@ export function compareSummaries(a: CompareInput, b: CompareInput, metrics: Summ
         ratio,
         ratio_ci_low: ratioCi?.[0] ?? null,
         ratio_ci_high: ratioCi?.[1] ?? null,
+        ratio_t_ci_low: ratioT?.[0] ?? null,
+        ratio_t_ci_high: ratioT?.[1] ?? null,
+        ratio_bootstrap_ci_low: ratioBootstrap?.[0] ?? null,
+        ratio_bootstrap_ci_high: ratioBootstrap?.[1] ?? null,
         verdict,
       };
       if (meaningful.length) row.env_differences = envText;
@@ -174,7 +183,9 @@ export function compareSummaries(a: CompareInput, b: CompareInput, metrics: Summ
         { key: 'verdict', header: 'vs noise' },
       ],
       notes,
-      legend: [`B/A: ratio of the means; its interval is a percentile bootstrap over both studies' cycles (${stats.bootstrap_resamples} resamples, seeded). "vs noise": distinguishable when that interval excludes 1.`],
+      legend: [
+        `B/A: ratio of the means; its interval is the wider of a percentile bootstrap over both studies' cycles (${stats.bootstrap_resamples} resamples, seeded) and a delta-method t interval. "vs noise": distinguishable when that interval excludes 1. ± of A and B: the wider of the t and bootstrap intervals of the mean.`,
+      ],
     },
     matched: pairs.length,
     onlyA,

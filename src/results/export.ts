@@ -267,7 +267,7 @@ export function aiEnergyScoreTable(study: LoadedStudy, summary: StudySummary): E
     col('dataset', '', 'llem dataset of the config (builtin:<name>, jsonl:<path>, synthetic:<tokens>)'),
     col('hardware', '', 'GPU name(s) of the runs'),
     col('gpu_energy_wh_per_1000_queries', 'Wh', 'mean over cycles of energy_j ÷ completed requests × 1000 ÷ 3600: GPU energy per 1,000 queries'),
-    col('gpu_energy_wh_per_1000_queries_ci_low', 'Wh', 'lower bound of its 95 % interval (percentile bootstrap over cycles)'),
+    col('gpu_energy_wh_per_1000_queries_ci_low', 'Wh', 'lower bound of its 95 % interval over cycles (the wider of Student t and percentile bootstrap)'),
     col('gpu_energy_wh_per_1000_queries_ci_high', 'Wh', 'upper bound of its 95 % interval'),
     col('runs', '', 'completed runs (cycles) the mean is over'),
     col('queries_per_run', '', 'measured requests per run (the config\'s n)'),

@@ -11,7 +11,7 @@
 import type { RequestRecord } from '../backends/types.ts';
 import type { Percentiles, RunResult } from './schema.ts';
 import { percentiles } from '../worker/metrics.ts';
-import { describe, intervalsOverlap, seedFor, type MetricStats } from './stats.ts';
+import { describe, intervalsOverlap, seedFor, shownInterval, type MetricStats } from './stats.ts';
 import type { StudySummary } from './summary-schema.ts';
 
 export const SLO_QUANTITIES = ['ttft', 'itl', 'tpot', 'e2e'] as const;
@@ -215,7 +215,7 @@ export function sloAnswer(summary: StudySummary, results: readonly RunResult[], 
     const runs = runResults.map((r) => runGoodput(r, recordsByRun.get(r.run_id) ?? [], conds));
     const conditions: ConditionCheck[] = conds.map((cond) => {
       const s = describe(runResults.map((r) => PERCENTILE_OF[cond.quantity](r.metrics)[cond.stat]), opts(c.config_hash, cond.key));
-      const ci = s.ci_bootstrap ?? s.ci_t;
+      const ci = shownInterval(s);
       return {
         key: cond.key,
         threshold_ms: cond.threshold_ms,
@@ -255,7 +255,7 @@ export function sloAnswer(summary: StudySummary, results: readonly RunResult[], 
   } else {
     const best = candidates[0]!;
     const next = candidates[1] ?? null;
-    const ci = (s: MetricStats) => s.ci_bootstrap ?? s.ci_t;
+    const ci = shownInterval;
     recommendation = {
       config_hash: best.config_hash,
       label: best.label,

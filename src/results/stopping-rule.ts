@@ -12,8 +12,8 @@ import type { CycleTarget } from '../study/target.ts';
 import { describe as describeValues, studentTQuantile, type MetricStats } from './stats.ts';
 import { configStatsOptions, DEFAULT_SUMMARY_OPTIONS, type SummaryOptions } from './summarize.ts';
 
-export const STOP_REASONS = ['target_met', 'max_cycles', 'decided', 'failed'] as const;
-export type StopReason = (typeof STOP_REASONS)[number];
+import type { StopReason } from '../study-dir/statuses.ts';
+export { STOP_REASONS, type StopReason } from '../study-dir/statuses.ts';
 
 /** One config's cycles so far, as the runner's manifest and results tell them. */
 export interface ConfigCycles {

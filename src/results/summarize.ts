@@ -1,14 +1,16 @@
 // The pure core of summary.json: (PlanFile, StudySnapshot, RunResult[]) → StudySummary.
 // No files, no clock unless asked: tests build every input as plain objects.
 import type { ExperimentConfig, PlanFile } from '../study/types.ts';
-import { emptyCounts, type AttemptRecord, type RunSnapshot, type RunStatus, type StudySnapshot } from '../study-dir/schema.ts';
+import { emptyCounts, type AttemptRecord, type ConfigStop, type RunSnapshot, type RunStatus, type StudySnapshot } from '../study-dir/schema.ts';
 import { invalidMessage, judgeValidity, validityPolicyOf } from '../measure/validity.ts';
+import { describeHalfWidth } from '../study/target.ts';
 import { FLAG_CODES, type FlagCode, type RunMetrics, type RunResult } from './schema.ts';
-import { describeMany, seedFor, type MetricStats, type StatsOptions } from './stats.ts';
+import { describeMany, INTERVAL_SHOWN, seedFor, type MetricStats, type StatsOptions } from './stats.ts';
 import {
   SUMMARY_METRICS,
   SUMMARY_METRIC_KEYS,
   SUMMARY_SCHEMA_VERSION,
+  type ConfigStopping,
   type ConfigSummary,
   type ExcludedRun,
   type InvalidAttempt,
@@ -292,6 +294,21 @@ function invalidAttemptsOf(run: RunSnapshot): ExcludedRun['invalid_attempts'] {
     .map((a) => ({ attempt: a.attempt, result: `${a.run_dir}/result.json`, reasons: a.validity?.reasons ?? [] }));
 }
 
+function stoppingOf(stop: ConfigStop | undefined): ConfigStopping | null {
+  if (!stop) return null;
+  return {
+    reason: stop.reason,
+    detail: stop.detail,
+    cycles: stop.cycles,
+    n: stop.n,
+    mean: stop.mean,
+    half_width: stop.half_width,
+    relative_half_width: stop.relative_half_width,
+    target_half_width: stop.target_half_width,
+    round: stop.round,
+  };
+}
+
 function reasonOf(run: RunSnapshot): { reason: string; phase: string | null } {
   const last = run.attempts.length ? run.attempts[run.attempts.length - 1]! : null;
   const parts = [run.error_type ?? last?.error_type, last?.message].filter((p): p is string => !!p);
@@ -336,6 +353,8 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
   const usedResults: RunResult[] = [];
   const studyCounts = { planned: 0, completed: 0, failed: 0, skipped: 0, interrupted: 0, pending: 0, running: 0, invalid: 0 };
 
+  const target = plan.execution.target ?? null;
+  const stopOf = new Map((snapshot.rounds?.stops ?? []).map((s) => [s.config_hash, s]));
   const plannedByConfig = new Map<string, number>();
   for (const o of plan.order) plannedByConfig.set(o.config_hash, (plannedByConfig.get(o.config_hash) ?? 0) + 1);
   const configs: ConfigSummary[] = plan.configs.map((pc, i) => {
@@ -418,6 +437,7 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
       flags: Object.fromEntries(FLAG_CODES.filter((c) => flags[c]).map((c) => [c, flags[c]!])) as Record<FlagCode, number>,
       high_variance_metrics: highVariance,
       runs: completed.map((r) => r.run_id),
+      ...(target ? { stopping: stoppingOf(stopOf.get(pc.config_hash)) } : {}),
     };
   });
 
@@ -447,6 +467,9 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
       stall_timeout_seconds: plan.execution.stall_timeout_seconds,
       parallel: plan.execution.parallel,
       planned_runs: plan.order.length,
+      target: target
+        ? { metric: target.metric, ci_half_width: describeHalfWidth(target.ci_half_width), min_cycles: target.min_cycles, max_cycles: target.max_cycles, decide: target.decide }
+        : null,
     },
     environment: environmentOf(usedResults),
     statistics: {
@@ -458,6 +481,7 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
       std: 'sample (n - 1)',
       quantiles: 'linear interpolation (type 7)',
       high_variance_cv: opts.highVarianceCv,
+      interval_shown: INTERVAL_SHOWN,
       metrics: SUMMARY_METRICS.map((m) => ({ key: m.key, label: m.label, unit: m.unit })),
     },
     swept_fields: swept,

@@ -1,7 +1,7 @@
 // summary.json: cross-cycle statistics of one study. Written at study end (writeSummary) and by
 // `llem results <dir> --recompute`; versioned and zod-checked on every read.
 import { z } from 'zod';
-import { runStatusSchema, STUDY_STATUSES } from '../study-dir/statuses.ts';
+import { runStatusSchema, stopFieldsSchema, stopReasonSchema, STUDY_STATUSES } from '../study-dir/statuses.ts';
 import { environmentSchema, FLAG_CODES, gpuSnapshotSchema } from './schema.ts';
 
 /** One reason the validity gate gave for an attempt (src/measure/validity.ts). */
@@ -75,6 +75,14 @@ export type MetricSummary = z.infer<typeof metricSummarySchema>;
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
+/** n_cycles: auto: why a config stopped measuring, from the manifest's recorded stop. */
+export const configStoppingSchema = stopFieldsSchema.extend({
+  reason: stopReasonSchema,
+  /** The round whose decision stopped it. */
+  round: z.number().int(),
+});
+export type ConfigStopping = z.infer<typeof configStoppingSchema>;
+
 export const configSummarySchema = z.object({
   config_hash: z.string(),
   label: z.string(),
@@ -101,6 +109,8 @@ export const configSummarySchema = z.object({
   high_variance_metrics: z.array(z.string()),
   /** run_ids of the results the statistics are computed from: each completed run's valid attempt. */
   runs: z.array(z.string()),
+  /** n_cycles: auto: why it stopped (null: not stopped yet, the study is unfinished); absent for a fixed n_cycles. */
+  stopping: configStoppingSchema.nullable().optional(),
 });
 export type ConfigSummary = z.infer<typeof configSummarySchema>;
 
@@ -180,6 +190,18 @@ export const studySummarySchema = z.object({
     stall_timeout_seconds: num,
     parallel: z.string(),
     planned_runs: z.number().int(),
+    /** n_cycles: auto: the stopping rule (null or absent: a fixed n_cycles). n_cycles is then the most cycles any config took. */
+    target: z
+      .object({
+        metric: z.string(),
+        /** As the plan says it: "±5 % of the mean", "±0.5 mJ". */
+        ci_half_width: z.string(),
+        min_cycles: z.number().int(),
+        max_cycles: z.number().int(),
+        decide: z.string().nullable(),
+      })
+      .nullable()
+      .optional(),
   }),
   environment: summaryEnvironmentSchema.nullable(),
   statistics: z.object({
@@ -192,6 +214,8 @@ export const studySummarySchema = z.object({
     std: z.literal('sample (n - 1)'),
     quantiles: z.literal('linear interpolation (type 7)'),
     high_variance_cv: num,
+    /** The interval shown as ± (results, report, compare); both stay in each metric (absent in older summaries). */
+    interval_shown: z.string().optional(),
     metrics: z.array(z.object({ key: z.string(), label: z.string(), unit: z.string() })),
   }),
   swept_fields: z.array(z.string()),

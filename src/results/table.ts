@@ -9,6 +9,7 @@ import { flattenConfig, METRIC_GETTERS, resultsByRun, runKey, snapshotFromResult
 import { SUMMARY_METRICS, type MetricSummary, type StudySummary, type SummaryMetricKey } from './summary-schema.ts';
 import { flagLegend, HIGH_CV_LEGEND, shortFlagsText } from './flags.ts';
 import { reasonsText } from '../measure/validity.ts';
+import { widerInterval } from './stats.ts';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'md';
 export const OUTPUT_FORMATS: OutputFormat[] = ['table', 'csv', 'json', 'md'];
@@ -49,9 +50,9 @@ export function formatNumber(v: number | null | undefined, digits = 4): string {
   return String(Number(v.toPrecision(digits)));
 }
 
-/** The interval shown as ± : bootstrap when there is one, t otherwise. */
+/** The interval shown as ±: the wider of the summary's t and bootstrap intervals (stats.ts widerInterval). */
 export function ciOf(m: MetricSummary | undefined): [number, number] | null {
-  return m?.ci95_bootstrap ?? m?.ci95_t ?? null;
+  return m ? widerInterval(m.ci95_t, m.ci95_bootstrap) : null;
 }
 
 export function formatMeanCi(m: MetricSummary | undefined): string {
@@ -88,6 +89,12 @@ export function configTable(summary: StudySummary): TableData {
     }
     row.flags = flagsText(c.flags);
     row.high_variance = c.high_variance_metrics.join(' ');
+    if (summary.protocol.target) {
+      // n_cycles: auto: why it stopped (null: still measuring, the study is unfinished)
+      row.stop_reason = c.stopping?.reason ?? null;
+      row.stop_cycles = c.stopping?.cycles ?? null;
+      row.stop_detail = c.stopping?.detail ?? null;
+    }
     for (const def of SUMMARY_METRICS) {
       if (HEADLINE_METRICS.some((h) => h.key === def.key)) continue;
       row[def.key] = c.metrics[def.key]?.mean ?? null;
@@ -110,6 +117,7 @@ export function configTable(summary: StudySummary): TableData {
     for (const h of HEADLINE_METRICS) cell[h.column] = formatMeanCi(c.metrics[h.key]) + (c.metrics[h.key]?.high_variance ? ' !' : '');
     for (const f of summary.swept_fields) cell[f] = scalarText(c.swept[f] ?? null);
     cell.label = c.label;
+    if (summary.protocol.target) cell.stop = c.stopping ? c.stopping.reason : 'measuring';
     display.push(cell);
   }
   const sweptCols = summary.swept_fields.length ? summary.swept_fields.map((f) => ({ key: f, header: f })) : [{ key: 'label', header: 'config' }];
@@ -117,7 +125,13 @@ export function configTable(summary: StudySummary): TableData {
     rows,
     display,
     configFields: summary.configs.map((c) => flattenConfig(c.config)),
-    displayColumns: [...sweptCols, { key: 'runs', header: 'runs' }, ...HEADLINE_METRICS.map((h) => ({ key: h.column, header: h.header })), { key: 'flags', header: 'flags' }],
+    displayColumns: [
+      ...sweptCols,
+      { key: 'runs', header: 'runs' },
+      ...(summary.protocol.target ? [{ key: 'stop', header: 'stopped' }] : []),
+      ...HEADLINE_METRICS.map((h) => ({ key: h.column, header: h.header })),
+      { key: 'flags', header: 'flags' },
+    ],
     notes: studyNotes(summary),
     legend: flagLegend(
       summary.configs.flatMap((c) => Object.keys(c.flags)),
@@ -137,7 +151,8 @@ export function studyHeadline(summary: StudySummary): string {
   const e = summary.environment;
   const gpus = e ? [...new Set(e.gpus.map((g) => g.name))].join(' + ') || 'no GPU' : null;
   const hw = e ? ` · ${gpus}${e.driver_version ? `, driver ${e.driver_version}` : ''}${e.differences.length ? ` (${e.differences.length} runs on another environment)` : ''}` : '';
-  return `${summary.study.name} (${summary.study.hash}) · ${summary.configs.length} configs × ${p.n_cycles} cycles, ${p.cycle_order} order${hw}`;
+  const cycles = p.target ? `n_cycles: auto (${p.target.min_cycles}–${p.target.max_cycles} cycles, ${p.target.ci_half_width} on ${p.target.metric})` : `${p.n_cycles} cycles`;
+  return `${summary.study.name} (${summary.study.hash}) · ${summary.configs.length} configs × ${cycles}, ${p.cycle_order} order${hw}`;
 }
 
 export function studyNotes(summary: StudySummary): string[] {
@@ -151,6 +166,7 @@ export function studyNotes(summary: StudySummary): string[] {
     notes.push(`${c.failed} failed and ${c.skipped} skipped runs are excluded from the statistics (see --runs).`);
   }
   notes.push(...invalidNotes(summary));
+  if (summary.protocol.target) notes.push(stoppingNote(summary));
   for (const w of summary.warnings) notes.push(`warning: ${w}`);
   return notes;
 }
@@ -174,6 +190,18 @@ export function invalidNotes(summary: StudySummary): string[] {
     for (const a of remeasured) notes.push(`  ${a.run_id} attempt ${a.attempt} (${a.result}): ${reasons(a.reasons)}`);
   }
   return notes;
+}
+
+/** n_cycles: auto: how many configs stopped for each reason, and how many runs that took. */
+export function stoppingNote(summary: StudySummary): string {
+  const by = new Map<string, number>();
+  for (const c of summary.configs) {
+    const why = c.stopping?.reason ?? 'still measuring';
+    by.set(why, (by.get(why) ?? 0) + 1);
+  }
+  const parts = [...by].map(([why, n]) => `${n} ${why}`);
+  const t = summary.protocol.target!;
+  return `n_cycles: auto: ${parts.join(', ')} (target ${t.ci_half_width} on ${t.metric}, ${t.min_cycles}–${t.max_cycles} cycles; ${summary.study.counts.planned} runs in all; --format json has each config's stop_detail)`;
 }
 
 function scalarText(v: Scalar): string {

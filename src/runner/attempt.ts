@@ -202,6 +202,25 @@ export interface AttemptHooks {
   refine?(end: AttemptEnd, outcome: ChildOutcome): Promise<AttemptEnd>;
   /** Records the end (manifest transition). */
   record(end: AttemptEnd): void | Promise<void>;
+  /**
+   * A completed run goes into the run history (src/history, what the pre-flight estimate learns
+   * from) under this study hash; a history that cannot be written is said through `warn` and
+   * never fails the run.
+   */
+  history?: { studyHash: string; warn(message: string): void };
+}
+
+/** Records a completed run in the run history; never throws (the history is never required). */
+async function recordInHistory(end: AttemptEnd, wallSeconds: number, history: NonNullable<AttemptHooks['history']>): Promise<void> {
+  if (end.status !== 'completed' || !end.result) return;
+  try {
+    // loaded on first use: the history's statistics code stays out of a parent that never completes a run
+    const { recordRunInHistory } = await import('../history/record.ts');
+    const outcome = recordRunInHistory(end.result, wallSeconds, { studyHash: history.studyHash });
+    if (!outcome.recorded) history.warn(`run history: ${outcome.reason}`);
+  } catch (err) {
+    history.warn(`run history not written: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -211,6 +230,7 @@ export interface AttemptHooks {
  * attempt outlives the error.
  */
 export async function performAttempt(handle: ChildHandle, policy: ValidityPolicy, hooks: AttemptHooks): Promise<AttemptEnd> {
+  const spawnedMs = Date.now();
   handle.start();
   try {
     hooks.started?.(handle);
@@ -220,8 +240,11 @@ export async function performAttempt(handle: ChildHandle, policy: ValidityPolicy
     throw err;
   }
   const outcome = await handle.done;
+  // spawn to exit as the parent saw it (what the history's estimate of a run's wall time needs)
+  const wallSeconds = (Date.now() - spawnedMs) / 1000;
   let end = attemptEndOf(outcome, policy);
   if (hooks.refine) end = await hooks.refine(end, outcome);
   await hooks.record(end);
+  if (hooks.history) await recordInHistory(end, wallSeconds, hooks.history);
   return end;
 }

@@ -3,6 +3,7 @@
 // journalled one per line in events.jsonl; readers (src/ui/journal.ts) check each with this schema.
 import { z } from 'zod';
 import {
+  configProgressSchema,
   phaseSchema,
   runRecordSchema,
   statusCountsSchema,
@@ -62,6 +63,16 @@ export const runnerEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('quit_requested'), at, requested: z.boolean() }),
   z.object({ type: z.literal('warning'), at, message: z.string() }),
   z.object({ type: z.literal('study_finished'), at, status: studyStatusSchema, counts: statusCountsSchema }),
+  // n_cycles: auto (src/runner/rounds.ts): where the stopping rule stands for some configs. `round`
+  // is the round decided, with the configs it stopped (null: a run ended, its config's interval so
+  // far); `added` the runs that round appended to the plan (the UI extends its plan with them).
+  z.object({
+    type: z.literal('stopping'),
+    at,
+    round: z.number().int().nullable(),
+    configs: z.array(configProgressSchema),
+    added: z.array(z.object({ index, config_hash: z.string(), cycle: z.number().int() })),
+  }),
 ]);
 export type RunnerEvent = z.infer<typeof runnerEventSchema>;
 

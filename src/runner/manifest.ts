@@ -8,13 +8,15 @@
 // manifest.json lists in `run_chunks`, so a transition rewrites one small chunk and the header
 // instead of megabytes (see bench/runner.bench.ts). Each file is replaced atomically, chunk before
 // header, and readers recompute counts from the runs, so a stale header is never wrong.
+// An n_cycles: auto study's rounds (one stop per config: large for a large grid, and changed once a
+// round) live in rounds.json, rewritten only when they change (setRounds), before the header.
 // The format is src/study-dir/schema.ts; always read through src/study-dir/read.ts readManifest().
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { sweepStaleTempFiles, writeFileAtomicSync } from '../atomic-file.ts';
-import { CHUNK_DIR, JOURNAL_FILE, chunkFileName, manifestPath } from '../study-dir/files.ts';
+import { CHUNK_DIR, JOURNAL_FILE, ROUNDS_FILE, chunkFileName, manifestPath } from '../study-dir/files.ts';
 import { readManifest } from '../study-dir/read.ts';
-import { countStatuses, type Manifest, type RunRecord, type StudyStatus } from '../study-dir/schema.ts';
+import { countStatuses, type Manifest, type Rounds, type RunRecord, type StudyStatus } from '../study-dir/schema.ts';
 import type { RunnerEvent } from './events.ts';
 
 export const INLINE_RUN_LIMIT = 200;
@@ -40,6 +42,8 @@ export class ManifestStore {
   private readonly inlineLimit: number;
   /** Chunks changed since the last commit (chunked layout only); null = all. */
   private dirtyChunks: Set<number> | null = null;
+  /** The rounds changed since they were last written (or were never written to rounds.json). */
+  private roundsDirty: boolean;
 
   constructor(
     readonly studyDir: string,
@@ -51,6 +55,7 @@ export class ManifestStore {
     this.runJson = manifest.runs.map((r) => JSON.stringify(r));
     this.fsync = options.fsync ?? true;
     this.inlineLimit = options.inlineRunLimit ?? INLINE_RUN_LIMIT;
+    this.roundsDirty = manifest.rounds !== undefined && manifest.rounds_file === undefined;
   }
 
   static open(studyDir: string, options: { fsync?: boolean; inlineRunLimit?: number } = {}): ManifestStore {
@@ -89,11 +94,22 @@ export class ManifestStore {
     this.manifest.status = status;
   }
 
+  /** n_cycles: auto: replace the rounds (written to rounds.json at the next commit). */
+  setRounds(rounds: Rounds): void {
+    this.manifest.rounds = rounds;
+    this.roundsDirty = true;
+  }
+
   /** Append events to the journal (before the manifest), then rewrite the manifest atomically. */
   commit(events: RunnerEvent[] = []): void {
     this.appendJournal(events);
     this.manifest.counts = countStatuses(this.manifest.runs);
     this.manifest.updated_at = new Date().toISOString();
+    if (this.manifest.rounds && this.roundsDirty) {
+      writeFileAtomicSync(path.join(this.studyDir, ROUNDS_FILE), JSON.stringify(this.manifest.rounds) + '\n', { fsync: this.fsync });
+      this.manifest.rounds_file = ROUNDS_FILE;
+      this.roundsDirty = false;
+    }
     if (this.runJson.length > this.inlineLimit) this.writeChunked();
     else {
       delete this.manifest.run_chunks;
@@ -113,7 +129,7 @@ export class ManifestStore {
   }
 
   private serialiseInline(): string {
-    const { runs: _runs, run_chunks: _chunks, ...head } = this.manifest;
+    const { runs: _runs, run_chunks: _chunks, rounds: _rounds, ...head } = this.manifest;
     const headJson = JSON.stringify(head);
     // one run per line keeps the file greppable and diffable
     return `${headJson.slice(0, -1)},"runs":[\n${this.runJson.join(',\n')}\n]}\n`;
@@ -131,7 +147,7 @@ export class ManifestStore {
     }
     this.dirtyChunks = new Set();
     this.manifest.run_chunks = { dir: CHUNK_DIR, runs_per_chunk: RUNS_PER_CHUNK, count };
-    const { runs: _runs, ...head } = this.manifest;
+    const { runs: _runs, rounds: _rounds, ...head } = this.manifest;
     writeFileAtomicSync(this.manifestPath, JSON.stringify({ ...head, runs: [] }) + '\n', { fsync: this.fsync });
   }
 }

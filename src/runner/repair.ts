@@ -13,7 +13,7 @@ import { runnerEventSchema } from './events.ts';
 import { acquireStudyLock } from './lock.ts';
 import { ManifestStore } from './manifest.ts';
 import { initialManifest, sha256File } from './study-dir.ts';
-import { adoptResult, requeueInvalid } from './transitions.ts';
+import { adoptResult, requeueInvalid, roundsOpen } from './transitions.ts';
 
 export interface RepairReport {
   manifestPath: string;
@@ -62,6 +62,16 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
         if (e.type === 'run_status' && replace(e.run)) touched.add(e.run.index);
         if (e.type === 'study_started') for (const r of e.snapshot.runs) if (replace(r)) touched.add(r.index);
         if (e.type === 'study_started') manifest.started_at = e.at;
+        if (e.type === 'stopping' && e.round !== null && manifest.rounds) {
+          // n_cycles: auto: the stops each round decided (the first stop of a config is the recorded one)
+          const stops = manifest.rounds.stops;
+          for (const c of e.configs) {
+            if (c.status !== 'stopped' || c.reason === null || stops.some((x) => x.config_hash === c.config_hash)) continue;
+            const { status: _status, ...progress } = c;
+            stops.push({ ...progress, reason: c.reason, round: e.round, at: e.at });
+          }
+          manifest.rounds.decided = Math.max(manifest.rounds.decided, e.round);
+        }
       }
       fromJournal = touched.size;
     }
@@ -90,7 +100,8 @@ export async function repairManifest(studyDir: string): Promise<RepairReport> {
     }
     const allDone = runs.every((r) => r.status === 'completed');
     const anyFailed = runs.some((r) => r.status === 'failed' || r.status === 'invalid');
-    manifest.status = allDone ? 'completed' : anyFailed && runs.every((r) => r.status !== 'pending' && r.status !== 'running') ? 'failed' : 'interrupted';
+    const open = roundsOpen(runs, manifest.rounds);
+    manifest.status = allDone && !open ? 'completed' : anyFailed && !open && runs.every((r) => r.status !== 'pending' && r.status !== 'running') ? 'failed' : 'interrupted';
     store.commit();
     store.close();
     return { manifestPath: path.join(dir, MANIFEST_FILE), runs: runs.length, fromJournal, fromRunDirs, badJournalLines };

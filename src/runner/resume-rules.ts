@@ -102,6 +102,11 @@ export function applyResumeRules(
 ): { plan: PlanFile; events: RunnerEvent[] } {
   if (resume) refuseChangedStudy(store.manifest, plan, studyDir, resume);
   const policy = validityPolicyOf(plan.execution);
+  if (resume?.cycles !== undefined && plan.execution.target) {
+    throw new RunnerInputError(
+      `${studyDir}: --cycles ${resume.cycles}: this study has n_cycles: auto, so its stopping rule decides each config's cycles (up to max_cycles ${plan.execution.target.max_cycles}); --cycles tops up a fixed n_cycles`,
+    );
+  }
   const events: RunnerEvent[] = [];
   for (const r of store.manifest.runs) {
     if (r.status === 'completed' || r.status === 'pending') continue;

@@ -29,6 +29,11 @@ export interface SchedulerHost {
   /** Whether `run` is a re-measurement that must wait the gap and cooldown first even without gaps. */
   waitsBeforeRetry(run: RunRecord): boolean;
   execute(run: RunRecord, slot: RunSlot): Promise<void>;
+  /**
+   * Nothing is pending or running: an `n_cycles: auto` study decides the round and may append the
+   * next (src/runner/rounds.ts). True when runs were added.
+   */
+  endOfRound?(): boolean;
 }
 
 /**
@@ -75,7 +80,10 @@ export async function schedule(host: SchedulerHost, slots: RunSlot[], previous: 
       tasks.add(task);
       continue;
     }
-    if (tasks.size === 0) break;
+    if (tasks.size === 0) {
+      if (!failure && host.endOfRound?.()) continue;
+      break;
+    }
     // a slot frees up, or a control (pause, quit, abort, retry) wakes us
     await host.waitForWake();
   }

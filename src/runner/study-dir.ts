@@ -55,6 +55,8 @@ export function initialManifest(plan: PlanFile, studyYamlSha256: string | null):
     updated_at: now,
     counts: countStatuses(runs),
     runs,
+    // n_cycles: auto: rounds are decided as the study goes (src/runner/rounds.ts)
+    ...(plan.execution.target ? { rounds: { decided: 0, stops: [] } } : {}),
   };
 }
 

@@ -25,7 +25,10 @@ import { applyResumeRules, lastEndedRun, waitForOrphanedWorkers, type ResumeOpti
 import { schedule, type RunSlot, type SchedulerHost } from './scheduler.ts';
 import { releaseSlurmSubmissions } from './slurm/state-file.ts';
 import { initialRunState, mustStop, nextRunState, pauseRequested, quitRequested, studyOutcome, type StudyCommand, type StudyRunState } from './study-state.ts';
-import { adoptResult, endAttempt, requeueInvalid, requeueRun, startAttempt } from './transitions.ts';
+import { adoptResult, endAttempt, requeueInvalid, requeueRun, startAttempt, type AttemptEnd } from './transitions.ts';
+
+/** src/runner/rounds.ts, loaded only for an `n_cycles: auto` study (it brings the statistics code). */
+type RoundsModule = typeof import('./rounds.ts');
 
 export interface StudyRunnerOptions extends GapOptions {
   workerCommand?: WorkerCommand;
@@ -61,6 +64,8 @@ export class StudyRunner implements RunnerControls {
   private wakeLoop: (() => void) | null = null;
   private loopDone: Promise<number> | null = null;
   private running = false;
+  /** n_cycles: auto: the rounds module and the target metric of completed runs (null: a fixed study). */
+  private rounds: { mod: RoundsModule; values: InstanceType<RoundsModule['TargetValues']> } | null = null;
 
   constructor(studyDir: string, options: StudyRunnerOptions = {}) {
     this.studyDir = path.resolve(studyDir);
@@ -111,6 +116,7 @@ export class StudyRunner implements RunnerControls {
       this.gpu = await startRunGpuSettings(this.studyDir, plan, { warn: (m) => this.warn(m) });
       const prepared = applyResumeRules(this.store, plan, this.studyDir, this.opts.resume ?? null, (m) => this.warn(m));
       this.plan = prepared.plan;
+      if (this.plan.execution.target) await this.startRounds(this.plan.execution.target.metric);
       // a local runner takes over every run a Slurm array was given (the CLI refused while one is active)
       const released = releaseSlurmSubmissions(this.studyDir);
       if (released.length > 0) this.warn(`this runner takes the study over from Slurm job(s) ${released.join(', ')}`);
@@ -134,6 +140,33 @@ export class StudyRunner implements RunnerControls {
       this.store?.close();
       await this.lock.release();
     }
+  }
+
+  /** n_cycles: auto: the plan as far as the manifest has runs, and stops of retried configs released. */
+  private async startRounds(metric: NonNullable<PlanFile['execution']['target']>['metric']): Promise<void> {
+    const mod = await import('./rounds.ts');
+    this.rounds = { mod, values: new mod.TargetValues(this.studyDir, metric) };
+    this.plan = mod.planOfManifest(this.plan!, this.store!.manifest);
+    mod.releaseRetriedStops(this.store!);
+  }
+
+  /** Nothing pending or running: decide the round; true when the next one was appended. */
+  private endOfRound(): boolean {
+    if (!this.rounds || mustStop(this.state)) return false;
+    const step = this.rounds.mod.advanceRound(this.store!, this.plan!, this.studyDir, this.rounds.values);
+    if (!step) return false;
+    this.plan = step.plan;
+    this.store!.commit(step.events);
+    for (const e of step.events) this.emit(e);
+    return step.added.length > 0;
+  }
+
+  /** A run of an n_cycles: auto study ended: its config's interval so far, for the UI. */
+  private afterRun(configHash: string, end: AttemptEnd): void {
+    if (!this.rounds) return;
+    if (end.status === 'completed' && end.result_path && end.result) this.rounds.values.remember(end.result_path, end.result);
+    const e = this.rounds.mod.progressEvent(this.plan!, this.store!.manifest, this.rounds.values, configHash);
+    if (e) this.emitJournaled(e);
   }
 
   // ── controls ──────────────────────────────────────────────────────────────────────────────
@@ -284,6 +317,7 @@ export class StudyRunner implements RunnerControls {
       gapBefore: (previous, next, idleSeconds) => this.gaps!.before(this.plan!.order, previous, next, idleSeconds),
       waitsBeforeRetry: (run) => run.attempts.at(-1)?.validity?.wait_before_retry === true,
       execute: (run, slot) => this.execute(run, slot),
+      endOfRound: () => this.endOfRound(),
     };
   }
 
@@ -363,8 +397,11 @@ export class StudyRunner implements RunnerControls {
         },
         record: (end) => {
           lines.flush();
-          this.commitEnd(endAttempt(store, this.studyDir, rec.index, next.attempt, end), rec.index);
+          const e = endAttempt(store, this.studyDir, rec.index, next.attempt, end);
+          this.commitEnd(e, rec.index);
+          if (e) this.afterRun(rec.config_hash, end);
         },
+        history: { studyHash: this.plan!.study_hash, warn: (m) => this.warn(m) },
       });
     } finally {
       this.inFlight.delete(rec.index);

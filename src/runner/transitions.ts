@@ -8,7 +8,7 @@ import { invalidMessage, judgeValidity, type ValidityPolicy } from '../measure/v
 import type { RunResult } from '../results/schema.ts';
 import { RESULT_FILE } from '../study-dir/files.ts';
 import { runSnapshotOf, headlineOf } from '../study-dir/snapshot.ts';
-import { countStatuses, type AttemptValidity, type RunRecord, type RunTimeouts, type StudyStatus } from '../study-dir/schema.ts';
+import { countStatuses, type AttemptValidity, type Rounds, type RunRecord, type RunTimeouts, type StudyStatus } from '../study-dir/schema.ts';
 import type { TreeCleanup } from './process-tree.ts';
 import type { ManifestStore } from './manifest.ts';
 import type { RunnerEvent } from './events.ts';
@@ -229,21 +229,32 @@ export function requeueRun(store: ManifestStore, index: number): RunnerEvent {
 }
 
 /**
+ * n_cycles: auto (src/runner/rounds.ts): some config has no recorded stop yet, so another round
+ * may follow the runs there are. False for a fixed study.
+ */
+export function roundsOpen(runs: ReadonlyArray<{ config_hash?: string }>, rounds: Rounds | undefined): boolean {
+  if (!rounds) return false;
+  const stopped = new Set(rounds.stops.map((s) => s.config_hash));
+  return runs.some((r) => r.config_hash === undefined || !stopped.has(r.config_hash));
+}
+
+/**
  * Study status once nothing is pending or running: completed when every run completed or was
  * skipped, failed when one failed or ended invalid (its numbers are not usable: the study did not
  * measure what it planned), interrupted when one was interrupted (resume reruns it); null while
- * work remains.
+ * work remains (runs, or the next round of an n_cycles: auto study).
  */
-export function finalStudyStatus(runs: ReadonlyArray<Pick<RunRecord, 'status'>>): StudyStatus | null {
+export function finalStudyStatus(runs: ReadonlyArray<Pick<RunRecord, 'status'> & { config_hash?: string }>, rounds?: Rounds): StudyStatus | null {
   if (runs.some((r) => r.status === 'pending' || r.status === 'running')) return null;
   if (runs.some((r) => r.status === 'interrupted')) return 'interrupted';
+  if (roundsOpen(runs, rounds)) return null;
   if (runs.some((r) => r.status === 'failed' || r.status === 'invalid')) return 'failed';
   return 'completed';
 }
 
 /** A study_finished event when the runs' outcome is final and the recorded status differs (launchers without a long-lived runner). */
 export function finishStudyIfDone(store: ManifestStore): RunnerEvent | null {
-  const status = finalStudyStatus(store.manifest.runs);
+  const status = finalStudyStatus(store.manifest.runs, store.manifest.rounds);
   if (status === null || store.manifest.status === status) return null;
   store.setStatus(status);
   return { type: 'study_finished', at: now(), status, counts: countStatuses(store.manifest.runs) };

@@ -11,6 +11,8 @@ export const SUMMARY_FILE = 'summary.json';
 export const SLURM_STATE_FILE = 'slurm.json';
 /** Batch scripts and Slurm's own stdout/stderr of each task (`%A_%a.out`). */
 export const SLURM_DIR = 'slurm';
+/** n_cycles: auto: the rounds decided and each config's stop, kept out of the manifest header (see src/runner/manifest.ts). */
+export const ROUNDS_FILE = 'rounds.json';
 /** Run chunks of a large manifest (see src/runner/manifest.ts). */
 export const CHUNK_DIR = 'manifest.d';
 export const RUNS_DIR = 'runs';

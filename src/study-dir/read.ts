@@ -101,7 +101,11 @@ export function readManifest(studyDir: string): Manifest {
     }
     header!.runs = runs;
   }
+  const roundsRef = header && typeof header === 'object' ? (header as { rounds_file?: unknown }).rounds_file : undefined;
+  const roundsFile = typeof roundsRef === 'string' ? path.join(studyDir, roundsRef) : null;
+  if (roundsFile) (header as { rounds?: unknown }).rounds = parseJson(roundsFile, readText(roundsFile), hint);
   const manifest = parseWith(manifestSchema, raw, file, hint, (p) => {
+    if (roundsFile && p[0] === 'rounds') return { file: roundsFile, field: p.slice(1).join('.') || '(root)' };
     // a bad run of a chunked manifest is named in its chunk file, at its position there
     if (chunks && p[0] === 'runs' && typeof p[1] === 'number') {
       const per = Number(chunks.runs_per_chunk) || 1;

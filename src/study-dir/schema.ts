@@ -14,7 +14,7 @@ import { gpuDeviceSettingsSchema } from '../gpu-settings/record.ts';
 
 // ── statuses (src/study-dir/statuses.ts: no imports, so that any module can use them) ──────────
 export * from './statuses.ts';
-import { runStatusSchema, studyStatusSchema, type RunStatus } from './statuses.ts';
+import { runStatusSchema, stopFieldsSchema, stopReasonSchema, studyStatusSchema, type RunStatus } from './statuses.ts';
 
 export const errorTypeSchema = z.enum(ERROR_TYPES);
 export const phaseSchema = z.enum(PHASES);
@@ -124,6 +124,34 @@ export type RunRecord = z.infer<typeof runRecordSchema>;
 /** A run as the runner publishes it (events, snapshots): its manifest record. */
 export type RunSnapshot = RunRecord;
 
+// ── n_cycles: auto: where the stopping rule stands ──────────────────────────────────────────
+
+/** One config under the stopping rule (src/results/stopping-rule.ts ConfigDecision, as published). */
+export const configProgressSchema = stopFieldsSchema.extend({
+  config_hash: z.string(),
+  /** continue: another cycle next round; waiting: cycles of this round still to finish. */
+  status: z.enum(['continue', 'waiting', 'stopped']),
+  reason: stopReasonSchema.nullable(),
+});
+export type ConfigProgress = z.infer<typeof configProgressSchema>;
+
+/** A config's recorded stop: final, so that a resume continues the rule where it stopped. */
+export const configStopSchema = configProgressSchema.omit({ status: true }).extend({
+  reason: stopReasonSchema,
+  /** The round whose decision stopped it (1 = the decision after the first min_cycles cycles). */
+  round: z.number().int().min(1),
+  at: z.string(),
+});
+export type ConfigStop = z.infer<typeof configStopSchema>;
+
+/** The rounds of an `n_cycles: auto` study so far. */
+export const roundsSchema = z.object({
+  /** Round decisions taken (each appended a round or stopped configs). */
+  decided: z.number().int().min(0),
+  stops: z.array(configStopSchema),
+});
+export type Rounds = z.infer<typeof roundsSchema>;
+
 // ── the manifest ────────────────────────────────────────────────────────────────────────────
 
 export const MANIFEST_SCHEMA_VERSION = 1 as const;
@@ -152,6 +180,12 @@ export const manifestSchema = z.object({
   /** Present when runs are stored in chunk files (large studies); `runs` in the file is then empty. */
   run_chunks: z.object({ dir: z.string(), runs_per_chunk: z.number().int().min(1), count: z.number().int().min(0) }).optional(),
   timeout_override: timeoutOverrideSchema.optional(),
+  /**
+   * n_cycles: auto: the rounds decided and each stopped config (absent: a fixed study). Stored in
+   * `rounds_file` (rounds.json), written only when it changes, not in every header rewrite.
+   */
+  rounds: roundsSchema.optional(),
+  rounds_file: z.string().optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
@@ -169,6 +203,8 @@ export const studySnapshotSchema = z.object({
   /** A pause was asked for (it takes effect after the run in progress; `status` says paused then). */
   paused: z.boolean(),
   quit_requested: z.boolean(),
+  /** n_cycles: auto: the manifest's rounds (absent: a fixed study, or none decided yet). */
+  rounds: roundsSchema.optional(),
 });
 export type StudySnapshot = z.infer<typeof studySnapshotSchema>;
 

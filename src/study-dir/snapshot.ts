@@ -17,6 +17,7 @@ export function snapshotOf(studyDir: string, m: Manifest, control: { paused: boo
     runs: m.runs.map(runSnapshotOf),
     paused: control.paused,
     quit_requested: control.quit_requested,
+    ...(m.rounds ? { rounds: structuredClone(m.rounds) } : {}),
   };
 }
 

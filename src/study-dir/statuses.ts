@@ -44,3 +44,31 @@ export const REPORTED_STUDY_STATUSES = [...STUDY_STATUSES, 'stopped'] as const;
 export const reportedStudyStatusSchema = z.enum(REPORTED_STUDY_STATUSES);
 export type ReportedStudyStatus = z.infer<typeof reportedStudyStatusSchema>;
 
+
+/**
+ * Why a config of an `n_cycles: auto` study stopped measuring (src/results/stopping-rule.ts):
+ * its interval met the target, max_cycles was reached, its rank was decided (`decide: ranking`),
+ * or it had no valid value to decide on.
+ */
+export const STOP_REASONS = ['target_met', 'max_cycles', 'decided', 'failed'] as const;
+export const stopReasonSchema = z.enum(STOP_REASONS);
+export type StopReason = z.infer<typeof stopReasonSchema>;
+
+const nullableNumber = z.number().nullable();
+
+/** What the stopping rule says of one config's interval: in the manifest's stops, the runner's
+ * events and summary.json's `stopping`, one definition. */
+export const stopFieldsSchema = z.object({
+  /** Finished cycles (valid + failed). */
+  cycles: z.number().int(),
+  /** Valid values the interval is computed from. */
+  n: z.number().int(),
+  mean: nullableNumber,
+  /** The wider half-width of the summary's two intervals (t, bootstrap), in the metric's unit. */
+  half_width: nullableNumber,
+  relative_half_width: nullableNumber,
+  /** The half-width the target asks for, in the metric's unit (relative targets scale with the mean). */
+  target_half_width: nullableNumber,
+  /** One sentence: the interval against the target, or why there was none. */
+  detail: z.string(),
+});

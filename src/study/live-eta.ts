@@ -5,7 +5,7 @@
 import type { CycleOrder, Estimate } from './types.ts';
 import { quantileSorted } from '../results/stats.ts';
 
-export type EtaRunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'interrupted';
+export type EtaRunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'interrupted' | 'invalid';
 
 export interface EtaRun {
   config_hash: string;
@@ -39,7 +39,8 @@ export const ETA_RECENT_RUNS = 5;
 
 const median = (xs: number[]): number => quantileSorted([...xs].sort((a, b) => a - b), 0.5);
 
-const FINISHED_WITH_WALL = new Set(['completed', 'failed']);
+// an invalid run was measured in full: its wall time is a run's like a completed one's
+const FINISHED_WITH_WALL = new Set(['completed', 'failed', 'invalid']);
 const REMAINING = new Set(['pending', 'running']);
 
 /** Remaining seconds of a study. Pure; call it on every tick. */
@@ -96,4 +97,54 @@ export function liveEta(input: LiveEtaInput): LiveEta {
   }
   const source = finished.length === 0 ? 'estimate' : fromEstimate === 0 ? 'study' : 'mixed';
   return { remaining_seconds: remaining, source, finished_runs: finished.length };
+}
+
+/** A run as the manifest (or the UI's snapshot) records it: enough to time it. */
+export interface RecordedRun {
+  config_hash: string;
+  cycle: number;
+  status: string;
+  attempts: ReadonlyArray<{ started_at: string; ended_at: string | null }>;
+}
+
+/**
+ * The runs of a study as liveEta takes them: a finished run's wall time is its last attempt's
+ * (started → ended: the time it ran, so a pause or the idle time between two sessions of a
+ * resumed study never enters it); the running one counts up to `nowMs`.
+ */
+export function etaRunsOf(runs: ReadonlyArray<RecordedRun | undefined>, nowMs: number): EtaRun[] {
+  const out: EtaRun[] = [];
+  for (const r of runs) {
+    if (!r) continue;
+    const a = r.attempts.at(-1);
+    const started = a ? Date.parse(a.started_at) : NaN;
+    const ended = a?.ended_at ? Date.parse(a.ended_at) : NaN;
+    let wall: number | null = null;
+    if (FINISHED_WITH_WALL.has(r.status) && Number.isFinite(started) && Number.isFinite(ended)) wall = Math.max(0, (ended - started) / 1000);
+    else if (r.status === 'running' && Number.isFinite(started)) wall = Math.max(0, (nowMs - started) / 1000);
+    out.push({ config_hash: r.config_hash, cycle: r.cycle, status: r.status, wall_seconds: wall, ended_at_ms: Number.isFinite(ended) ? ended : null });
+  }
+  return out;
+}
+
+/**
+ * n_cycles: auto: the cycles each config not yet stopped is still expected to add after the runs
+ * planned so far (the pre-flight's expected cycles per config), as pending runs for liveEta. The
+ * rounds append them one at a time, so without these the ETA would cover only the current round.
+ */
+export function expectedRoundRuns(
+  estimate: { per_config: ReadonlyArray<{ config_hash: string; cycles?: { expected: number } }> },
+  runs: ReadonlyArray<{ config_hash: string; cycle: number } | undefined>,
+  stopped: ReadonlySet<string>,
+): EtaRun[] {
+  const planned = new Map<string, number>();
+  for (const r of runs) if (r) planned.set(r.config_hash, Math.max(planned.get(r.config_hash) ?? 0, r.cycle));
+  const extra: EtaRun[] = [];
+  for (const c of estimate.per_config) {
+    const have = planned.get(c.config_hash);
+    if (have === undefined || stopped.has(c.config_hash) || !c.cycles) continue;
+    for (let cycle = have + 1; cycle <= c.cycles.expected; cycle++) extra.push({ config_hash: c.config_hash, cycle, status: 'pending', wall_seconds: null });
+  }
+  // in round order: by cycle, so the ETA counts the cycle gaps between rounds
+  return extra.sort((a, b) => a.cycle - b.cycle);
 }

@@ -112,11 +112,7 @@ function gpuLimitsCheck(input: GpuLimitsInput | undefined) {
 
 /** What a target cannot do on this machine, said before anything runs. */
 function targetWarnings(target: CycleTarget, machine: Machine | null): string[] {
-  // Issue 14 phase 2 wires the rounds into the runner (docs/ADAPTIVE.md); until then say it.
-  const warnings = [
-    `n_cycles: auto: this build runs the first ${target.min_cycles} cycles of each config and stops there; ` +
-      'the rounds that add cycles until the target is met are not wired into the runner yet (llem resume --cycles N adds cycles by hand)',
-  ];
+  const warnings: string[] = [];
   const energyMetric = /^(energy|power)_/.test(target.metric);
   if (machine?.kind === 'cpu' && energyMetric) {
     warnings.push(

@@ -4,7 +4,7 @@
 export const MIN_COLUMNS = 50;
 export const MIN_ROWS = 12;
 
-export type TableColumnId = 'label' | 'cycles' | 'energy' | 'jPerToken' | 'tokensPerS' | 'duration' | 'flags';
+export type TableColumnId = 'label' | 'cycles' | 'ci' | 'energy' | 'jPerToken' | 'tokensPerS' | 'duration' | 'flags';
 
 export interface TableColumn {
   id: TableColumnId;
@@ -40,6 +40,8 @@ const OPTIONAL_COLUMNS: TableColumn[] = [
   { id: 'flags', title: 'flags', width: 12, align: 'left' },
 ];
 export const METRIC_COLUMN_IDS: readonly TableColumnId[] = OPTIONAL_COLUMNS.map((c) => c.id);
+/** n_cycles: auto: the interval of the target metric so far and why a config stopped ("±1.2% met"). */
+const CI_COLUMN: TableColumn = { id: 'ci', title: '±CI', width: 11, align: 'left' };
 const MIN_LABEL_WIDTH = 16;
 
 export interface TableColumnNeeds {
@@ -47,6 +49,8 @@ export interface TableColumnNeeds {
   labelWidth?: number;
   /** Metric columns that hold a value in some row; the others read all dashes. */
   withData?: ReadonlySet<TableColumnId>;
+  /** An n_cycles: auto study: the CI column, kept before every metric column. */
+  withCi?: boolean;
 }
 
 /**
@@ -61,6 +65,10 @@ export function tableColumnsFor(columns: number, nCycles: number, needs: TableCo
   // selection marker (2) + one space between columns
   let budget = columns - 2 - (cyclesWidth + 1);
   const kept = new Set<TableColumnId>();
+  if (needs.withCi && budget - (CI_COLUMN.width + 1) >= MIN_LABEL_WIDTH) {
+    kept.add(CI_COLUMN.id);
+    budget -= CI_COLUMN.width + 1;
+  }
   for (const col of OPTIONAL_COLUMNS) {
     if (withData.has(col.id) && budget - (col.width + 1) >= MIN_LABEL_WIDTH) {
       kept.add(col.id);
@@ -74,11 +82,11 @@ export function tableColumnsFor(columns: number, nCycles: number, needs: TableCo
     }
   }
   const labelWidth = Math.max(MIN_LABEL_WIDTH, budget);
-  const order: TableColumnId[] = ['label', 'cycles', 'energy', 'jPerToken', 'tokensPerS', 'duration', 'flags'];
+  const order: TableColumnId[] = ['label', 'cycles', 'ci', 'energy', 'jPerToken', 'tokensPerS', 'duration', 'flags'];
   const all: TableColumn[] = [
     { id: 'label', title: 'config', width: labelWidth, align: 'left' },
     { id: 'cycles', title: 'cycles', width: cyclesWidth, align: 'left' },
-    ...OPTIONAL_COLUMNS.filter((c) => kept.has(c.id)),
+    ...[CI_COLUMN, ...OPTIONAL_COLUMNS].filter((c) => kept.has(c.id)),
   ];
   return order.flatMap((id) => all.filter((c) => c.id === id));
 }

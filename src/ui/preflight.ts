@@ -243,9 +243,10 @@ function autoCyclesOf(plan: PlanFile): PreflightModel['autoCycles'] {
   if (!target) return null;
   const maxCycles = maxCyclesOf(plan.execution);
   const maxRuns = plan.configs.length * maxCycles;
+  const expected = plan.estimate.runs;
   const text =
     `n_cycles: auto — ${target.min_cycles}–${target.max_cycles} cycles per config, until the interval of ${target.metric} is within ${describeHalfWidth(target.ci_half_width)}` +
-    `${target.decide ? ' or its rank is decided' : ''}; up to ${maxRuns} runs`;
+    `${target.decide ? ' or its rank is decided' : ''}; ${expected ? `~${expected.expected} runs expected (${expected.low}–${expected.high}), ` : ''}up to ${maxRuns} runs`;
   return { maxCycles, maxRuns, text };
 }
 

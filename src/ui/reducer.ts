@@ -1,7 +1,8 @@
 // The pure heart of the UI: (state, action) → state. Runner events, keys, ticks and resizes all
 // pass through here, so every behaviour is a row in a table test.
 import type { RunnerEvent } from '../runner/events.ts';
-import type { RunSnapshot, StatusCounts, StudySnapshot } from '../study-dir/schema.ts';
+import type { ConfigProgress, RunSnapshot, StatusCounts, StudySnapshot } from '../study-dir/schema.ts';
+import type { PlanFile, PlannedRun } from '../study/types.ts';
 import { appendCapped } from './format.ts';
 import { scrollOffset } from './layout.ts';
 import { clampScroll } from './lines.ts';
@@ -10,6 +11,23 @@ import { selectFilteredRows, selectRowOfRun, selectRunningRun, selectTableRows }
 import { LOG_CAPACITY, POWER_CAPACITY, type LiveRun, type ScrollTarget, type UiAction, type UiState } from './state.ts';
 
 const WARNING_CAPACITY = 50;
+
+/** n_cycles: auto: the plan with a round's runs appended (again: a no-op, a journal read twice). */
+function withRound(plan: PlanFile, added: ReadonlyArray<PlannedRun>): PlanFile {
+  const fresh = added.filter((r) => r.index >= plan.order.length).sort((a, b) => a.index - b.index);
+  if (fresh.length === 0) return plan;
+  const nCycles = Math.max(plan.execution.n_cycles, ...fresh.map((r) => r.cycle));
+  return { ...plan, order: [...plan.order, ...fresh], execution: { ...plan.execution, n_cycles: nCycles } };
+}
+
+/** The recorded stops of a snapshot (a resumed study) as the CI column shows them. */
+function stoppingOf(snapshot: StudySnapshot, before: UiState['stopping']): UiState['stopping'] {
+  const stops = snapshot.rounds?.stops ?? [];
+  if (stops.length === 0) return before;
+  const out: Record<string, ConfigProgress> = { ...before };
+  for (const { round: _round, at: _at, ...s } of stops) out[s.config_hash] = { ...s, status: 'stopped' };
+  return out;
+}
 
 function withSelection(state: UiState, selected: number): UiState {
   const total = selectFilteredRows(state).length;
@@ -80,7 +98,12 @@ function applyRunStatus(state: UiState, run: RunSnapshot): UiState {
 function applyRunnerEvent(state: UiState, event: RunnerEvent): UiState {
   switch (event.type) {
     case 'study_started':
-      return followRunning({ ...state, stage: 'study', study: event.snapshot, finished: null });
+      return followRunning({ ...state, stage: 'study', study: event.snapshot, finished: null, stopping: stoppingOf(event.snapshot, state.stopping) });
+    case 'stopping': {
+      const stopping: Record<string, ConfigProgress> = { ...state.stopping };
+      for (const c of event.configs) stopping[c.config_hash] = c;
+      return { ...state, stopping, plan: withRound(state.plan, event.added) };
+    }
     case 'run_status':
       return applyRunStatus(state, event.run);
     case 'phase': {
@@ -199,7 +222,7 @@ export function reducer(state: UiState, action: UiAction): UiState {
       const running = action.snapshot.runs.find((r) => r.status === 'running');
       if (running && (!live || live.index !== running.index)) live = freshLive(running.index, state.nowMs);
       if (!running) live = null;
-      return followRunning(withSelection({ ...state, stage: 'study', study: action.snapshot, live }, state.selected));
+      return followRunning(withSelection({ ...state, stage: 'study', study: action.snapshot, live, stopping: stoppingOf(action.snapshot, state.stopping) }, state.selected));
     }
     case 'resize': {
       if (action.columns === state.columns && action.rows === state.rows) return state;

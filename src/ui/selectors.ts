@@ -1,6 +1,7 @@
 // Derived views of UiState. Cached on object identity so that a run that did not change keeps
 // its row object and its memoised table row does not re-render.
-import { emptyCounts, isRetryable, RUN_STATUSES, type RunSnapshot, type RunStatus, type StatusCounts } from '../study-dir/schema.ts';
+import { emptyCounts, isRetryable, RUN_STATUSES, type ConfigProgress, type RunSnapshot, type RunStatus, type StatusCounts } from '../study-dir/schema.ts';
+import { etaRunsOf, expectedRoundRuns, liveEta } from '../study/live-eta.ts';
 import type { PlanFile } from '../study/types.ts';
 import { fitLabels } from './labels.ts';
 import { computeLayout, METRIC_COLUMN_IDS, type Layout, type TableColumnId } from './layout.ts';
@@ -22,6 +23,8 @@ export interface ConfigRow {
   durationS: number | null;
   flags: string[];
   retryable: number[];
+  /** n_cycles: auto: where the stopping rule stands (the CI column); null for a fixed study or before a cycle ended. */
+  ci: ConfigProgress | null;
 }
 
 export function isRunStatus(word: string): word is RunStatus {
@@ -52,11 +55,12 @@ function mean(values: Array<number | null | undefined>): number | null {
 
 interface RowCacheEntry {
   runs: Array<RunSnapshot | undefined>;
+  ci: ConfigProgress | null;
   row: ConfigRow;
 }
 const rowCache = new WeakMap<PlanFile, Map<string, RowCacheEntry>>();
 
-function buildRow(configIndex: number, label: string, configHash: string, indices: number[], runs: Array<RunSnapshot | undefined>): ConfigRow {
+function buildRow(configIndex: number, label: string, configHash: string, indices: number[], runs: Array<RunSnapshot | undefined>, ci: ConfigProgress | null): ConfigRow {
   const completed = runs.filter((r): r is RunSnapshot => r?.status === 'completed' && r.headline !== null);
   const flags = new Set<string>();
   for (const r of completed) for (const f of r.headline?.flags ?? []) flags.add(f);
@@ -72,28 +76,30 @@ function buildRow(configIndex: number, label: string, configHash: string, indice
     durationS: mean(completed.map((r) => r.headline?.duration_s)),
     flags: [...flags].sort(),
     retryable: runs.filter((r): r is RunSnapshot => r !== undefined && isRetryable(r.status)).map((r) => r.index),
+    ci,
   };
 }
 
-let allRowsMemo: { plan: PlanFile; runs: RunSnapshot[] | null; rows: ConfigRow[] } | null = null;
+let allRowsMemo: { plan: PlanFile; runs: RunSnapshot[] | null; stopping: UiState['stopping'] | undefined; rows: ConfigRow[] } | null = null;
 
 /** One row per planned config; a row object is reused while none of its runs changed. */
-export function selectRows(state: Pick<UiState, 'plan' | 'study'>): ConfigRow[] {
+export function selectRows(state: Pick<UiState, 'plan' | 'study'> & Partial<Pick<UiState, 'stopping'>>): ConfigRow[] {
   const runs = state.study?.runs ?? null;
-  if (allRowsMemo && allRowsMemo.plan === state.plan && allRowsMemo.runs === runs) return allRowsMemo.rows;
+  if (allRowsMemo && allRowsMemo.plan === state.plan && allRowsMemo.runs === runs && allRowsMemo.stopping === state.stopping) return allRowsMemo.rows;
   const byConfig = runsByConfig(state.plan);
   let cache = rowCache.get(state.plan);
   if (!cache) rowCache.set(state.plan, (cache = new Map()));
   const rows = state.plan.configs.map((config, configIndex) => {
     const indices = byConfig.get(config.config_hash) ?? [];
     const configRuns = indices.map((i) => runs?.[i]);
+    const ci = state.stopping?.[config.config_hash] ?? null;
     const cached = cache.get(config.config_hash);
-    if (cached && cached.runs.length === configRuns.length && cached.runs.every((r, k) => r === configRuns[k])) return cached.row;
-    const row = buildRow(configIndex, config.label, config.config_hash, indices, configRuns);
-    cache.set(config.config_hash, { runs: configRuns, row });
+    if (cached && cached.ci === ci && cached.runs.length === configRuns.length && cached.runs.every((r, k) => r === configRuns[k])) return cached.row;
+    const row = buildRow(configIndex, config.label, config.config_hash, indices, configRuns, ci);
+    cache.set(config.config_hash, { runs: configRuns, ci, row });
     return row;
   });
-  allRowsMemo = { plan: state.plan, runs, rows };
+  allRowsMemo = { plan: state.plan, runs, stopping: state.stopping, rows };
   return rows;
 }
 
@@ -156,13 +162,14 @@ let layoutMemo: { key: string; plan: PlanFile; layout: Layout } | null = null;
 /** Cached per size and data columns, so table columns keep their identity and memoised rows stay memoised. */
 export function selectLayout(state: Pick<UiState, 'columns' | 'rows' | 'plan' | 'study'>): Layout {
   const data = selectColumnsWithData(state);
-  const key = `${state.columns}x${state.rows}x${state.plan.execution.n_cycles}x${data.key}`;
+  const withCi = Boolean(state.plan.execution.target);
+  const key = `${state.columns}x${state.rows}x${state.plan.execution.n_cycles}x${data.key}x${withCi}`;
   if (layoutMemo?.key !== key || layoutMemo.plan !== state.plan) {
     const labelWidth = labelWidthWanted(state.plan, state.columns);
     layoutMemo = {
       key,
       plan: state.plan,
-      layout: computeLayout(state.columns, state.rows, state.plan.execution.n_cycles, { labelWidth, withData: data.ids }),
+      layout: computeLayout(state.columns, state.rows, state.plan.execution.n_cycles, { labelWidth, withData: data.ids, withCi }),
     };
   }
   return layoutMemo.layout;
@@ -186,6 +193,8 @@ export interface HeaderModel {
   hash: string;
   cycle: number;
   nCycles: number;
+  /** n_cycles: auto: the most cycles a config may take (shown as "cycle k/≤max"); null for a fixed study. */
+  maxCycles: number | null;
   elapsedS: number;
   etaS: number | null;
   counts: StatusCounts;
@@ -201,13 +210,7 @@ export function selectHeader(state: UiState): HeaderModel {
   const endMs = state.finished ? state.finished.atMs : state.nowMs;
   const elapsedS = Math.max(0, (endMs - (Number.isFinite(startedMs) ? startedMs : endMs)) / 1000);
   const counts = study?.counts ?? { ...emptyCounts(), pending: state.plan.order.length };
-  const total = state.plan.order.length;
-  const finishedRuns = counts.completed + counts.failed + counts.skipped + counts.interrupted + counts.invalid;
-  const remaining = counts.pending + counts.running;
-  let etaS: number | null = null;
-  if (state.finished) etaS = 0;
-  else if (finishedRuns > 0 && elapsedS > 0) etaS = (elapsedS / finishedRuns) * remaining;
-  else if (total > 0) etaS = Math.max(0, state.plan.estimate.total_seconds - elapsedS);
+  const etaS = state.finished ? 0 : selectEtaS(state);
   const running = selectRunningRun(state);
   const cycle = running?.cycle ?? Math.max(1, ...((study?.runs ?? []).filter((r) => r.status !== 'pending').map((r) => r.cycle)));
   let headerState: HeaderModel['state'] = 'running';
@@ -228,12 +231,29 @@ export function selectHeader(state: UiState): HeaderModel {
     hash: state.plan.study_hash,
     cycle,
     nCycles,
+    maxCycles: state.plan.execution.target?.max_cycles ?? null,
     elapsedS,
     etaS,
     counts,
     state: headerState,
     statusWord,
   };
+}
+
+/**
+ * Remaining seconds (src/study/live-eta.ts): the study's own finished runs first, the pre-flight
+ * estimate for configs not seen yet; run wall times only, so paused time and the idle time
+ * between the sessions of a resumed study never enter it. Before the study starts: the estimate.
+ */
+export function selectEtaS(state: Pick<UiState, 'plan' | 'study' | 'nowMs'> & Partial<Pick<UiState, 'stopping'>>): number | null {
+  const plan = state.plan;
+  if (!state.study) return plan.order.length > 0 ? plan.estimate.total_seconds : null;
+  const runs = etaRunsOf(state.study.runs, state.nowMs);
+  if (plan.execution.target) {
+    const stopped = new Set(Object.values(state.stopping ?? {}).filter((c) => c.status === 'stopped').map((c) => c.config_hash));
+    runs.push(...expectedRoundRuns(plan.estimate, state.study.runs, stopped));
+  }
+  return liveEta({ runs, estimate: plan.estimate, execution: plan.execution }).remaining_seconds;
 }
 
 const newStudyToGo = new WeakMap<PlanFile, RunsToGo>();

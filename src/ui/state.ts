@@ -2,7 +2,7 @@
 // `{ type: 'runner' }`; everything else comes from keys, the clock and the terminal.
 import type { Phase } from '../runner/protocol.ts';
 import type { GapKind, RunnerEvent } from '../runner/events.ts';
-import type { StatusCounts, StudySnapshot, StudyStatus } from '../study-dir/schema.ts';
+import type { ConfigProgress, StatusCounts, StudySnapshot, StudyStatus } from '../study-dir/schema.ts';
 import type { PlanFile } from '../study/types.ts';
 import type { RunsToGo } from './preflight.ts';
 
@@ -98,6 +98,8 @@ export interface UiState {
   aborting: boolean;
   /** worker.log tails by run dir (relative to the study dir), for the detail screen. */
   runLogs: Record<string, RunLogTail>;
+  /** n_cycles: auto: where the stopping rule stands per config (config_hash → progress). */
+  stopping: Readonly<Record<string, ConfigProgress>>;
 }
 
 export type ScrollTarget = 'preflight' | 'detail' | 'help';
@@ -167,5 +169,6 @@ export function initialState(opts: {
     lastInputMs: 0,
     aborting: false,
     runLogs: {},
+    stopping: {},
   };
 }

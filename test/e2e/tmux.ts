@@ -1,5 +1,6 @@
 // A private tmux server per test (its own -L socket), so tests never touch a user's tmux.
 import { execFileSync } from 'node:child_process';
+import '../isolate-state.ts';
 
 export class Tmux {
   readonly socket: string;

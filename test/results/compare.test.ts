@@ -124,7 +124,7 @@ test('compare refuses (exit 2) when the driver differs, naming it; --allow-env-d
   }
 });
 
-test('B/A ratio with a bootstrap CI over both studies\' cycles; distinguishable only when the interval excludes 1', () => {
+test('B/A ratio with its interval (the wider of bootstrap and delta-method t) over both studies\' cycles; distinguishable only when it excludes 1', () => {
   const configs = makeGrid([1, 2]);
   // bs=1: A 10,11,12 vs B 20,22,24 → ratio of means 2, every resample ratio within [20/12, 24/10].
   // bs=2: A 10,20,30 vs B 11,21,31 → overlapping spreads: not distinguishable.
@@ -133,7 +133,10 @@ test('B/A ratio with a bootstrap CI over both studies\' cycles; distinguishable 
   const r = compareSummaries(A, B, ['output_tokens_per_s']);
   const [bs1, bs2] = r.table.rows;
   assert.equal(bs1!.ratio, 2);
-  assert.ok((bs1!.ratio_ci_low as number) >= 20 / 12 && (bs1!.ratio_ci_high as number) <= 24 / 10);
+  assert.ok((bs1!.ratio_bootstrap_ci_low as number) >= 20 / 12 && (bs1!.ratio_bootstrap_ci_high as number) <= 24 / 10);
+  // the shown interval is the wider one (at 3 cycles the t interval), and contains the bootstrap's
+  assert.equal(bs1!.ratio_ci_low, bs1!.ratio_t_ci_low);
+  assert.ok((bs1!.ratio_ci_low as number) <= (bs1!.ratio_bootstrap_ci_low as number) && (bs1!.ratio_ci_high as number) >= (bs1!.ratio_bootstrap_ci_high as number));
   assert.equal(bs1!.verdict, 'B higher');
   assert.equal(bs2!.ratio, 21 / 20);
   assert.ok((bs2!.ratio_ci_low as number) < 1 && (bs2!.ratio_ci_high as number) > 1);

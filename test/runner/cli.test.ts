@@ -23,7 +23,8 @@ test('status --json has exactly the stable fields; repair-manifest fixes a corru
     const status = await llem(['status', t.studyDir, '--json']);
     assert.equal(status.code, 0, status.stderr);
     const json = JSON.parse(status.stdout);
-    assert.deepEqual(Object.keys(json), ['status', 'counts', 'runs', 'runner', 'gpu_settings_unrestored']);
+    assert.deepEqual(Object.keys(json), ['status', 'counts', 'runs', 'runner', 'stopping', 'gpu_settings_unrestored']);
+    assert.equal(json.stopping, null, 'a fixed n_cycles: no stopping rule');
     assert.deepEqual(json.gpu_settings_unrestored, []);
     assert.equal(json.status, 'failed');
     // nobody holds the study once its runner ended

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../../src/node-entry.ts';
+import '../isolate-state.ts';
 import { createStudyDir } from '../../src/runner/study-dir.ts';
 import type { WorkerCommand } from '../../src/runner/attempt.ts';
 import type { CycleOrder, ExecutionConfig, ExperimentConfig, PlanFile, PlannedRun } from '../../src/study/types.ts';

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { reducer } from '../../src/ui/reducer.ts';
-import { rowMatches, selectFilteredRows, selectHeader, selectPreflight, selectRows, type ConfigRow } from '../../src/ui/selectors.ts';
+import { rowMatches, selectEtaS, selectFilteredRows, selectHeader, selectLayout, selectPreflight, selectRows, type ConfigRow } from '../../src/ui/selectors.ts';
+import { ciCell } from '../../src/ui/components/table.tsx';
+import type { ConfigProgress } from '../../src/study-dir/schema.ts';
 import { initialState, type UiAction, type UiState } from '../../src/ui/state.ts';
 import { at, makePlan, makeSnapshot, withStatus } from './fixtures.ts';
 
@@ -45,7 +47,7 @@ describe('selectRows', () => {
 describe('filter', () => {
   const row: ConfigRow = {
     configIndex: 1, configHash: 'h000000000000001', label: 'vllm bs=4 tok=32', statuses: ['completed', 'failed'], runIndices: [1, 4],
-    energyJ: null, jPerToken: null, tokensPerS: null, durationS: null, flags: [], retryable: [4],
+    energyJ: null, jPerToken: null, tokensPerS: null, durationS: null, flags: [], retryable: [4], ci: null,
   };
   const cases = [
     ['', true], ['vllm', true], ['VLLM', true], ['bs=4', true], ['bs=8', false],
@@ -60,14 +62,26 @@ describe('filter', () => {
 });
 
 describe('header', () => {
-  test('ETA from the plan estimate before any run finished, then from the pace', () => {
+  test('ETA: the pre-flight before the study starts, then the live ETA of src/study/live-eta.ts', () => {
     const startMs = Date.parse(snap.started_at);
+    const before = selectHeader(initialState({ plan, columns: 100, rows: 30, nowMs: startMs }));
+    assert.equal(before.etaS, plan.estimate.total_seconds);
+    // no run finished: each of the 6 runs at its config's pre-flight estimate (10 s)
     const early = selectHeader(study([], startMs + 100_000));
     assert.equal(early.elapsedS, 100);
-    assert.equal(early.etaS, plan.estimate.total_seconds - 100);
-    // 2 of 6 runs finished in 100 s → 4 remaining × 50 s
+    assert.equal(early.etaS, 60);
+    // 2 runs finished in 10 s each: the 4 left at 10 s (config 2, not seen, at its estimate × 10/10)
     const later = selectHeader(study([status(0), status(1)], startMs + 100_000));
-    assert.equal(later.etaS, 200);
+    assert.equal(later.etaS, 40);
+  });
+
+  test('ETA: time spent paused (or between two sessions of a resumed study) does not inflate it', () => {
+    const startMs = Date.parse(snap.started_at);
+    const soon = selectHeader(study([status(0), status(1)], startMs + 20_000));
+    const anHourLater = selectHeader(study([status(0), status(1), { type: 'runner', event: { type: 'paused', at, paused: true } }], startMs + 3_600_000));
+    assert.equal(soon.etaS, 40);
+    // elapsed ÷ finished × remaining would say 7200 s
+    assert.equal(anHourLater.etaS, 40);
   });
 
   const states: Array<[string, UiAction[], string]> = [
@@ -95,5 +109,67 @@ describe('pre-flight model', () => {
     assert.equal(m.reasons[0], 'needs 90 GiB, 80 GiB free');
     assert.equal(m.memoryCounts.wont_fit, 1);
     assert.equal(m.estimate.totalS, plan.estimate.total_seconds);
+  });
+});
+
+describe('n_cycles: auto', () => {
+  const target = { metric: 'energy_per_output_token_j' as const, ci_half_width: { kind: 'relative' as const, value: 0.05 }, min_cycles: 2, max_cycles: 6, decide: null, notes: [] };
+  const autoPlan = { ...plan, execution: { ...plan.execution, target } };
+  const autoState = (actions: UiAction[] = []) =>
+    actions.reduce(reducer, reducer(initialState({ plan: autoPlan, columns: 120, rows: 30, nowMs: Date.parse(at) }), { type: 'snapshot', snapshot: makeSnapshot(autoPlan) }));
+  const progress = (hash: string, over: Partial<ConfigProgress> = {}): ConfigProgress => ({
+    config_hash: hash, status: 'continue', reason: null, cycles: 2, n: 2, mean: 0.5, half_width: 0.04, relative_half_width: 0.08, target_half_width: 0.025, detail: '', ...over,
+  });
+  const [h0, h1] = plan.configs.map((c) => c.config_hash) as [string, string];
+  const round: UiAction = {
+    type: 'runner',
+    event: {
+      type: 'stopping', at, round: 1,
+      configs: [progress(h0, { status: 'stopped', reason: 'target_met', relative_half_width: 0.012 }), progress(h1)],
+      added: [{ index: 6, config_hash: h1, cycle: 3 }],
+    },
+  };
+
+  test('the CI column: the interval so far as ± % of the mean, then why the config stopped', () => {
+    const mid = autoState([{ type: 'runner', event: { type: 'stopping', at, round: null, configs: [progress(h1)], added: [] } }]);
+    assert.equal(ciCell(selectRows(mid)[1]!.ci), '±8.0%');
+    assert.equal(ciCell(selectRows(mid)[0]!.ci), '–', 'no cycle of it ended yet');
+    const after = reducer(mid, round);
+    assert.equal(ciCell(selectRows(after)[0]!.ci), '±1.2% met');
+    assert.equal(ciCell({ ...progress(h0), status: 'stopped', reason: 'max_cycles', relative_half_width: 0.2 }), '±20% max');
+    assert.equal(ciCell({ ...progress(h0), status: 'stopped', reason: 'failed', relative_half_width: null }), 'failed');
+    const columnsOf = (s: UiState) => {
+      const layout = selectLayout(s);
+      return layout.kind === 'full' ? layout.tableColumns.map((c) => c.id) : [];
+    };
+    assert.ok(columnsOf(after).includes('ci'), 'the column is laid out');
+    assert.ok(!columnsOf(study()).includes('ci'), 'a fixed study has none');
+  });
+
+  test('a round extends the plan with the runs it appended (once, however often the journal is read)', () => {
+    const after = reducer(reducer(autoState(), round), round);
+    assert.equal(after.plan.order.length, 7);
+    assert.equal(after.plan.execution.n_cycles, 3);
+    assert.deepEqual(selectRows(after)[1]!.runIndices, [1, 4, 6]);
+    assert.equal(selectHeader(after).maxCycles, 6);
+  });
+
+  test('a resumed study shows its recorded stops at once', () => {
+    const snapshot = {
+      ...makeSnapshot(autoPlan),
+      rounds: { decided: 1, stops: [{ ...progress(h0), reason: 'target_met' as const, round: 1, at }].map(({ status: _s, ...s }) => s) },
+    };
+    const s = reducer(initialState({ plan: autoPlan, columns: 120, rows: 30, nowMs: Date.parse(at) }), { type: 'snapshot', snapshot });
+    assert.equal(selectRows(s)[0]!.ci!.reason, 'target_met');
+  });
+
+  test('the ETA counts the cycles a config still measuring is expected to add', () => {
+    const estimate = { ...autoPlan.estimate, per_config: autoPlan.estimate.per_config.map((c) => ({ ...c, cycles: { expected: 4, low: 2, high: 6 } })) };
+    const withExpected = { ...autoPlan, estimate };
+    const s = reducer(initialState({ plan: withExpected, columns: 120, rows: 30, nowMs: Date.parse(at) }), { type: 'snapshot', snapshot: makeSnapshot(withExpected) });
+    // 6 planned runs + 3 configs × 2 expected cycles more, 10 s each
+    assert.equal(selectEtaS(s), 120);
+    const stopped = reducer(s, { type: 'runner', event: { type: 'stopping', at, round: 1, configs: [progress(h0, { status: 'stopped', reason: 'target_met' })], added: [] } });
+    assert.equal(selectEtaS(stopped), 100);
   });
 });

@@ -9,6 +9,7 @@ import { readManifest, readPlan, readSlurmState } from '../../study-dir/read.ts'
 import { ManifestStore } from '../manifest.ts';
 import { RunnerInputError } from '../errors.ts';
 import { applyResumeRules, waitForOrphanedWorkers, type ResumeOptions } from '../resume-rules.ts';
+import { advanceRound, releaseRetriedStops, TargetValues } from '../rounds.ts';
 import { followSlurmStudy, pollIntervalMs, pollSlurmWhileWatching, refreshStudyFromSlurm } from '../slurm/follow.ts';
 import { activeJobIds, pollQueue, reconcileStudy, submitStudy, type SlurmSubmitOptions, type SubmitResult } from '../slurm/launcher.ts';
 import { verdictForSlurmState } from '../slurm/states.ts';
@@ -41,7 +42,13 @@ export async function applyResumeUnderLock(studyDir: string, resume: ResumeOptio
   await withStudyLock(studyDir, () => {
     const store = ManifestStore.open(studyDir);
     try {
-      const { events } = applyResumeRules(store, readPlan(studyDir), studyDir, resume, warn);
+      const { plan, events } = applyResumeRules(store, readPlan(studyDir), studyDir, resume, warn);
+      if (plan.execution.target) {
+        // n_cycles: auto continues where it stopped: a round that ended unrecorded is decided now
+        releaseRetriedStops(store);
+        const step = advanceRound(store, plan, studyDir, new TargetValues(studyDir, plan.execution.target.metric));
+        if (step) events.push(...step.events);
+      }
       store.commit(events);
     } finally {
       store.close();

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { writeFileAtomicSync } from '../../atomic-file.ts';
 import { SLURM_DIR } from '../../study-dir/files.ts';
 import { readManifest, readPlan, readSlurmState } from '../../study-dir/read.ts';
-import type { SlurmSubmission } from '../../study-dir/schema.ts';
+import type { Manifest, SlurmState, SlurmSubmission } from '../../study-dir/schema.ts';
+import type { PlanFile } from '../../study/types.ts';
 import type { RunnerEvent } from '../events.ts';
 import { ManifestStore } from '../manifest.ts';
 import { SLURM_POLL_INTERVAL_MS } from '../timing.ts';
@@ -19,7 +20,7 @@ import { arraySpec, parseTimeOption, taskScript, timeLimitFromEstimate } from '.
 import { sbatch, scancel, scontrolShowJob, squeue, type JobRecord, type QueuedTask, type SlurmCommandOptions } from './commands.ts';
 import { activeSubmissions, submissionOwning, writeSlurmState } from './state-file.ts';
 import { verdictForSlurmState } from './states.ts';
-import { recordSlurmVerdicts, refineProvisional, type RefinedVerdict, type SlurmVerdictForRun } from './transitions.ts';
+import { recordSlurmVerdicts, recordUnsubmitted, refineProvisional, type RefinedVerdict, type SlurmVerdictForRun } from './transitions.ts';
 import { withStudyLock } from './study-lock.ts';
 import { srcPath, nodeArgsFor } from '../../node-entry.ts';
 import { validityPolicyOf } from '../../measure/validity.ts';
@@ -55,7 +56,7 @@ function llemNodeArgs(): string[] {
 /**
  * Submits one job array over the runs still to do. Holds the study lock across sbatch, so that
  * no task can look for its submission before slurm.json names it.
- * Errors: nothing to submit; an owning submission still active (cancel it first); sbatch failure.
+ * Errors: nothing to submit; sbatch failure.
  */
 export async function submitStudy(studyDir: string, options: SlurmSubmitOptions = {}): Promise<SubmitResult> {
   const dir = path.resolve(studyDir);
@@ -65,68 +66,128 @@ export async function submitStudy(studyDir: string, options: SlurmSubmitOptions 
     const indices =
       options.indices ?? manifest.runs.filter((r) => r.status === 'pending' || r.status === 'interrupted').map((r) => r.index);
     if (indices.length === 0) throw new Error(`${dir}: no pending or interrupted runs to submit`);
-    const byIndex = new Map(manifest.runs.map((r) => [r.index, r]));
-    for (const i of indices) if (!byIndex.has(i)) throw new Error(`${dir}/manifest.json: no run with index ${i}`);
-    const state = readSlurmState(dir);
-    const array = arraySpec(indices, options.maxConcurrent ?? null);
-    // a task re-measures its run when the validity gate judges it invalid: the limit makes room
-    const remeasure = {
-      count: validityPolicyOf(plan.execution).max_invalid_retries,
-      gapSeconds: plan.execution.config_gap_seconds + (plan.execution.cooldown?.max_wait_seconds ?? 0),
-    };
-    const timeLimit =
-      !options.time || options.time === 'auto'
-        ? timeLimitFromEstimate(plan.estimate, indices.map((i) => byIndex.get(i)!.config_hash), remeasure)
-        : parseTimeOption(options.time);
-    const slurmDir = path.join(dir, SLURM_DIR);
-    mkdirSync(slurmDir, { recursive: true });
-    const scriptPath = path.join(slurmDir, `array-${state.submissions.length + 1}.sh`);
-    writeFileSync(
-      scriptPath,
-      taskScript({ nodePath: process.execPath, llemArgs: llemNodeArgs(), studyDir: dir, workerEntry: options.workerEntry ?? null }),
-    );
-    chmodSync(scriptPath, 0o755);
-    const args = [
-      `--array=${array}`,
-      `--job-name=llem-${plan.study_name}`.slice(0, 100),
-      `--output=${path.join(slurmDir, '%A_%a.out')}`,
-      `--chdir=${dir}`,
-      `--time=${timeLimit}`,
-      '--ntasks=1',
-      ...(options.partition ? [`--partition=${options.partition}`] : []),
-      ...(options.gpusPerRun ? [`--gpus=${options.gpusPerRun}`] : []),
-      ...(options.sbatchArgs ?? []),
-    ];
-    const jobId = await sbatch(scriptPath, args, options);
-    const submission: SlurmSubmission = {
-      job_id: jobId,
-      submitted_at: new Date().toISOString(),
-      indices: [...indices].sort((a, b) => a - b),
-      array,
-      time_limit: timeLimit,
-      partition: options.partition ?? null,
-      gpus_per_run: options.gpusPerRun ?? null,
-      sbatch_args: options.sbatchArgs ?? [],
-      worker_entry: options.workerEntry ?? null,
-      script: path.relative(dir, scriptPath),
-      cancelled_at: null,
-      released_at: null,
-    };
-    writeSlurmState(dir, { ...state, submissions: [...state.submissions, submission] });
-    // Runs submitted again (interrupted, failed, skipped, invalid ones) go back to pending: they are queued now.
-    const store = ManifestStore.open(dir);
-    try {
-      const events: RunnerEvent[] = [];
-      for (const i of indices) {
-        if (isRetryable(store.run(i).status)) events.push(requeueRun(store, i));
-      }
-      store.setStatus('running');
-      store.commit(events);
-    } finally {
-      store.close();
-    }
-    return { jobId, indices: submission.indices, array, timeLimit, scriptPath };
+    return submitUnderLock(dir, plan, manifest, indices, options);
   });
+}
+
+/** Call under the study lock: writes the batch script, sbatch, then records the submission. */
+async function submitUnderLock(dir: string, plan: PlanFile, manifest: Manifest, indices: number[], options: SlurmSubmitOptions): Promise<SubmitResult> {
+  const byIndex = new Map(manifest.runs.map((r) => [r.index, r]));
+  for (const i of indices) if (!byIndex.has(i)) throw new Error(`${dir}/manifest.json: no run with index ${i}`);
+  const state = readSlurmState(dir);
+  const array = arraySpec(indices, options.maxConcurrent ?? null);
+  // a task re-measures its run when the validity gate judges it invalid: the limit makes room
+  const remeasure = {
+    count: validityPolicyOf(plan.execution).max_invalid_retries,
+    gapSeconds: plan.execution.config_gap_seconds + (plan.execution.cooldown?.max_wait_seconds ?? 0),
+  };
+  const timeLimit =
+    !options.time || options.time === 'auto'
+      ? timeLimitFromEstimate(plan.estimate, indices.map((i) => byIndex.get(i)!.config_hash), remeasure)
+      : parseTimeOption(options.time);
+  const slurmDir = path.join(dir, SLURM_DIR);
+  mkdirSync(slurmDir, { recursive: true });
+  const scriptPath = path.join(slurmDir, `array-${state.submissions.length + 1}.sh`);
+  writeFileSync(
+    scriptPath,
+    taskScript({ nodePath: process.execPath, llemArgs: llemNodeArgs(), studyDir: dir, workerEntry: options.workerEntry ?? null }),
+  );
+  chmodSync(scriptPath, 0o755);
+  const args = [
+    `--array=${array}`,
+    `--job-name=llem-${plan.study_name}`.slice(0, 100),
+    `--output=${path.join(slurmDir, '%A_%a.out')}`,
+    `--chdir=${dir}`,
+    `--time=${timeLimit}`,
+    '--ntasks=1',
+    ...(options.partition ? [`--partition=${options.partition}`] : []),
+    ...(options.gpusPerRun ? [`--gpus=${options.gpusPerRun}`] : []),
+    ...(options.sbatchArgs ?? []),
+  ];
+  const jobId = await sbatch(scriptPath, args, options);
+  const submission: SlurmSubmission = {
+    job_id: jobId,
+    submitted_at: new Date().toISOString(),
+    indices: [...indices].sort((a, b) => a - b),
+    array,
+    time_limit: timeLimit,
+    partition: options.partition ?? null,
+    gpus_per_run: options.gpusPerRun ?? null,
+    sbatch_args: options.sbatchArgs ?? [],
+    worker_entry: options.workerEntry ?? null,
+    script: path.relative(dir, scriptPath),
+    cancelled_at: null,
+    released_at: null,
+  };
+  writeSlurmState(dir, { ...state, submissions: [...state.submissions, submission] });
+  // Runs submitted again (interrupted, failed, skipped, invalid ones) go back to pending: they are queued now.
+  const store = ManifestStore.open(dir);
+  try {
+    const events: RunnerEvent[] = [];
+    for (const i of indices) {
+      if (isRetryable(store.run(i).status)) events.push(requeueRun(store, i));
+    }
+    store.setStatus('running');
+    store.commit(events);
+  } finally {
+    store.close();
+  }
+  return { jobId, indices: submission.indices, array, timeLimit, scriptPath };
+}
+
+/** The options of a submission, to submit the next round as the study's latest was (partition, GPUs, time, K, worker). */
+function optionsOfSubmission(s: SlurmSubmission, base: SlurmCommandOptions): SlurmSubmitOptions {
+  const k = /%(\d+)$/.exec(s.array);
+  return {
+    ...base,
+    partition: s.partition,
+    gpusPerRun: s.gpus_per_run,
+    time: s.time_limit,
+    maxConcurrent: k ? Number(k[1]) : null,
+    sbatchArgs: s.sbatch_args,
+    workerEntry: s.worker_entry,
+  };
+}
+
+/**
+ * n_cycles: auto on Slurm: submits the runs of a round that no submission owns yet (a round the
+ * stopping rule appended when the previous one ended: src/runner/slurm/transitions.ts
+ * advanceRoundOnSlurm), as one job array with the options of the study's latest submission.
+ * Called by whoever recorded the end of a round (the array task, or the poller), and again by
+ * every poll, so a round whose submitter died is still submitted. When sbatch refuses, the runs
+ * are recorded interrupted with its error (`llem resume --launcher slurm` submits them), so the
+ * study never waits on a submission that will not come. Null when there is nothing to submit.
+ */
+export async function submitNextRound(studyDir: string, options: SlurmCommandOptions & { lockWaitMs?: number } = {}): Promise<SubmitResult | null> {
+  const dir = path.resolve(studyDir);
+  // a look without the lock first: every poll of every Slurm study comes here
+  const unowned = (state: SlurmState, manifest: Manifest) => manifest.runs.filter((r) => r.status === 'pending' && !submissionOwning(state, r.index)).map((r) => r.index);
+  if (unowned(readSlurmState(dir), readManifest(dir)).length === 0) return null;
+  const lockOptions = options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {};
+  let failure: { indices: number[]; message: string } | null = null;
+  const submitted = await withStudyLock(
+    dir,
+    async () => {
+      const state = readSlurmState(dir);
+      const latest = activeSubmissions(state).at(-1);
+      if (!latest || latest.cancelled_at) return null;
+      const manifest = readManifest(dir);
+      const indices = unowned(state, manifest);
+      if (indices.length === 0) return null;
+      try {
+        return await submitUnderLock(dir, readPlan(dir), manifest, indices, optionsOfSubmission(latest, options));
+      } catch (err) {
+        failure = { indices, message: (err as Error).message.split('\n')[0]!.slice(0, 500) };
+        return null;
+      }
+    },
+    lockOptions,
+  );
+  if (failure) {
+    const { indices, message } = failure as { indices: number[]; message: string };
+    await recordUnsubmitted(dir, indices, `the next round of n_cycles: auto could not be submitted (${message}); llem resume ${dir} --launcher slurm submits it`, lockOptions);
+  }
+  return submitted;
 }
 
 // ---------------------------------------------------------------- polling
@@ -256,6 +317,8 @@ export async function reconcileStudy(
     });
   }
   recorded.push(...(await refineProvisional(dir, refined, lockOptions)));
+  // n_cycles: auto: a round those records ended, or one whose submitter died, is submitted now
+  await submitNextRound(dir, options);
   return { active, recorded };
 }
 

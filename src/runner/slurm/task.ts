@@ -18,6 +18,7 @@ import { Gaps, type GapOptions } from '../gaps.ts';
 import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
 import type { AttemptEnd } from '../transitions.ts';
 import { scontrolShowJob, type SlurmCommandOptions } from './commands.ts';
+import { submitNextRound } from './launcher.ts';
 import { verdictForSlurmState } from './states.ts';
 import { claimRun, finishRun, type ClaimResult, type SlurmRunEnd, type TaskIdentity } from './transitions.ts';
 
@@ -89,11 +90,14 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   };
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onTerm);
+  let last: SlurmTaskResult | null = null;
   try {
-    let last: SlurmTaskResult | null = null;
     for (;;) {
       const claim = await claimRun(dir, index, identity, (run, override) => attemptTimeouts(plan, run, override, env));
-      if (claim.kind === 'not_claimed') return last ?? claim;
+      if (claim.kind === 'not_claimed') {
+        if (!last) return claim;
+        break;
+      }
       const { end, requeued } = await performClaimed(dir, plan, claim, identity, index, options, env, policy, {
         set: (h, restore) => {
           handle = h;
@@ -107,15 +111,17 @@ export async function performSlurmTask(studyDir: string, index: number, options:
         end.status === 'completed'
           ? { kind: 'ran', status: 'completed', errorType: null, message: null }
           : { kind: 'ran', status: end.status, errorType: end.error_type, message: end.message };
-      if (!requeued || terminatedBySlurm) return last;
+      if (!requeued || terminatedBySlurm) break;
       // re-measured here: the gap and cooldown the local launcher waits between two runs
       await gaps.before(plan.order, index, index);
-      if (terminatedBySlurm) return last;
+      if (terminatedBySlurm) break;
     }
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onTerm);
   }
+  await submitRoundIfDue(dir, identity, index, env);
+  return last;
 }
 
 /** One claimed attempt: run.json, the child, its end recorded (with the run's return to pending when it was invalid and a re-measurement is due). */
@@ -184,12 +190,41 @@ async function performClaimed(
       record: async (e) => {
         requeued = (await finishRun(dir, index, claim.attempt, e, policy)).requeued;
       },
+      history: { studyHash: plan.study_hash, warn: (message) => appendJournal(dir, { type: 'warning', at: new Date().toISOString(), message }) },
     });
     return { end, requeued };
   } finally {
     gpu?.restore(ownGpus);
     gpu?.close();
   }
+}
+
+/**
+ * n_cycles: auto: when this run ended its round, finishRun appended the next one: submit it now
+ * (the poller of a following `llem run`/`watch` would too, later). Never fails the task: what
+ * cannot be submitted is recorded (src/runner/slurm/launcher.ts submitNextRound).
+ */
+async function submitRoundIfDue(dir: string, identity: TaskIdentity, index: number, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    await submitNextRound(dir, { env: submitEnvFromTask(env) });
+  } catch (err) {
+    appendJournal(dir, { type: 'warning', at: new Date().toISOString(), message: `n_cycles: auto: the next round was not submitted from task ${identity.jobId}_${index} (${(err as Error).message}); the next poll submits it` });
+  }
+}
+
+/**
+ * The environment to submit from inside a task: without this job's own SLURM_* variables (sbatch
+ * would carry them into the next array) and without the GPU binding Slurm gave this task.
+ */
+export function submitEnvFromTask(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  const gpusFromSlurm = env.SLURM_JOB_GPUS !== undefined || env.SLURM_STEP_GPUS !== undefined;
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('SLURM_') && k !== 'SLURM_CONF') continue;
+    if (gpusFromSlurm && (k === 'CUDA_VISIBLE_DEVICES' || k === 'GPU_DEVICE_ORDINAL' || k === 'ROCR_VISIBLE_DEVICES')) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 /** Why Slurm terminated this task (TIMEOUT, CANCELLED, PREEMPTED, …), asked once with a short timeout. */

@@ -5,14 +5,15 @@
 // The run transitions themselves are the local runner's (src/runner/transitions.ts).
 import path from 'node:path';
 import { RUNS_DIR, runIdFor } from '../../study-dir/files.ts';
-import { readSlurmState } from '../../study-dir/read.ts';
+import { readPlan, readSlurmState } from '../../study-dir/read.ts';
 import type { RunRecord, RunTimeouts, TimeoutOverride } from '../../study-dir/schema.ts';
 import type { RunnerEvent } from '../events.ts';
 import { ManifestStore } from '../manifest.ts';
 import type { ErrorType } from '../protocol.ts';
 import type { ValidityPolicy } from '../../measure/validity.ts';
 import { endAttempt, finishStudyIfDone, requeueInvalid, runStatusEvent, startAttempt, type AttemptEnd } from '../transitions.ts';
-import { submissionOwning, writeSlurmState } from './state-file.ts';
+import { advanceRound, TargetValues } from '../rounds.ts';
+import { activeSubmissions, submissionOwning, writeSlurmState } from './state-file.ts';
 import { withStudyLock, type LockRetryOptions } from './study-lock.ts';
 
 export interface TaskIdentity {
@@ -77,6 +78,21 @@ export async function claimRun(
   });
 }
 
+/**
+ * n_cycles: auto: the record that ended a round decides it and appends the next round, in the same
+ * critical section (so no reader ever sees the study settled between two rounds); whoever made the
+ * record then submits it (submitNextRound). Nothing while runs of the round are open, and nothing
+ * for a study whose latest submission was cancelled. Events applied to the store, to commit.
+ */
+export function advanceRoundOnSlurm(store: ManifestStore, studyDir: string): RunnerEvent[] {
+  if (store.manifest.runs.some((r) => r.status === 'pending' || r.status === 'running' || r.status === 'interrupted')) return [];
+  const latest = activeSubmissions(readSlurmState(studyDir)).at(-1);
+  if (!latest || latest.cancelled_at) return [];
+  const plan = readPlan(studyDir);
+  if (!plan.execution.target) return [];
+  return advanceRound(store, plan, studyDir, new TargetValues(studyDir, plan.execution.target.metric))?.events ?? [];
+}
+
 /** A task's end, with the Slurm job whose final state refines it when the worker saw only COMPLETING. */
 export interface SlurmRunEnd extends AttemptEnd {
   provisionalJobId?: string | null;
@@ -102,8 +118,10 @@ export async function finishRun(studyDir: string, index: number, attempt: number
       const e = endAttempt(store, studyDir, index, attempt, end);
       if (!e) return { recorded: false, requeued: false };
       const events = [e];
+      // an invalid run goes back to pending before the round is judged: its round has not ended
       const requeued = requeueInvalid(store, index, policy);
       if (requeued) events.push(requeued);
+      events.push(...advanceRoundOnSlurm(store, studyDir));
       const finished = finishStudyIfDone(store);
       if (finished) events.push(finished);
       store.commit(events);
@@ -158,10 +176,43 @@ export async function recordSlurmVerdicts(
         events.push(runStatusEvent(store.run(v.index)));
       }
       if (changed.length > 0) {
+        events.push(...advanceRoundOnSlurm(store, studyDir));
         const finished = finishStudyIfDone(store);
         if (finished) events.push(finished);
       }
       if (events.length > 0) store.commit(events);
+      return changed;
+    } finally {
+      store.close();
+    }
+  }, lockOptions);
+}
+
+/**
+ * Runs of a round that could not be submitted (sbatch refused): interrupted with the reason, so
+ * the study settles and `llem resume --launcher slurm` submits them. Runs submitted meanwhile (a
+ * submission owns them) are left alone.
+ */
+export async function recordUnsubmitted(studyDir: string, indices: number[], message: string, lockOptions: LockRetryOptions = {}): Promise<number[]> {
+  return withStudyLock(studyDir, () => {
+    const state = readSlurmState(studyDir);
+    const store = ManifestStore.open(studyDir);
+    try {
+      const events: RunnerEvent[] = [{ type: 'warning', at: new Date().toISOString(), message }];
+      const changed: number[] = [];
+      for (const i of indices) {
+        const r = store.run(i);
+        if (r.status !== 'pending' || submissionOwning(state, i)) continue;
+        store.updateRun(i, (run) => {
+          run.status = 'interrupted';
+          run.error_type = null;
+        });
+        changed.push(i);
+        events.push(runStatusEvent(store.run(i)));
+      }
+      const finished = finishStudyIfDone(store);
+      if (finished) events.push(finished);
+      store.commit(events);
       return changed;
     } finally {
       store.close();
@@ -204,6 +255,7 @@ export async function refineProvisional(studyDir: string, refined: RefinedVerdic
       }
       if (changed.length > 0) {
         // the study may already be finished as `interrupted`; recompute from the refined runs
+        events.push(...advanceRoundOnSlurm(store, studyDir));
         const finished = finishStudyIfDone(store);
         if (finished) events.push(finished);
         store.commit(events);

@@ -15,7 +15,7 @@ export function Header(props: { state: UiState; columns: number }) {
   const c = h.counts;
   const stateColor = h.state === 'running' ? 'green' : h.state === 'finished' ? 'blue' : 'yellow';
   const readOnly = props.state.readOnly ? ' [watching]' : '';
-  const first = `llem ${env.glyphs.dot} ${h.name}${readOnly}  cycle ${h.cycle}/${h.nCycles}  elapsed ${formatDuration(h.elapsedS)}  ETA ${formatDuration(h.etaS)}  ${h.statusWord}`;
+  const first = `llem ${env.glyphs.dot} ${h.name}${readOnly}  cycle ${h.cycle}/${h.maxCycles === null ? h.nCycles : `≤${h.maxCycles}`}  elapsed ${formatDuration(h.elapsedS)}  ETA ${formatDuration(h.etaS)}  ${h.statusWord}`;
   const shown = selectFilteredRows(props.state).length;
   const total = props.state.plan.configs.length;
   const following = props.state.follow && c.running > 0 ? ' · following' : '';

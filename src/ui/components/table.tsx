@@ -11,6 +11,21 @@ import type { ConfigRow } from '../selectors.ts';
 import { toAscii } from '../theme.ts';
 import { STATUS_COLORS, tint, useUiEnv, type UiEnv } from './ui-env.tsx';
 
+const STOP_WORDS = { target_met: 'met', max_cycles: 'max', decided: 'dec', failed: 'failed' } as const;
+
+/** The interval so far as ± % of the mean, and the stop reason once there is one: "±1.2% met". */
+export function ciCell(ci: ConfigRow['ci']): string {
+  if (!ci) return '–';
+  if (ci.reason === 'failed') return STOP_WORDS.failed;
+  const width = ci.relative_half_width !== null ? `±${formatPercent(ci.relative_half_width)}` : ci.half_width !== null ? `±${formatNumber(ci.half_width)}` : '–';
+  return ci.reason ? `${width} ${STOP_WORDS[ci.reason]}` : width;
+}
+
+function formatPercent(fraction: number): string {
+  const pct = fraction * 100;
+  return `${pct >= 10 ? pct.toFixed(0) : pct.toFixed(1)}%`;
+}
+
 function cell(row: ConfigRow, col: TableColumn, labels: FittedLabels, ellipsis: string): string {
   const pad = col.align === 'right' ? padStart : padEnd;
   switch (col.id) {
@@ -27,6 +42,8 @@ function cell(row: ConfigRow, col: TableColumn, labels: FittedLabels, ellipsis: 
       return pad(formatDuration(row.durationS), col.width, ellipsis);
     case 'flags':
       return pad(flagCell(row.flags, col.width), col.width, ellipsis);
+    case 'ci':
+      return pad(ciCell(row.ci), col.width, ellipsis);
     case 'cycles':
       return '';
   }
