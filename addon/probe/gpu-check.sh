@@ -5,6 +5,7 @@
 #     restore both. A trap restores on every exit (error, Ctrl+C, SIGTERM). Unprivileged: read only.
 #  2. Energy (issue 3): sample at 10 Hz while a PyTorch matmul loop loads GPU 0 for ~20 s; prints
 #     counter vs polled energy. Skipped when PyTorch is missing.
+#     Under the cap it also prints the clock-event reasons the validity gate (issue 17) judges.
 #  3. Process tree (issue 12): the prctl(PR_SET_CHILD_SUBREAPER) syscall through the addon, on that
 #     machine's kernel and container.
 set -euo pipefail
@@ -51,6 +52,9 @@ if [ "$orig_mw" -gt 0 ] && $gs set-power 0 "$orig_mw" > /dev/null 2>&1; then
     capload=$!
     sleep 3
     /tmp/llem-probe 4 100 | grep '^GPU 0:'
+    # issue 17: the validity gate's `throttled` judgement reads these; under the cap bit 0x4 (SW power cap) must be set
+    echo "== clock event reasons under the cap (0x4 = SW power cap expected)"
+    $gs info | grep -E "clock event" | head -n 1
     wait "$capload"
     capload=
   fi

@@ -5,7 +5,7 @@
 // and stderr stream into worker.log (the last 64 KiB stay in memory for the failure record), IPC
 // messages are zod-checked (bad ones are logged, never fatal), and every kill addresses the group
 // and each descendant by pid. `done` resolves only once nothing of the run's process tree is left
-// (docs/PROCESS-TREE.md): that is the lifecycle invariant the runner's records rely on.
+// (docs/ARCHITECTURE.md "Process trees"): that is the lifecycle invariant the runner's records rely on.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';

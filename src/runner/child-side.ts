@@ -5,7 +5,7 @@
 //   - a heartbeat the parent's stall timeout watches;
 //   - the process tree: the child becomes a subreaper at connect, so whatever its descendants
 //     orphan (setsid() ones included) stays below it; on its normal exit path (close()) it ends
-//     what is left of its descendants and reports it to the parent (docs/PROCESS-TREE.md);
+//     what is left of its descendants and reports it to the parent (docs/ARCHITECTURE.md "Process trees");
 //   - the orphan guard: when the IPC channel closes without us closing it (the parent was
 //     SIGKILLed or OOM-killed), the child ends its whole process group and every descendant
 //     (itself, a managed server, any grandchildren) within two seconds so that nothing keeps

@@ -1,6 +1,6 @@
 // The lifecycle invariant: a run is recorded as ended only after its whole process tree is gone.
 // This module finds a run's processes and ends them; ChildHandle (parent side) and the child-side
-// link (worker side) call it. docs/PROCESS-TREE.md explains the whole scheme; in short:
+// link (worker side) call it. docs/ARCHITECTURE.md "Process trees" explains the whole scheme; in short:
 //   - the worker and the process supervising it are child subreapers, so a descendant orphaned by
 //     its parent's exit, setsid() ones included, is re-parented to them instead of init;
 //   - a run's processes are: its worker's process group, the pids seen in a walk while the worker
