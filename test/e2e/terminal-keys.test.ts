@@ -51,7 +51,7 @@ test('R retries the failed and the skipped runs, as its label says', { timeout: 
     await t.tmux.waitFor((s) => /1 skipped/.test(s) && /bs=3 c1\s+measure/.test(s), 'bs=2 skipped, bs=3 measuring', 90_000);
     writeFileSync(fixed, 'the user fixed it\n');
     t.tmux.keys('R', true);
-    await t.tmux.waitFor((s) => s.includes('retrying 2 failed, skipped and interrupted run(s)'), 'the retry notice');
+    await t.tmux.waitFor((s) => s.includes('retrying 2 failed, skipped, interrupted and invalid run(s)'), 'the retry notice');
     const code = await t.waitExit('the study to finish', 150_000);
     assert.equal(code, '0');
     assert.match(t.tmux.captureJoined(), /3 completed, 0 failed, 0 skipped/);
