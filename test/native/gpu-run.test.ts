@@ -5,18 +5,16 @@
 // the GPU is back at its original limit after the study, after Ctrl+C/SIGTERM, and after a SIGKILL
 // of the runner (by `llem resume` before its first run, or by `llem restore-gpu` alone).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { judgeValidity, DEFAULT_VALIDITY } from '../../src/measure/validity.ts';
 import { runResultSchema, type RunResult } from '../../src/results/schema.ts';
 import { gpuCommand as command, gpuStudyYaml, type GpuStudyOptions } from './fixtures/gpu-study.ts';
+import { spawnLlem } from '../runner/helpers.ts';
 import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeStateFile, fakeUuid, readFakeStateLog, writeFakeScript, type FakeLibs, type FakeScript } from './fake.ts';
 
-const llemBin = fileURLToPath(new URL('../../bin/llem.js', import.meta.url));
 /** What the fake GPU draws under no cap: a sweep's caps below it show as its power. */
 const LOAD_W = 500;
 let libs: FakeLibs;
@@ -30,28 +28,13 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
   for (const k of ['LLEM_NVML_LIB', 'LLEM_CUDA_LIB', 'LLEM_FAKE_GPU_SCRIPT', 'LLEM_FAKE_GPU_LOG', 'CUDA_VISIBLE_DEVICES', 'LLEM_WORKER_ENTRY', 'GPU_FIXTURE_GATE']) delete clean[k];
   return { ...clean, ...env };
 }
 
-/** `llem …` in its own process group (signals go to it alone); `done` is its end. */
-function llem(args: string[], env: Record<string, string>): { proc: ChildProcess; done: Promise<Ran> } {
-  const proc = spawn(process.execPath, [llemBin, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d) => (stdout += d));
-  proc.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Ran>((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { proc, done };
-}
+const llem = (args: string[], env: Record<string, string>) => spawnLlem(args, cleanEnv(env));
 const run = (args: string[], env: Record<string, string>) => llem(args, env).done;
 
 interface Gpu {

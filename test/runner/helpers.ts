@@ -1,5 +1,5 @@
 // Shared by the runner tests: PlanFiles built directly, temp study dirs, the fixture worker.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,27 @@ import type { CycleOrder, ExecutionConfig, ExperimentConfig, PlanFile, PlannedRu
 
 export const fixtureWorkerPath = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 export const llemBin = fileURLToPath(new URL('../../bin/llem.js', import.meta.url));
+/** What a `llem …` process printed and how it ended. */
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `llem …` through bin/llem.js in its own process group (signals go to it and its children
+ * alone), with CI=true (no live frames); `proc` is the process (for signals), `done` its end.
+ */
+export function spawnLlem(args: string[], env: NodeJS.ProcessEnv): { proc: ChildProcess; done: Promise<Ran> } {
+  const proc = spawn(process.execPath, [llemBin, ...args], { env: { ...env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d) => (stdout += d));
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<Ran>((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { proc, done };
+}
+
 export const fixtureWorker: WorkerCommand = (specPath) => ({
   command: process.execPath,
   args: nodeArgsFor(fixtureWorkerPath, ['--run-spec', specPath]),

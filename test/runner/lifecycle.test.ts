@@ -4,29 +4,13 @@
 // owes, `status` after the runner was SIGKILLed, resume right after that, and a study another
 // runner holds.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, ftruncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fixtureWorkerPath, llemBin, waitFor } from './helpers.ts';
+import { fixtureWorkerPath, spawnLlem, waitFor } from './helpers.ts';
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `llem …` in its own process group; `started` is the process (for signals), `done` its end. */
-function llem(args: string[], env: NodeJS.ProcessEnv): { proc: ChildProcess; done: Promise<Ran> } {
-  const proc = spawn(process.execPath, [llemBin, ...args], { env: { ...env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d) => (stdout += d));
-  proc.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Ran>((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { proc, done };
-}
+const llem = spawnLlem;
 
 const run = (args: string[], env: NodeJS.ProcessEnv) => llem(args, env).done;
 

@@ -178,6 +178,6 @@ describe('keys in one read, and what each mode offers', () => {
   });
   test('R says how many runs it retries', () => {
     const o = press(study([failed0]), ['R']);
-    assert.equal(o.state.notice, 'retrying 1 failed, skipped and interrupted run(s)');
+    assert.equal(o.state.notice, 'retrying 1 failed, skipped, interrupted and invalid run(s)');
   });
 });
