@@ -16,7 +16,7 @@ import { stringify } from 'csv-stringify/sync';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import path from 'node:path';
 import type { LoadedStudy } from './summary.ts';
-import type { RunResult } from './schema.ts';
+import { FLAG_CODES, type FlagCode, type RunResult } from './schema.ts';
 import { flattenConfig, METRIC_GETTERS, type Scalar } from './summarize.ts';
 import { SUMMARY_METRICS, type StudySummary } from './summary-schema.ts';
 import { ciOf } from './table.ts';
@@ -141,10 +141,13 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
 // --- ML.ENERGY
 
 /** Flags that the ML.ENERGY stability check would fail a run for (its is_stable / unstable_reason). */
-const UNSTABLE_FLAGS = new Set([
-  'short_window', 'few_samples', 'energy_divergence', 'thermal_throttle', 'power_brake', 'temperature_drift',
-  'foreign_gpu_process', 'warmup_not_converged', 'energy_unavailable', 'counter_reset', 'over_saturated',
-]);
+/**
+ * Flags that say something about a run without putting its numbers in doubt: the only ones an
+ * `is_stable` row may carry. Every other flag, a flag added later included, makes a row unstable
+ * (failed requests, an energy method fallback, a setting that drifted, …).
+ */
+const STABLE_FLAGS: ReadonlySet<FlagCode> = new Set<FlagCode>(['persistence_mode_off', 'baseline_stale', 'builtin_model']);
+export const UNSTABLE_FLAGS: ReadonlySet<FlagCode> = new Set(FLAG_CODES.filter((f) => !STABLE_FLAGS.has(f)));
 
 export function mlenergyTable(study: LoadedStudy, summary: StudySummary): ExportTable {
   const columns: ColumnDef[] = [

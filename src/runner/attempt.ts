@@ -1,5 +1,5 @@
 // One attempt of one run, the same for every launcher (the local runner, one slot per GPU, a Slurm
-// array task): prepare it (attempt number and run dir, timeouts from src/study/timeouts.ts,
+// array task): prepare it (attempt number and run dir, timeouts from runTimeouts in src/study/estimate.ts,
 // run.json, environment), supervise the child (ChildHandle: own process group, worker.log, IPC,
 // timeouts), classify how it ended — a result the validity gate judges unusable makes the attempt
 // `invalid` — and hand that to the launcher, which records it through the manifest transitions of
@@ -96,7 +96,7 @@ export function configOf(plan: PlanFile, run: Pick<RunRecord, 'index' | 'config_
   return planned.config;
 }
 
-/** The timeouts an attempt of `run` runs under (src/study/timeouts.ts, with the model's size as resolved here). */
+/** The timeouts an attempt of `run` runs under (runTimeouts in src/study/estimate.ts, with the model's size as resolved here). */
 export function attemptTimeouts(plan: PlanFile, run: Pick<RunRecord, 'index' | 'config_hash'>, override: TimeoutOverride | null | undefined, env: NodeJS.ProcessEnv): RunTimeouts {
   const config = configOf(plan, run);
   return runTimeouts(plan.execution, config, resolveModelBytes(config, env), override);

@@ -60,7 +60,7 @@ export const headlineSchema = z.object({
 });
 export type RunHeadline = z.infer<typeof headlineSchema>;
 
-/** The limits an attempt ran under (src/study/timeouts.ts computes them). */
+/** The limits an attempt ran under (runTimeouts in src/study/estimate.ts computes them). */
 export const runTimeoutsSchema = z.object({
   /** Total timeout of the run. */
   timeout_seconds: z.number().positive(),

@@ -328,7 +328,7 @@ export const FLAG_DEFINITIONS = {
   energy_method_fallback: 'the energy counter read at the window start did not give the window\'s energy (error or NOT_SUPPORTED at the stop): energy_j is polled power (energy_method_reason)',
   mig_whole_gpu: 'the run was given a MIG slice, but energy and power are the whole GPU\'s, other slices included',
   over_saturated: 'open-loop workload (request_rate): the achieved request rate fell more than 5 % short of the rate actually scheduled; the server did not keep up and latencies include its queue (metrics.arrival)',
-  gpu_setting_drift: 'a GPU power limit or clock lock was not the one verified before the run at some point between the window start and end (someone else changed it): the number was not measured under the setting recorded (environment.gpu_settings.drift_reasons)',
+  gpu_setting_drift: 'a GPU power limit or clock lock was not the one verified before the run at some point between the parent\'s check before the run and the window end (someone else changed it): the number was not measured under the setting recorded (environment.gpu_settings.drift_reasons)',
   baseline_above_load: `energy_adjusted_j came out below −${BASELINE_ABOVE_LOAD_TOLERANCE * 100} % of energy_j: the idle baseline was above the power during the run (closer to 0 it is noise between two windows at the same power)`,
 } as const satisfies Record<FlagCode, string>;
 

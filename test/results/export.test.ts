@@ -12,7 +12,8 @@ import { tableFromIPC } from 'apache-arrow';
 import { runExport } from '../../src/cli/export.ts';
 import { METRIC_GETTERS } from '../../src/results/summarize.ts';
 import { SUMMARY_METRICS } from '../../src/results/summary-schema.ts';
-import { runResultSchema, type RunResult } from '../../src/results/schema.ts';
+import { FLAG_CODES, runResultSchema, type RunResult } from '../../src/results/schema.ts';
+import { UNSTABLE_FLAGS } from '../../src/results/export.ts';
 import { makeGrid, makePlan, makeResult, writeStudyDir } from './fixtures.ts';
 
 /** 2 configs × 3 cycles, one run without a result, one without energy, one open-loop with arrival metrics. */
@@ -185,4 +186,14 @@ test('aienergyscore export: GPU Wh per 1,000 queries per config with its CI, tas
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('mlenergy is_stable: every flag that puts a number in doubt makes a row unstable, flags added later included', () => {
+  // the issue-17 flags were once missing from a hand-kept list: a run kept under a lenient policy was exported as stable
+  for (const f of ['failed_requests', 'energy_method_fallback', 'baseline_above_load', 'mig_whole_gpu', 'gpu_setting_drift', 'energy_unavailable', 'thermal_throttle', 'over_saturated'] as const) {
+    assert.ok(UNSTABLE_FLAGS.has(f), `${f} makes a row unstable`);
+  }
+  // the stable ones inform without doubting a number; anything else in FLAG_CODES is unstable
+  const stable = FLAG_CODES.filter((f) => !UNSTABLE_FLAGS.has(f));
+  assert.deepEqual([...stable].sort(), ['baseline_stale', 'builtin_model', 'persistence_mode_off']);
 });
