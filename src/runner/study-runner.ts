@@ -197,6 +197,9 @@ export class StudyRunner implements RunnerControls {
       events.push(requeueRun(store, index));
     }
     if (events.length === 0) return;
+    // n_cycles: auto: a stopped config whose runs are measured again is decided again on its new
+    // values (as after `resume --retry-failed`), not kept at the stop its old ones gave
+    this.rounds?.mod.releaseRetriedStops(store);
     store.commit(events);
     for (const e of events) this.emit(e);
     this.wake();
