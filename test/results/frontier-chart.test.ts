@@ -7,24 +7,15 @@ import assert from 'node:assert/strict';
 import { summarizeStudy } from '../../src/results/summarize.ts';
 import { computeFrontier, FRONTIER_X_AXES, FRONTIER_Y_AXES, frontierAxis } from '../../src/results/frontier.ts';
 import { frontierChart, renderSvg } from '../../src/results/charts.ts';
-import { makeGrid, makePlan, makeResult } from './fixtures.ts';
+import { frontierFixture } from './fixtures.ts';
 
-const pct = (v: number) => ({ mean: v, p50: v, p90: v, p95: v, p99: v });
 /** Student t quantile t(0.975, df = 2): three cycles. */
 const T_975_DF2 = 4.302652729911275;
 
-/** bs1 dominated by bs2 beyond the intervals; bs3 overlaps bs2 (not separable); bs4 frugal and
- * slow, no spread; bs5 without energy (not on the chart). */
+/** frontierFixture: bs1 dominated by bs2 beyond the intervals; bs3 overlaps bs2 (not separable);
+ * bs4 frugal and slow, no spread; bs5 without energy (not on the chart). */
 function study() {
-  const configs = makeGrid([1, 2, 3, 4, 5]);
-  const ttft: Record<number, number[]> = { 1: [100, 102, 104], 2: [50, 52, 54], 3: [49, 53, 57], 4: [200, 200, 200], 5: [10, 10, 10] };
-  const ept: Record<number, Array<number | null>> = { 1: [1.0, 1.02, 1.04], 2: [0.5, 0.52, 0.54], 3: [0.49, 0.53, 0.57], 4: [0.1, 0.1, 0.1], 5: [null, null, null] };
-  const plan = makePlan(configs, 3);
-  const results = plan.order.map((o) => {
-    const c = configs.find((x) => x.hash === o.config_hash)!;
-    const bs = c.config.batch_size;
-    return makeResult(c, o.index, o.cycle, { ttft_ms: pct(ttft[bs]![o.cycle - 1]!), energy_per_output_token_j: ept[bs]![o.cycle - 1]! });
-  });
+  const { configs, plan, results } = frontierFixture();
   return { configs, summary: summarizeStudy({ plan, snapshot: null, results, now: '2026-02-01T00:00:00.000Z' }) };
 }
 
