@@ -76,6 +76,10 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
   const sweptOf = new Map(summary.configs.map((c) => [c.config_hash, c.swept]));
   const excluded = new Map(summary.excluded_runs.map((e) => [e.run_id, e]));
   const completedByKey = new Map([...used.values()].map((r) => [`${r.config_hash}:${r.cycle}`, r]));
+  // A swept model or backend is already a column of its own: a second column of the same name
+  // would make the CSV header ambiguous and the Parquet schema carry two fields of one name.
+  const ownColumns = new Set(['model', 'backend']);
+  const sweptColumns = summary.swept_fields.filter((f) => !ownColumns.has(f));
   const columns: ColumnDef[] = [
     col('study_hash', '', 'sha256 of the sorted config hashes of the study (first 16 hex)'),
     col('run_id', '', 'run identifier: <index>-<config_hash>-c<cycle>'),
@@ -84,7 +88,7 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
     col('cycle', '', 'cycle number, from 1'),
     col('status', '', 'completed | failed | skipped | interrupted | invalid | pending | running (invalid: the validity gate judged every attempt unusable; metrics empty)'),
     col('reason', '', 'why a run is not in the statistics (empty for completed runs; invalid: every reason of its last attempt)'),
-    ...summary.swept_fields.map((f) => col(f, '', `swept config field ${f}`)),
+    ...sweptColumns.map((f) => col(f, '', `swept config field ${f}`)),
     col('model', '', 'model as given in the study'),
     col('backend', '', 'inference backend'),
     col('gpu_model', '', 'GPU name(s) of the run'),
@@ -117,7 +121,7 @@ export function runExportTable(study: LoadedStudy, summary: StudySummary): Expor
       status: r ? 'completed' : (run?.status ?? 'pending'),
       reason: r ? null : (excluded.get(runId)?.reason ?? null),
     };
-    for (const f of summary.swept_fields) row[f] = swept[f] ?? null;
+    for (const f of sweptColumns) row[f] = swept[f] ?? null;
     row.model = pc?.config.model ?? null;
     row.backend = pc?.config.backend ?? null;
     row.gpu_model = r ? gpuModel(r) : null;

@@ -11,26 +11,16 @@ import { parseSlo, requestMeetsSlo, runGoodput, sloAnswer } from '../../src/resu
 import { resultsText } from '../../src/cli/results.ts';
 import { mulberry32 } from '../../src/prng.ts';
 import type { RequestRecord } from '../../src/backends/types.ts';
-import { makeGrid, makePlan, makeResult, writeStudyDir } from './fixtures.ts';
+import { frontierFixture, makeGrid, makePlan, makeResult, writeStudyDir } from './fixtures.ts';
 
 const NOW = '2026-02-01T00:00:00.000Z';
 const pct = (v: number) => ({ mean: v, p50: v, p90: v, p95: v, p99: v });
 const X = frontierAxis(FRONTIER_X_AXES, 'ttft_p95_ms', '--x');
 const Y = frontierAxis(FRONTIER_Y_AXES, 'energy_per_output_token_j', '--y');
 
-/** bs1 slow and costly; bs2 better beyond the CIs; bs3 better than bs1 but overlapping bs2; bs4
- * frugal but slow; bs5 without energy. */
 function frontierStudy() {
-  const configs = makeGrid([1, 2, 3, 4, 5]);
-  const ttft: Record<number, number[]> = { 1: [100, 102, 104], 2: [50, 52, 54], 3: [49, 53, 57], 4: [200, 200, 200], 5: [10, 10, 10] };
-  const ept: Record<number, Array<number | null>> = { 1: [1.0, 1.02, 1.04], 2: [0.5, 0.52, 0.54], 3: [0.49, 0.53, 0.57], 4: [0.1, 0.1, 0.1], 5: [null, null, null] };
-  const plan = makePlan(configs, 3);
-  const results = plan.order.map((o) => {
-    const c = configs.find((x) => x.hash === o.config_hash)!;
-    const bs = c.config.batch_size;
-    return makeResult(c, o.index, o.cycle, { ttft_ms: pct(ttft[bs]![o.cycle - 1]!), energy_per_output_token_j: ept[bs]![o.cycle - 1]! });
-  });
-  return { configs, plan, results, summary: summarizeStudy({ plan, snapshot: null, results, now: NOW }) };
+  const f = frontierFixture();
+  return { ...f, summary: summarizeStudy({ plan: f.plan, snapshot: null, results: f.results, now: NOW }) };
 }
 
 test('frontier: dominated only beyond the overlap of the intervals; overlapping configs stay, marked not separable', () => {

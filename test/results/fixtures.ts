@@ -261,3 +261,22 @@ export function makeGrid(batchSizes: number[], backends: string[] = ['llamacpp']
   }
   return out;
 }
+
+/** Every percentile of a latency the same value. */
+export const flatPercentiles = (v: number) => ({ mean: v, p50: v, p90: v, p95: v, p99: v });
+
+/** A study for the energy–TTFT p95 frontier, 3 cycles: bs1 slow and costly; bs2 better beyond the
+ * CIs; bs3 better than bs1 but overlapping bs2; bs4 frugal but slow, the same value every cycle;
+ * bs5 without energy. */
+export function frontierFixture(): { configs: ConfigFixture[]; plan: PlanFile; results: RunResult[] } {
+  const configs = makeGrid([1, 2, 3, 4, 5]);
+  const ttft: Record<number, number[]> = { 1: [100, 102, 104], 2: [50, 52, 54], 3: [49, 53, 57], 4: [200, 200, 200], 5: [10, 10, 10] };
+  const ept: Record<number, Array<number | null>> = { 1: [1.0, 1.02, 1.04], 2: [0.5, 0.52, 0.54], 3: [0.49, 0.53, 0.57], 4: [0.1, 0.1, 0.1], 5: [null, null, null] };
+  const plan = makePlan(configs, 3);
+  const results = plan.order.map((o) => {
+    const c = configs.find((x) => x.hash === o.config_hash)!;
+    const bs = c.config.batch_size;
+    return makeResult(c, o.index, o.cycle, { ttft_ms: flatPercentiles(ttft[bs]![o.cycle - 1]!), energy_per_output_token_j: ept[bs]![o.cycle - 1]! });
+  });
+  return { configs, plan, results };
+}
