@@ -86,6 +86,13 @@ function valuesOf(results: readonly RunResult[], f: EnvField): string {
   return set.size ? [...set].sort().join(', ') : 'no completed run';
 }
 
+/** The values a study's runs recorded for `f`, without the runs that did not record it. */
+function recordedOf(results: readonly RunResult[], f: EnvField): string {
+  const set = new Set<string>();
+  for (const r of results) for (const v of f.read(r)) if (v !== null) set.add(v);
+  return [...set].sort().join(', ');
+}
+
 /** Differences between the runs of two studies, field by field (values joined when a study's runs
  * disagree among themselves). Fields not recorded in either study are not a difference. */
 export function environmentDifferences(a: readonly RunResult[], b: readonly RunResult[]): EnvDifference[] {
@@ -94,9 +101,12 @@ export function environmentDifferences(a: readonly RunResult[], b: readonly RunR
     const va = valuesOf(a, f);
     const vb = valuesOf(b, f);
     if (va === vb) continue;
-    // Recorded on one side only (older results): the difference cannot be checked, which is worth
-    // saying but is no evidence that the numbers mean something else.
-    const unknown = va === 'not recorded' || vb === 'not recorded';
+    // Not recorded by some runs (older results): what was not recorded cannot be checked, which is
+    // worth saying but is no evidence that the numbers mean something else. Only values both sides
+    // recorded, and that differ, are a difference of meaning.
+    const ra = recordedOf(a, f);
+    const rb = recordedOf(b, f);
+    const unknown = ra === '' || rb === '' || ra === rb;
     out.push({ field: f.field, label: unknown ? `${f.label}; not recorded on one side, cannot be checked` : f.label, severity: unknown ? 'note' : f.severity, a: va, b: vb });
   }
   return out;

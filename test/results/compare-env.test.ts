@@ -204,3 +204,29 @@ test('a field recorded on one side only (older results) is listed as not checkab
     assert.ok(rows.every((r) => !r.env_differences), 'no meaning difference on any row');
   });
 });
+
+test('a field some runs of a study did not record: the values both recorded decide (same: listed; different: refused)', async () => {
+  // B's cycle-1 runs are older results without a dataset hash; its cycle-2 runs recorded one
+  const partly = (bHash: string): Pick<Case, 'both' | 'changeB'> => ({
+    both: (r) => void (r.dataset = { sha256: 'aaaa', prompts: 8 }),
+    changeB: (r) => {
+      if (r.cycle === 1) delete r.dataset;
+      else r.dataset = { sha256: bHash, prompts: 8 };
+    },
+  });
+  await withStudies(partly('aaaa'), async (dirA, dirB) => {
+    // the recorded hashes agree: nothing to refuse
+    const out = await compareText(dirA, dirB, { format: 'table', where: [] }, 240);
+    const [header] = out.stdout.split('┌');
+    assert.doesNotMatch(header!, /ENVIRONMENTS DIFFER/);
+    assert.match(header!, /· dataset_sha256 \(.*not recorded on one side, cannot be checked\): A aaaa · B aaaa, not recorded/);
+  });
+  await withStudies(partly('bbbb'), async (dirA, dirB) => {
+    // a hash both sides recorded differs: refused
+    await assert.rejects(compareText(dirA, dirB, { format: 'table', where: [] }), (err: Error & { exitCode?: number }) => {
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /^  dataset_sha256/m);
+      return true;
+    });
+  });
+});
