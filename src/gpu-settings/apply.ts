@@ -160,23 +160,43 @@ function verify(control: GpuControl, ref: GpuDeviceRef, want: GpuSettings, targe
   }
   const limits = limitsOf(ref, info);
   const idle = () => ((control.clockEventReasons(ref.index) ?? 0) & CLOCK_EVENT_GPU_IDLE) !== 0;
-  const checkClock = (what: 'SM' | 'memory', range: [number, number] | undefined, mhz: number | null, step: number) => {
+  const checkClock = (what: 'SM' | 'memory', range: [number, number] | undefined, mhz: number | null, slack: { below: number; above: number }) => {
     if (!range) return;
     if (mhz === null) {
       notes.push(`${gpu}: ${what} clock not readable: the lock [${range[0]}, ${range[1]}] MHz is not verified`);
       return;
     }
-    if (mhz >= range[0] - step && mhz <= range[1] + step) return;
+    if (mhz >= range[0] - slack.below && mhz <= range[1] + slack.above) return;
     if (mhz < range[0] && idle()) {
       notes.push(`${gpu}: ${what} clock ${mhz} MHz is below the lock [${range[0]}, ${range[1]}] MHz while the GPU is idle`);
       return;
     }
-    throw new GpuSettingsError('mismatch', `${gpu}: the ${what} clock is ${mhz} MHz after locking it to [${range[0]}, ${range[1]}] MHz (the driver's step is ${step} MHz)`);
+    throw new GpuSettingsError(
+      'mismatch',
+      `${gpu}: the ${what} clock is ${mhz} MHz after locking it to [${range[0]}, ${range[1]}] MHz (the driver may round it to ${range[0] - slack.below}–${range[1] + slack.above} MHz)`,
+    );
   };
-  checkClock('SM', want.sm_clock_mhz, info.smClockMhz, 'step' in limits.sm_clock_mhz ? limits.sm_clock_mhz.step : 15);
-  const memValues = 'values' in limits.memory_clock_mhz ? limits.memory_clock_mhz.values : [];
-  checkClock('memory', want.memory_clock_mhz, info.memClockMhz, memValues.length > 1 ? Math.max(...memValues) - Math.min(...memValues) : 1);
+  const smStep = 'step' in limits.sm_clock_mhz ? limits.sm_clock_mhz.step : 15;
+  checkClock('SM', want.sm_clock_mhz, info.smClockMhz, { below: smStep, above: smStep });
+  if (want.memory_clock_mhz) {
+    const memValues = 'values' in limits.memory_clock_mhz ? limits.memory_clock_mhz.values : [];
+    checkClock('memory', want.memory_clock_mhz, info.memClockMhz, memorySlack(want.memory_clock_mhz, memValues));
+  }
   return { info, notes };
+}
+
+/**
+ * How far a locked memory clock may read outside its range. The driver locks to one of the few
+ * memory clocks it lists, so a reading may sit at the listed clock next to either end of the range,
+ * no further (the whole spread of the list would accept a lock the driver ignored); 1 MHz for rounding.
+ */
+function memorySlack(range: [number, number], values: readonly number[]): { below: number; above: number } {
+  const under = values.filter((v) => v <= range[0]);
+  const over = values.filter((v) => v >= range[1]);
+  return {
+    below: Math.max(1, under.length ? range[0] - Math.max(...under) : 1),
+    above: Math.max(1, over.length ? Math.min(...over) - range[1] : 1),
+  };
 }
 
 /**

@@ -28,6 +28,8 @@
 //   device <i> enforced_cap_mw <n>    (another limiter: the enforced limit is min(limit, n))
 //   device <i> sm_clocks <lowest> <highest> <step>   device <i> mem_clocks <mhz> <mhz> …
 //   device <i> clocks_unsupported 1   (locked clocks and supported-clock lists: NOT_SUPPORTED)
+//   device <i> locks_ignored 1        (a lock is accepted and logged, but the clocks, and the power,
+//              do not follow it: a driver that ignores the lock)
 // Reported power = min(scripted load power × clock factor, enforced limit), where the clock factor
 // is locked max SM clock / scripted SM clock when that is below 1; the energy counter is the exact
 // integral of that, cap changes included.
@@ -93,7 +95,7 @@ typedef struct {
   unsigned long long proc_bytes[MAX_PROC];
   // GPU settings: constraints and supported clocks (the settable state is in the change log).
   double power_min_mw, power_max_mw, enforced_cap_mw;
-  int clocks_unsupported;
+  int clocks_unsupported, locks_ignored;
   int nsm, nmem;
   unsigned int sm_clocks[MAX_CLOCKS], mem_clocks[MAX_CLOCKS];  // descending, as NVML lists them
 } device_t;
@@ -265,6 +267,7 @@ static void load_script(void) {
       else if (strcmp(field, "power_limit_max_mw") == 0) d->power_max_mw = num;
       else if (strcmp(field, "enforced_cap_mw") == 0) d->enforced_cap_mw = num;
       else if (strcmp(field, "clocks_unsupported") == 0) d->clocks_unsupported = (int)num;
+      else if (strcmp(field, "locks_ignored") == 0) d->locks_ignored = (int)num;
       else if (strcmp(field, "sm_clocks") == 0) parse_sm_clocks(d, val);
       else if (strcmp(field, "mem_clocks") == 0) parse_mem_clocks(d, val);
       else if (strcmp(field, "lost_file") == 0) snprintf(d->lost_file, sizeof d->lost_file, "%s", val);
@@ -441,7 +444,7 @@ static double effective_power_locked(int i, double t_rel) {
   const device_t* d = &S.dev[i];
   settings_t s = settings_at_locked(i, t_rel);
   double p = trace_at(&d->power, t_rel);
-  if (s.sm_max > 0 && d->sm_clock > 0 && s.sm_max < d->sm_clock) p *= s.sm_max / d->sm_clock;
+  if (!d->locks_ignored && s.sm_max > 0 && d->sm_clock > 0 && s.sm_max < d->sm_clock) p *= s.sm_max / d->sm_clock;
   double limit = enforced_limit(d, &s);
   return limit > 0 && p > limit ? limit : p;
 }
@@ -701,6 +704,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t h, unsigned int sensor
 EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t h, unsigned int type, unsigned int* mhz) {
   DEV_OR_RETURN(h, i);
   settings_t s = settings_now(i);
+  if (S.dev[i].locks_ignored) s.sm_min = s.sm_max = s.mem_min = s.mem_max = 0;
   if (type == 1) *mhz = (unsigned int)clamp_clock(S.dev[i].sm_clock, s.sm_min, s.sm_max);
   else if (type == 2) *mhz = (unsigned int)clamp_clock(S.dev[i].mem_clock, s.mem_min, s.mem_max);
   else return ERR_UNSUPPORTED;

@@ -90,6 +90,8 @@ export interface FakeDevice {
   memClocksMhz?: number[];
   /** Locked clocks and the supported-clock lists answer NOT_SUPPORTED. */
   clocksUnsupported?: boolean;
+  /** A lock is accepted (and logged) but the clocks do not follow it: a driver that ignores it. */
+  locksIgnored?: boolean;
 }
 
 export interface FakeScript {
@@ -171,6 +173,7 @@ export function writeFakeScript(dir: string, script: FakeScript, fileName = 'fak
     set('sm_clocks', `${sm.lowestMhz} ${sm.highestMhz} ${sm.stepMhz}`);
     set('mem_clocks', (d.memClocksMhz ?? [d.memClockMhz ?? 2619]).join(' '));
     set('clocks_unsupported', d.clocksUnsupported);
+    set('locks_ignored', d.locksIgnored);
   });
   writeFileSync(path, lines.join('\n') + '\n');
   return { path, epochMs };
