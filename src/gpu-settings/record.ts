@@ -87,6 +87,7 @@ export function settingDrift(
   after: readonly GpuSettingsSnapshot[],
   requested: GpuSettings | undefined,
   clockStepMhz: { sm: number; mem: number } = { sm: 15, mem: 1 },
+  verified: readonly GpuDeviceSettings[] = [],
 ): string[] {
   const reasons: string[] = [];
   for (const b of before) {
@@ -102,12 +103,15 @@ export function settingDrift(
     }
     // The window has just ended: a GPU already idle sits below its lock until work arrives again.
     const idle = a.clockEventReasons !== null && (a.clockEventReasons & CLOCK_EVENT_GPU_IDLE) !== 0;
-    const lock = (what: string, range: [number, number] | undefined, mhz: number | null, step: number) => {
+    const lock = (what: string, range: [number, number] | undefined, mhz: number | null, step: number, verifiedMhz: number | null = null) => {
       if (!range || mhz === null) return;
+      // the clock the parent verified holds: a lock between two supported clocks runs at the one the driver picked
+      if (verifiedMhz !== null && Math.abs(mhz - verifiedMhz) <= step) return;
       if ((mhz < range[0] - step && !idle) || mhz > range[1] + step) reasons.push(`${gpu}: ${what} clock ${mhz} MHz at the end of the window is outside the lock [${range[0]}, ${range[1]}] MHz`);
     };
     lock('SM', requested?.sm_clock_mhz, a.smClockMhz, clockStepMhz.sm);
-    lock('memory', requested?.memory_clock_mhz, a.memClockMhz, clockStepMhz.mem);
+    const v = verified.find((x) => x.uuid === b.uuid);
+    lock('memory', requested?.memory_clock_mhz, a.memClockMhz, clockStepMhz.mem, v?.enforced.memory_clock_mhz ?? null);
   }
   return reasons;
 }
@@ -156,7 +160,7 @@ export function runGpuSettingsRecord(input: {
         reasons.push(`${describeGpu(d)}: enforced power limit ${atStart} W at the window start, not the ${d.enforced.power_limit_w} W verified before the run`);
       }
     }
-    reasons.push(...settingDrift(start, stop, input.requested));
+    reasons.push(...settingDrift(start, stop, input.requested, undefined, applied ?? []));
   } else {
     for (const d of devices) d.notes.push(`drift not checked: ${input.unreadable ?? 'the settings could not be read at the window edges'}`);
   }

@@ -68,3 +68,13 @@ test('the settings key of stored baselines: empty when every setting is default'
   assert.equal(gpuSettingsKey([{ ...applied, requested: { power_limit_w: null, sm_clock_mhz: null, memory_clock_mhz: null } }]), '');
   assert.equal(gpuSettingsKey([applied]), '-gpu-pl300-sm1410-1410');
 });
+
+test('a memory lock between two supported clocks: the clock the parent verified is no drift; another one is', () => {
+  // the driver rounds a 2000 MHz lock to its 2619 MHz clock; the parent verified 2619
+  const memApplied: GpuDeviceSettings = { ...applied, requested: { ...applied.requested, memory_clock_mhz: [2000, 2000] }, enforced: { ...applied.enforced, memory_clock_mhz: 2619 } };
+  const memRequested = { ...requested, memory_clock_mhz: [2000, 2000] as [number, number] };
+  const held = runGpuSettingsRecord({ applied: [memApplied], start: [snap()], stop: [snap()], requested: memRequested, unreadable: null })!;
+  assert.equal(held.gpu_setting_drift, false, held.drift_reasons.join());
+  const moved = runGpuSettingsRecord({ applied: [memApplied], start: [snap()], stop: [snap({ memClockMhz: 1593 })], requested: memRequested, unreadable: null })!;
+  assert.match(moved.drift_reasons.join(), /memory clock 1593 MHz at the end of the window is outside the lock \[2000, 2000\] MHz/);
+});
