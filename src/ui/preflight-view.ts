@@ -37,7 +37,12 @@ function cells(cols: GridColumn[], values: string[]): string {
   return cols.map((c, k) => (c.align === 'right' ? padStart(values[k] ?? '', c.width) : padEnd(values[k] ?? '', c.width))).join('  ');
 }
 
-/** The summary above the grid (not scrolled), its last line the grid's column titles. */
+/**
+ * The summary above the grid (not scrolled), its last line the grid's column titles. One line per
+ * item, cut at the width by the screen: an auto study's runs expected and each of the estimate's
+ * notes (what it assumed) lead with their point. Its length varies with the notes:
+ * src/ui/scroll.ts sizes the grid's viewport by it.
+ */
 export function preflightTop(m: PreflightModel, nowMs: number): StyledLine[] {
   const extras = [
     m.skipped.length > 0 ? `${m.skipped.length} skipped` : null,
@@ -46,13 +51,13 @@ export function preflightTop(m: PreflightModel, nowMs: number): StyledLine[] {
   return [
     { text: `llem · ${m.name}  (study ${m.hash.slice(0, 12)})${m.common ? `  · every config: ${m.common}` : ''}`, bold: true },
     { text: `${countLine(m)}  · backends: ${m.byBackend.map((b) => `${b.backend} ${b.configs}`).join(', ') || 'none'}` },
+    ...(m.autoCycles ? [{ text: m.autoCycles.text }] : []),
     { text: estimateLine(m, nowMs), bold: true },
+    ...m.estimateNotes.map((note): StyledLine => ({ text: `· ${note}`, color: 'gray' })),
     { text: `${memoryLine(m)}${extras.length ? `  · ${extras.join(', ')} (below)` : ''}` },
     { text: `  ${cells(gridColumns(m), gridColumns(m).map((c) => c.title))}`, bold: true, color: 'blue' },
   ];
 }
-
-export const PREFLIGHT_TOP_LINES = 5;
 
 /** Grid rows, then skipped combinations, reasons and warnings: built line by line as they scroll into view. */
 export function preflightBody(m: PreflightModel, width: number): ScrollContent {
