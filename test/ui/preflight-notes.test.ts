@@ -9,7 +9,7 @@ import type { ExecutionConfig, PlanFile } from '../../src/study/types.ts';
 import { truncate } from '../../src/ui/format.ts';
 import { runTui } from '../../src/ui/index.ts';
 import { preflightLines, preflightModel, runsToGo } from '../../src/ui/preflight.ts';
-import { preflightTop } from '../../src/ui/preflight-view.ts';
+import { preflightBody, preflightTop } from '../../src/ui/preflight-view.ts';
 import { makePlan, makeSnapshot, ScriptedHandle } from './fixtures.ts';
 import { asStdin, asStdout, FakeStdin, FakeStdout, showFrameOnTimeout, waitFor } from './harness.ts';
 
@@ -63,6 +63,9 @@ describe('pre-flight of n_cycles: auto: runs expected and what the estimate assu
     }
     assert.ok(top.some((l) => /pilot assumption of a 3 % per-cycle CV/.test(l)), `the pilot assumption survives the cut at 80 columns:\n${top.join('\n')}`);
     assert.ok(top.every((l) => l.length <= 80));
+    const body = preflightBody(preflightModel(plan, runsToGo(plan, null)), 80);
+    const bodyText = Array.from({ length: body.length }, (_, i) => body.line(i).text).join('\n');
+    assert.doesNotMatch(bodyText, /estimate notes:|pilot assumption/, 'not a second time below the grid');
   });
 
   test('plain lines: the runs expected and each note whole, one line each', () => {
@@ -74,14 +77,27 @@ describe('pre-flight of n_cycles: auto: runs expected and what the estimate assu
 
 describe('pre-flight of a fixed n_cycles', () => {
   const plan = fixedPlan();
-  test('no runs expected, no pilot note; the history note still says where the durations come from', () => {
+  const m = preflightModel(plan, runsToGo(plan, null));
+  const body = (width: number) => {
+    const content = preflightBody(m, width);
+    return Array.from({ length: content.length }, (_, i) => content.line(i).text);
+  };
+  test('no runs expected, no pilot note, on either screen', () => {
     assert.deepEqual(plan.estimate.runs, { expected: 9, low: 9, high: 9 }, 'a fixed study records its planned count as runs');
-    for (const text of [topAt(plan, 80).join('\n'), plainOf(plan).join('\n')]) {
+    for (const text of [topAt(plan, 80).join('\n'), body(80).join('\n'), plainOf(plan).join('\n')]) {
       assert.doesNotMatch(text, /runs expected/);
       assert.doesNotMatch(text, /pilot/);
       assert.doesNotMatch(text, /n_cycles: auto/);
-      assert.match(text, /· machine unknown: run history not used/);
     }
+  });
+  test("its notes: whole in the plain lines; on the full screen below the grid, the summary's rows left to it", () => {
+    assert.deepEqual(plan.estimate.notes, ['machine unknown: run history not used']);
+    assert.ok(plainOf(plan).some((l) => l.trim() === '· machine unknown: run history not used'), plainOf(plan).join('\n'));
+    assert.ok(!topAt(plan, 80).some((l) => l.includes('machine unknown')), topAt(plan, 80).join('\n'));
+    const lines = body(80);
+    const heading = lines.indexOf('estimate notes:');
+    assert.ok(heading >= plan.configs.length, `after the ${plan.configs.length} grid rows:\n${lines.join('\n')}`);
+    assert.equal(lines[heading + 1], '  · machine unknown: run history not used');
   });
 });
 
