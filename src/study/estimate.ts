@@ -298,7 +298,7 @@ function estimateNotes(
   if (machine?.kind === 'cpu') notes.push('no GPU: the worker skips the idle baseline, so none is counted');
   const t = exec.target;
   if (t) {
-    const head = `n_cycles: auto, ${t.min_cycles}–${t.max_cycles} cycles per config until the interval of ${t.metric} is within ${describeHalfWidth(t.ci_half_width)}`;
+    const rule = `n_cycles: auto, ${t.min_cycles}–${t.max_cycles} cycles per config until the interval of ${t.metric} is within ${describeHalfWidth(t.ci_half_width)}`;
     const parts: string[] = [];
     if (counts.cycleBasis.history) parts.push(`${configs(counts.cycleBasis.history)} from the spread in the history`);
     if (counts.cycleBasis.pilot) {
@@ -308,7 +308,8 @@ function estimateNotes(
           : `${configs(counts.cycleBasis.pilot)} from a pilot assumption halfway between ${t.min_cycles} and ${t.max_cycles} (an absolute target needs the mean from history)`,
       );
     }
-    notes.push(`${head}. Expected cycles: ${parts.join('; ')}`);
+    // what the count rests on first: the full-screen pre-flight cuts each note at the width
+    notes.push(`expected cycles: ${parts.join('; ')} — ${rule}`);
     if (t.decide === 'ranking') notes.push('decide: ranking can stop configs earlier than the target alone; not counted in the estimate');
   }
   return notes;

@@ -1,6 +1,7 @@
 // The full-screen pre-flight as lines: a fixed summary on top, then a scrollable grid with one
 // row per config (swept values, runs to go, time per run, memory fit, timeout), the skipped
-// combinations, and every distinct reason once (rows refer to reasons by number).
+// combinations, and every distinct reason once (rows refer to reasons by number). The estimate's
+// notes: in the summary for an auto study, below the grid for a fixed one (preflightTop says why).
 import { formatDuration, padEnd, padStart } from './format.ts';
 import type { ScrollContent, StyledLine } from './lines.ts';
 import { wrapText } from './lines.ts';
@@ -37,7 +38,14 @@ function cells(cols: GridColumn[], values: string[]): string {
   return cols.map((c, k) => (c.align === 'right' ? padStart(values[k] ?? '', c.width) : padEnd(values[k] ?? '', c.width))).join('  ');
 }
 
-/** The summary above the grid (not scrolled), its last line the grid's column titles. */
+/**
+ * The summary above the grid (not scrolled), its last line the grid's column titles. One line per
+ * item, cut at the width by the screen. An auto study's runs expected is a range that rests on the
+ * estimate's notes (history or the pilot assumption), so they are here, one line each leading with
+ * their point; a fixed study's notes only qualify durations already tagged with their source and
+ * sit below the grid (preflightBody), leaving the rows to the grid. Its length varies with the
+ * notes: src/ui/scroll.ts sizes the grid's viewport by it.
+ */
 export function preflightTop(m: PreflightModel, nowMs: number): StyledLine[] {
   const extras = [
     m.skipped.length > 0 ? `${m.skipped.length} skipped` : null,
@@ -46,18 +54,22 @@ export function preflightTop(m: PreflightModel, nowMs: number): StyledLine[] {
   return [
     { text: `llem · ${m.name}  (study ${m.hash.slice(0, 12)})${m.common ? `  · every config: ${m.common}` : ''}`, bold: true },
     { text: `${countLine(m)}  · backends: ${m.byBackend.map((b) => `${b.backend} ${b.configs}`).join(', ') || 'none'}` },
+    ...(m.autoCycles ? [{ text: m.autoCycles.text }] : []),
     { text: estimateLine(m, nowMs), bold: true },
+    ...(m.autoCycles ? m.estimateNotes.map((note): StyledLine => ({ text: `· ${note}`, color: 'gray' })) : []),
     { text: `${memoryLine(m)}${extras.length ? `  · ${extras.join(', ')} (below)` : ''}` },
     { text: `  ${cells(gridColumns(m), gridColumns(m).map((c) => c.title))}`, bold: true, color: 'blue' },
   ];
 }
 
-export const PREFLIGHT_TOP_LINES = 5;
-
 /** Grid rows, then skipped combinations, reasons and warnings: built line by line as they scroll into view. */
 export function preflightBody(m: PreflightModel, width: number): ScrollContent {
   const cols = gridColumns(m);
   const tail: StyledLine[] = [];
+  if (!m.autoCycles && m.estimateNotes.length > 0) {
+    tail.push({ text: '' }, { text: 'estimate notes:', bold: true });
+    for (const note of m.estimateNotes) for (const line of wrapText(`· ${note}`, width - 2, '  ')) tail.push({ text: `  ${line}`, color: 'gray' });
+  }
   if (m.skipped.length > 0) {
     tail.push({ text: '' }, { text: `skipped ${m.skipped.length} combination${m.skipped.length === 1 ? '' : 's'} (invalid before anything runs):`, bold: true });
     for (const s of m.skipped) tail.push({ text: `  ${s.label}  ${s.reasons.map((n) => `[${n}]`).join('')}`, color: 'gray' });

@@ -141,6 +141,9 @@ export interface PreflightModel {
   autoCycles: { maxCycles: number; maxRuns: number; text: string } | null;
   /** Where the estimate's durations come from (absent in older plans). */
   estimateSource: 'history' | 'heuristic' | 'mixed' | null;
+  /** What the estimate assumed, in words (history used or why not, the pilot assumption of
+   * n_cycles: auto): the plan's estimate.notes, the same lines `llem plan` prints. */
+  estimateNotes: string[];
   toGo: RunsToGo;
   byBackend: Array<{ backend: string; configs: number }>;
   estimate: EstimateSeconds;
@@ -208,6 +211,7 @@ export function preflightModel(plan: PlanFile, toGo: RunsToGo): PreflightModel {
     nCycles: plan.execution.n_cycles,
     autoCycles: autoCyclesOf(plan),
     estimateSource: plan.estimate.source ?? null,
+    estimateNotes: plan.estimate.notes ?? [],
     toGo,
     byBackend: [...byBackend].map(([backend, configs]) => ({ backend, configs })),
     estimate: estimateToGo(plan, toGo),
@@ -237,16 +241,21 @@ export function preflightModel(plan: PlanFile, toGo: RunsToGo): PreflightModel {
   return model;
 }
 
-/** `n_cycles: auto` in words: "3–10 cycles per config, until the interval of … is within ±5 % of the mean; up to 250 runs". */
+/**
+ * `n_cycles: auto` in words, the runs expected first (the full screen cuts the line at its width):
+ * "n_cycles: auto — ~120 runs expected (75–250) of at most 250; 3–10 cycles per config, until the
+ * interval of … is within ±5 % of the mean".
+ */
 function autoCyclesOf(plan: PlanFile): PreflightModel['autoCycles'] {
   const target = plan.execution.target;
   if (!target) return null;
   const maxCycles = maxCyclesOf(plan.execution);
   const maxRuns = plan.configs.length * maxCycles;
   const expected = plan.estimate.runs;
+  const runs = expected ? `~${expected.expected} runs expected (${expected.low}–${expected.high}) of at most ${maxRuns}` : `up to ${maxRuns} runs`;
   const text =
-    `n_cycles: auto — ${target.min_cycles}–${target.max_cycles} cycles per config, until the interval of ${target.metric} is within ${describeHalfWidth(target.ci_half_width)}` +
-    `${target.decide ? ' or its rank is decided' : ''}; ${expected ? `~${expected.expected} runs expected (${expected.low}–${expected.high}), ` : ''}up to ${maxRuns} runs`;
+    `n_cycles: auto — ${runs}; ${target.min_cycles}–${target.max_cycles} cycles per config, until the interval of ${target.metric} is within ${describeHalfWidth(target.ci_half_width)}` +
+    `${target.decide ? ' or its rank is decided' : ''}`;
   return { maxCycles, maxRuns, text };
 }
 
@@ -285,6 +294,7 @@ export function preflightLines(m: PreflightModel, nowMs: number, opts: { title?:
   lines.push(`  ${countLine(m)}; backends: ${m.byBackend.map((b) => `${b.backend} ${b.configs}`).join(', ') || 'none'}`);
   if (m.autoCycles) lines.push(`  ${m.autoCycles.text}`);
   lines.push(`  ${estimateLine(m, nowMs)}`);
+  for (const note of m.estimateNotes) lines.push(`    · ${note}`);
   lines.push(`  ${memoryLine(m)}`);
   for (const { fit, reasons } of m.fitReasons) for (const n of reasons) lines.push(`    ${FIT_WORDS[fit]}: ${m.reasons[n - 1]}`);
   if (m.skipped.length > 0) {

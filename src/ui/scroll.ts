@@ -3,7 +3,7 @@
 import { detailLines } from './detail-view.ts';
 import { helpLines } from './help-view.ts';
 import { contentOf, type ScrollContent } from './lines.ts';
-import { PREFLIGHT_TOP_LINES, preflightBody } from './preflight-view.ts';
+import { preflightBody, preflightTop } from './preflight-view.ts';
 import { selectLayout, selectPreflight } from './selectors.ts';
 import type { ScrollTarget, UiState } from './state.ts';
 import { glyphsFor } from './theme.ts';
@@ -19,7 +19,7 @@ export function scrollViewport(state: UiState, target: ScrollTarget): number {
   const body = layout.frameRows - layout.footerRows;
   switch (target) {
     case 'preflight':
-      return Math.max(1, body - PREFLIGHT_TOP_LINES - PREFLIGHT_PROMPT_LINES);
+      return Math.max(1, body - preflightTop(selectPreflight(state), state.nowMs).length - PREFLIGHT_PROMPT_LINES);
     case 'detail':
       return Math.max(1, body - layout.headerRows);
     case 'help':

@@ -181,3 +181,37 @@ describe('keys in one read, and what each mode offers', () => {
     assert.equal(o.state.notice, 'retrying 1 failed, skipped, interrupted and invalid run(s)');
   });
 });
+
+describe('r on a row holding an invalid run: measured again', () => {
+  // config 1's runs are 1 (cycle 1) and 5 (cycle 2)
+  const ended = (index: number, status: 'invalid' | 'failed' | 'completed'): UiAction => ({
+    type: 'runner',
+    event: { type: 'run_status', at, run: withStatus(withStatus(snap.runs[index]!, 'running'), status) },
+  });
+  const label = plan.configs[1]!.label;
+  const retryLabel = (s: UiState) => helpEntries(s).find((e) => e.keys === 'r')?.label;
+
+  test('only the invalid run: retry gets its index, the key reads re-measure, the notice names it invalid', () => {
+    const s = study([ended(1, 'invalid'), ended(5, 'completed')], { selected: 1 });
+    assert.equal(retryLabel(s), 're-measure row');
+    assert.match(footerHints(s, 200), /r re-measure row/);
+    const o = press(s, ['r']);
+    assert.deepEqual(o.calls, ['retry([[1]])']);
+    assert.equal(o.reason, null);
+    assert.equal(o.state.notice, `retrying 1 run(s) of ${label} (1 invalid: measured again as a new attempt)`);
+  });
+
+  test('an invalid and a failed run: both retried, the notice counts the invalid one', () => {
+    const o = press(study([ended(1, 'invalid'), ended(5, 'failed')], { selected: 1 }), ['r']);
+    assert.deepEqual(o.calls, ['retry([[1,5]])']);
+    assert.equal(o.state.notice, `retrying 2 run(s) of ${label} (1 invalid: measured again as a new attempt)`);
+  });
+
+  test('a row with failed runs only: retry row, and the notice says nothing of invalid runs', () => {
+    const s = study([ended(1, 'failed')], { selected: 1 });
+    assert.equal(retryLabel(s), 'retry row');
+    const o = press(s, ['r']);
+    assert.deepEqual(o.calls, ['retry([[1]])']);
+    assert.equal(o.state.notice, `retrying 1 run(s) of ${label}`);
+  });
+});

@@ -164,7 +164,7 @@ describe('the pre-flight reads what the planner recorded', () => {
     const text = preflightLines(preflightModel(auto, runsToGo(auto, null)), Date.parse('2026-11-28T10:00:00')).join('\n');
     assert.match(text, /estimate: 1h02m \(50m00s–1h15m\), finishes about 11:02 {2}\[from history\]/);
     assert.match(text, /3 configs × 2 cycles = 6 runs \(n_cycles: auto, up to 10 cycles, 30 runs\)/);
-    assert.match(text, /n_cycles: auto — 2–10 cycles per config, until the interval of energy_per_output_token_j is within ±5 % of the mean; up to 30 runs/);
+    assert.match(text, /n_cycles: auto — up to 30 runs; 2–10 cycles per config, until the interval of energy_per_output_token_j is within ±5 % of the mean/);
     const fixed = preflightLines(preflightModel(plan, runsToGo(plan, null)), Date.parse('2026-11-28T10:00:00')).join('\n');
     assert.doesNotMatch(fixed, /n_cycles: auto/);
   });
