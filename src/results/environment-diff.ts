@@ -27,7 +27,8 @@ function requested(r: RunResult, pick: (d: GpuDeviceSettings) => unknown): Array
 const VOLATILE_EXTRA = /\.(pid|log)$/;
 
 export const ENV_FIELDS: readonly EnvField[] = [
-  { field: 'gpu', label: 'GPU model', severity: 'meaning', read: (r) => [gpus(r).map((g) => g.name).sort().join(' + ') || 'no GPU'] },
+  // the models a run used, each once: a run on two of the same GPU is gpu_count's difference, not another model
+  { field: 'gpu', label: 'GPU model', severity: 'meaning', read: (r) => [[...new Set(gpus(r).map((g) => g.name))].sort().join(' + ') || 'no GPU'] },
   { field: 'gpu_count', label: 'GPUs per run', severity: 'meaning', read: (r) => [String(gpus(r).length)] },
   { field: 'driver', label: 'NVIDIA driver', severity: 'meaning', read: (r) => [r.environment.nvml.driver_version] },
   { field: 'cuda', label: 'CUDA driver version', severity: 'meaning', read: (r) => [r.environment.nvml.cuda_driver_version] },
