@@ -162,6 +162,13 @@ export class StudyRunner implements RunnerControls {
   }
 
   /** A run of an n_cycles: auto study ended: its config's interval so far, for the UI. */
+  /** A released stop (a retry): where the rule stands for the config now, for the CI column. */
+  private afterRelease(configHash: string): void {
+    if (!this.rounds) return;
+    const e = this.rounds.mod.progressEvent(this.plan!, this.store!.manifest, this.rounds.values, configHash);
+    if (e) this.emitJournaled(e);
+  }
+
   private afterRun(configHash: string, end: AttemptEnd): void {
     if (!this.rounds) return;
     if (end.status === 'completed' && end.result_path && end.result) this.rounds.values.remember(end.result_path, end.result);
@@ -199,9 +206,13 @@ export class StudyRunner implements RunnerControls {
     if (events.length === 0) return;
     // n_cycles: auto: a stopped config whose runs are measured again is decided again on its new
     // values (as after `resume --retry-failed`), not kept at the stop its old ones gave
+    const stoppedBefore = store.manifest.rounds?.stops.map((x) => x.config_hash) ?? [];
     this.rounds?.mod.releaseRetriedStops(store);
     store.commit(events);
     for (const e of events) this.emit(e);
+    // …and the CI column says so at once, not at the config's next finished run
+    const stillStopped = new Set(store.manifest.rounds?.stops.map((x) => x.config_hash) ?? []);
+    for (const hash of stoppedBefore) if (!stillStopped.has(hash)) this.afterRelease(hash);
     this.wake();
   }
 

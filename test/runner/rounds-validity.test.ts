@@ -239,7 +239,12 @@ describe('n_cycles: auto: a retried config is decided again', () => {
       // run 6 (the noisy config's cycle 4) waits at the gate: round 1 is decided
       await waitFor(() => events.some((e) => e.type === 'run_status' && e.run.index === 6 && e.run.status === 'running'), 60_000, 'run 6 running');
       assert.equal(stopOf(readManifest(s.studyDir), flaky)!.reason, 'failed');
+      const seen = events.length;
       runner.retryAll();
+      // the CI column hears at once that the config is measured again (no stop), not at its next run
+      const progress = events.slice(seen).find((e) => e.type === 'stopping' && e.configs.some((c) => c.config_hash === flaky));
+      assert.ok(progress && progress.type === 'stopping', 'a progress event for the released config right after the retry');
+      assert.notEqual(progress.configs.find((c) => c.config_hash === flaky)!.status, 'stopped');
       for (let i = 0; i < 20; i++) writeFileSync(path.join(gate, `token-more-${i}`), '');
       assert.equal(await done, 0);
 
