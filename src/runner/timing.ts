@@ -9,6 +9,13 @@ export const KILL_GRACE_MS = 3000;
  * its SIGTERM, and the run must be recorded before that.
  */
 export const SLURM_TASK_KILL_GRACE_MS = 2000;
+/**
+ * A Slurm task whose worker died of SIGTERM waits at most this long for its own SIGTERM (scancel,
+ * a time limit and a preemption signal every process of the job at once, and the worker's death
+ * can be seen first) before recording the worker's death as its own failure. Well inside
+ * Slurm's KillWait (30 s by default).
+ */
+export const SLURM_OWN_SIGTERM_WAIT_MS = 5000;
 /** A child's own orphan guard: SIGTERM to its group, SIGKILL after this (src/runner/child-side.ts). */
 export const ORPHAN_GUARD_GRACE_MS = 1000;
 /**

@@ -66,7 +66,7 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
       const failed = await llem(['run', s.yamlPath, '--launcher', 'slurm', '--out', out2, '--no-tui', '--time', '10'], env);
       assert.equal(failed.code, 1, failed.stderr);
       dir = path.join(out2, readdirSync(out2)[0]!);
-      assert.deepEqual(manifestOf(dir).runs.map((r) => r.error_type), ['TimeoutError', 'TimeoutError']);
+      assert.deepEqual(manifestOf(dir).runs.map((r) => r.error_type), ['TimeoutError', 'TimeoutError'], JSON.stringify(manifestOf(dir).runs.map((r) => (r.attempts as Array<{ message: string | null }>).map((a) => a.message)), null, 1));
       const retried = await llem(['resume', dir, '--launcher', 'slurm', '--retry-failed', '--experiment-timeout', '60', '--no-tui', '--time', '10'], env);
       assert.equal(retried.code, 0, retried.stderr);
       const m = await waitForManifest(dir, (x) => settled(x), 300_000, 'the retried runs');
@@ -115,7 +115,7 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
       process.kill(local.pid!, 'SIGINT');
       assert.equal(await localDone, 130, localErr);
       const afterLocal = manifestOf(dir);
-      assert.deepEqual(afterLocal.runs.map((r) => r.status), ['completed', 'interrupted', 'pending']);
+      assert.deepEqual(afterLocal.runs.map((r) => r.status), ['completed', 'interrupted', 'pending'], JSON.stringify(afterLocal.runs.map((r) => (r.attempts as Array<{ status: string; error_type: string | null; message: string | null }>).map((a) => [a.status, a.error_type, a.message?.slice(0, 300)])), null, 1));
 
       // a later status of this (now local) study asks Slurm nothing and changes nothing
       const before = readFileSync(path.join(dir, 'manifest.json'), 'utf8');

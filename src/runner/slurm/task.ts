@@ -15,7 +15,7 @@ import type { ChildHandle } from '../child-handle.ts';
 import { applyForAttempt, gpuSettingsFailure, RunGpuSettings, type AttemptGpuSettings } from '../gpu-settings.ts';
 import type { RunnerEvent } from '../events.ts';
 import { Gaps, type GapOptions } from '../gaps.ts';
-import { SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
+import { SLURM_OWN_SIGTERM_WAIT_MS, SLURM_TASK_KILL_GRACE_MS } from '../timing.ts';
 import type { AttemptEnd } from '../transitions.ts';
 import { scontrolShowJob, type SlurmCommandOptions } from './commands.ts';
 import { submitNextRound } from './launcher.ts';
@@ -70,6 +70,8 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   // Slurm ends a task with SIGTERM (then SIGKILL after KillWait): kill the child group at once
   // and record why, from Slurm's own account of this task; a gap before a re-measurement ends.
   let terminatedBySlurm = false;
+  let onTermSeen: () => void = () => {};
+  const termSeen = new Promise<void>((resolve) => (onTermSeen = resolve));
   let handle: ChildHandle | null = null;
   let restoreGpus: (() => void) | null = null;
   const gaps = new Gaps(
@@ -84,6 +86,7 @@ export async function performSlurmTask(studyDir: string, index: number, options:
   );
   const onTerm = () => {
     terminatedBySlurm = true;
+    onTermSeen();
     handle?.kill('abort');
     restoreGpus?.();
     gaps.cut();
@@ -104,6 +107,7 @@ export async function performSlurmTask(studyDir: string, index: number, options:
           restoreGpus = restore;
         },
         terminated: () => terminatedBySlurm,
+        termSeen,
       });
       handle = null;
       restoreGpus = null;
@@ -134,7 +138,7 @@ async function performClaimed(
   options: SlurmTaskOptions,
   env: NodeJS.ProcessEnv,
   policy: ValidityPolicy,
-  child: { set(h: ChildHandle, restoreGpus: () => void): void; terminated(): boolean },
+  child: { set(h: ChildHandle, restoreGpus: () => void): void; terminated(): boolean; termSeen: Promise<void> },
 ): Promise<{ end: SlurmRunEnd; requeued: boolean }> {
   // Slurm's --gpus sets CUDA_VISIBLE_DEVICES to the GPUs it allocated to this task.
   const cvd = env.CUDA_VISIBLE_DEVICES ?? null;
@@ -181,10 +185,18 @@ async function performClaimed(
     if (child.terminated()) handle.kill('abort');
     let requeued = false;
     const end = await performAttempt(handle, policy, {
-      refine: async (e) => {
+      refine: async (e, outcome) => {
         // no user skips a Slurm task: a kill is Slurm's, and says interrupted until Slurm says why
         const base: SlurmRunEnd = e.status === 'skipped' ? { ...e, status: 'interrupted' } : e;
         const measured = base.status === 'completed' || base.status === 'invalid';
+        // scancel, a time limit or a preemption signals every process of the job at once: the
+        // worker may be seen dead of it before this task's own SIGTERM handler has run
+        if (base.error_type === 'ProcessCrash' && outcome.signal === 'SIGTERM' && !child.terminated()) {
+          // a timer that holds the process (an unref'd one let the task exit without recording its run)
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([child.termSeen, new Promise((resolve) => (timer = setTimeout(resolve, SLURM_OWN_SIGTERM_WAIT_MS)))]);
+          clearTimeout(timer);
+        }
         return child.terminated() && !measured ? { ...base, ...(await slurmReasonForOwnTask(identity, index, options)) } : base;
       },
       record: async (e) => {
