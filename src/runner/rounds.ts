@@ -121,16 +121,15 @@ export function planOfManifest(plan: PlanFile, manifest: Pick<Manifest, 'runs' |
 /**
  * Drops the recorded stop of every config with runs put back to pending (`--retry-failed`, a
  * retry): its data is changing, so the rule decides it again when its runs have ended. Applied
- * to the store; true when something changed (the caller commits).
+ * to the store (the caller commits); returns the config hashes released.
  */
-export function releaseRetriedStops(store: ManifestStore): boolean {
+export function releaseRetriedStops(store: ManifestStore): string[] {
   const rounds = store.manifest.rounds;
-  if (!rounds || rounds.stops.length === 0) return false;
+  if (!rounds || rounds.stops.length === 0) return [];
   const open = new Set(store.manifest.runs.filter((r) => unfinished(r.status)).map((r) => r.config_hash));
-  const kept = rounds.stops.filter((s) => !open.has(s.config_hash));
-  if (kept.length === rounds.stops.length) return false;
-  store.setRounds({ ...rounds, stops: kept });
-  return true;
+  const released = rounds.stops.filter((s) => open.has(s.config_hash)).map((s) => s.config_hash);
+  if (released.length > 0) store.setRounds({ ...rounds, stops: rounds.stops.filter((s) => !open.has(s.config_hash)) });
+  return released;
 }
 
 /** Where the rule stands for one config now (the interval so far), for the UI's CI column. */

@@ -206,13 +206,11 @@ export class StudyRunner implements RunnerControls {
     if (events.length === 0) return;
     // n_cycles: auto: a stopped config whose runs are measured again is decided again on its new
     // values (as after `resume --retry-failed`), not kept at the stop its old ones gave
-    const stoppedBefore = store.manifest.rounds?.stops.map((x) => x.config_hash) ?? [];
-    this.rounds?.mod.releaseRetriedStops(store);
+    const released = this.rounds?.mod.releaseRetriedStops(store) ?? [];
     store.commit(events);
     for (const e of events) this.emit(e);
     // …and the CI column says so at once, not at the config's next finished run
-    const stillStopped = new Set(store.manifest.rounds?.stops.map((x) => x.config_hash) ?? []);
-    for (const hash of stoppedBefore) if (!stillStopped.has(hash)) this.afterRelease(hash);
+    for (const hash of released) this.afterRelease(hash);
     this.wake();
   }
 
