@@ -81,17 +81,16 @@ export interface EnvDifference {
   b: string;
 }
 
-function valuesOf(results: readonly RunResult[], f: EnvField): string {
-  const set = new Set<string>();
-  for (const r of results) for (const v of f.read(r)) set.add(v ?? 'not recorded');
-  return set.size ? [...set].sort().join(', ') : 'no completed run';
-}
-
-/** The values a study's runs recorded for `f`, without the runs that did not record it. */
-function recordedOf(results: readonly RunResult[], f: EnvField): string {
-  const set = new Set<string>();
-  for (const r of results) for (const v of f.read(r)) if (v !== null) set.add(v);
-  return [...set].sort().join(', ');
+/**
+ * A study's values of `f` as shown (every run's, `not recorded` included) and as recorded (only
+ * the runs that recorded it), each sorted and joined.
+ */
+function valuesOf(results: readonly RunResult[], f: EnvField): { shown: string; recorded: string } {
+  const set = new Set<string | null>();
+  for (const r of results) for (const v of f.read(r)) set.add(v);
+  const recorded = [...set].filter((v): v is string => v !== null).sort();
+  const shown = set.has(null) ? [...recorded, 'not recorded'].sort() : recorded;
+  return { shown: shown.length ? shown.join(', ') : 'no completed run', recorded: recorded.join(', ') };
 }
 
 /** Differences between the runs of two studies, field by field (values joined when a study's runs
@@ -101,14 +100,12 @@ export function environmentDifferences(a: readonly RunResult[], b: readonly RunR
   for (const f of ENV_FIELDS) {
     const va = valuesOf(a, f);
     const vb = valuesOf(b, f);
-    if (va === vb) continue;
+    if (va.shown === vb.shown) continue;
     // Not recorded by some runs (older results): what was not recorded cannot be checked, which is
     // worth saying but is no evidence that the numbers mean something else. Only values both sides
     // recorded, and that differ, are a difference of meaning.
-    const ra = recordedOf(a, f);
-    const rb = recordedOf(b, f);
-    const unknown = ra === '' || rb === '' || ra === rb;
-    out.push({ field: f.field, label: unknown ? `${f.label}; not recorded on one side, cannot be checked` : f.label, severity: unknown ? 'note' : f.severity, a: va, b: vb });
+    const unknown = va.recorded === '' || vb.recorded === '' || va.recorded === vb.recorded;
+    out.push({ field: f.field, label: unknown ? `${f.label}; not recorded on one side, cannot be checked` : f.label, severity: unknown ? 'note' : f.severity, a: va.shown, b: vb.shown });
   }
   return out;
 }
