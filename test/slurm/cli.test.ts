@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/study-dir/read.ts';
 import { readSlurmState } from '../../src/study-dir/read.ts';
-import { completionLines, llem, scancelQuiet, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
+import { completionLines, endSlurmStudiesUnder, llem, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 const STUDY_YAML = `name: slurm-cli
 backend: llamacpp
@@ -54,9 +54,8 @@ describe('llem commands with --launcher slurm', { concurrency: true, timeout: 90
       assert.match(watch.stdout, /study completed: 6 completed/);
       assert.equal(readManifest(dir!).counts.completed, 6);
       assert.equal(completionLines(s.completions).length, 6);
-      scancelQuiet([jobId!]);
     } finally {
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudiesUnder(s.root, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 
@@ -94,9 +93,8 @@ describe('llem commands with --launcher slurm', { concurrency: true, timeout: 90
       assert.equal(perRun.size, 6);
       assert.ok([...perRun.values()].every((n) => n === 1), 'each run completed exactly once');
       assert.equal(readSlurmState(dir).submissions.length, 2);
-      scancelQuiet(readSlurmState(dir).submissions.map((x) => x.job_id));
     } finally {
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudiesUnder(s.root, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 
@@ -114,7 +112,7 @@ describe('llem commands with --launcher slurm', { concurrency: true, timeout: 90
       assert.equal(cancel.code, 2);
       assert.match(cancel.stderr, /not a study directory/);
     } finally {
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudiesUnder(s.root, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 });

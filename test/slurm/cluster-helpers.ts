@@ -1,11 +1,13 @@
 // A real single-node Slurm for the tests: scripts/slurm/up.sh under a lease of this test process
 // (several test processes share one cluster; the last one out stops it), fixture studies, waits.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from '../../src/study-dir/read.ts';
 import type { Manifest } from '../../src/study-dir/schema.ts';
 import { reconcileStudy } from '../../src/runner/slurm/launcher.ts';
+import { squeue } from '../../src/runner/slurm/commands.ts';
 import { readSlurmState } from '../../src/study-dir/read.ts';
 import { llemBin } from '../runner/helpers.ts';
 
@@ -67,6 +69,61 @@ export function scancelQuiet(ids: string[]): void {
     execFileSync('scancel', ids, { stdio: 'ignore' });
   } catch {
     // already gone
+  }
+}
+
+/**
+ * The end of a Slurm test: cancels every job the study submitted (and `extraJobIds`), waits until
+ * Slurm runs none of them, then removes the test's files. A task still alive when its run was
+ * recorded (or one scancel just signalled) writes into the study directory as it exits: removing
+ * the directory under it failed with ENOTEMPTY on a loaded machine. A task that outlives the
+ * bounded wait fails the test: nothing of a run may outlive it.
+ */
+/** endSlurmStudy for every study directory (a folder with slurm.json) up to three levels under `root`. */
+export async function endSlurmStudiesUnder(root: string, removeFiles: () => void): Promise<void> {
+  const dirs: string[] = [];
+  const walk = (d: string, depth: number) => {
+    let entries: Dirent[] = [];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (entries.some((e) => e.name === 'slurm.json')) dirs.push(d);
+    if (depth < 3) for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name), depth + 1);
+  };
+  walk(root, 0);
+  const ids = dirs.flatMap((d) => {
+    try {
+      return readSlurmState(d).submissions.map((s) => s.job_id);
+    } catch {
+      return [];
+    }
+  });
+  await endSlurmStudy(undefined, removeFiles, ids);
+}
+
+export async function endSlurmStudy(studyDir: string | undefined, removeFiles: () => void, extraJobIds: string[] = []): Promise<void> {
+  let ids = [...extraJobIds];
+  try {
+    if (studyDir) ids = [...ids, ...readSlurmState(studyDir).submissions.map((s) => s.job_id)];
+  } catch {
+    // no Slurm state: nothing was submitted
+  }
+  ids = [...new Set(ids.map((id) => id.split('_')[0]!))];
+  try {
+    if (ids.length > 0) {
+      scancelQuiet(ids);
+      const end = Date.now() + 120_000;
+      for (;;) {
+        const left = await squeue(ids);
+        if (left.length === 0) break;
+        if (Date.now() > end) throw new Error(`Slurm tasks still alive 120 s after scancel: ${left.map((t) => `${t.jobId} ${t.state}`).join(', ')}`);
+        await sleep(500);
+      }
+    }
+  } finally {
+    removeFiles();
   }
 }
 

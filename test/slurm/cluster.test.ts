@@ -15,6 +15,7 @@ import {
   completionLines,
   finished,
   journalEvents,
+  endSlurmStudy,
   scancelQuiet,
   slurmDown,
   slurmFixtureWorker,
@@ -39,10 +40,7 @@ function fixtureStudy(params: Array<Record<string, unknown>>, nCycles = 1) {
       jobs.push(r.jobId);
       return r;
     },
-    done() {
-      scancelQuiet(jobs);
-      t.cleanup();
-    },
+    done: () => endSlurmStudy(t.studyDir, t.cleanup, jobs),
   };
 }
 
@@ -71,7 +69,7 @@ describe('slurm launcher on a real single-node cluster', { concurrency: true, ti
       assert.equal(ends.length, 6);
       assert.equal(journalEvents(s.studyDir).filter((e) => e.type === 'study_finished' && e.status === 'completed').length, 1);
     } finally {
-      s.done();
+      await s.done();
     }
   });
 
@@ -88,7 +86,7 @@ describe('slurm launcher on a real single-node cluster', { concurrency: true, ti
       const ends = journalEvents(s.studyDir).filter((e) => e.type === 'run_status' && e.run.status === 'completed');
       assert.equal(ends.length, 16);
     } finally {
-      s.done();
+      await s.done();
     }
   });
 
@@ -122,7 +120,7 @@ describe('slurm launcher on a real single-node cluster', { concurrency: true, ti
       assert.equal(m2.runs[0]!.attempts.length, 2);
       assert.deepEqual(completionLines(s.completions).sort(), ['0:2:', '1:1:', '2:1:']);
     } finally {
-      s.done();
+      await s.done();
     }
   });
 
@@ -138,7 +136,7 @@ describe('slurm launcher on a real single-node cluster', { concurrency: true, ti
       assert.equal(m.status, 'failed');
       assert.deepEqual(completionLines(s.completions), []);
     } finally {
-      s.done();
+      await s.done();
     }
   });
 
@@ -156,7 +154,7 @@ describe('slurm launcher on a real single-node cluster', { concurrency: true, ti
       assert.deepEqual(await squeue([sub.jobId]), []);
       assert.ok(readSlurmState(s.studyDir).submissions[0]!.cancelled_at);
     } finally {
-      s.done();
+      await s.done();
     }
   });
 
@@ -174,7 +172,7 @@ describe('slurm launcher on a real single-node cluster', { concurrency: true, ti
       assert.deepEqual(r.active, [0]);
       await cancelStudy(s.studyDir);
     } finally {
-      s.done();
+      await s.done();
     }
   });
 });

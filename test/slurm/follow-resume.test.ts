@@ -15,7 +15,7 @@ import { cancelStudy, submitStudy } from '../../src/runner/slurm/launcher.ts';
 import { readSlurmState } from '../../src/study-dir/read.ts';
 import { squeue } from '../../src/runner/slurm/commands.ts';
 import { makePlan, tempStudy } from '../runner/helpers.ts';
-import { completionLines, finished, llem, scancelQuiet, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
+import { completionLines, endSlurmStudy, finished, llem, scancelQuiet, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 /** Reads the manifest only (no Slurm poll: these tests must leave the poll cache to the command under test). */
 async function waitManifestOnly(studyDir: string, done: (m: Manifest) => boolean, timeoutMs: number, what: string): Promise<Manifest> {
@@ -104,8 +104,7 @@ describe('Slurm follow-up: resume --cycles, status, watch', { concurrency: true,
       assert.match(same.stderr, /nothing to submit/);
       assert.equal(readSlurmState(dir).submissions.length, 2);
     } finally {
-      if (dir) scancelQuiet(readSlurmState(dir).submissions.map((s) => s.job_id));
-      rmSync(root, { recursive: true, force: true });
+      await endSlurmStudy(dir, () => rmSync(root, { recursive: true, force: true }));
     }
   });
 
@@ -147,8 +146,7 @@ describe('Slurm follow-up: resume --cycles, status, watch', { concurrency: true,
       assert.match(blind.stdout, /1 interrupted, 1 running/);
       await cancelStudy(s.studyDir);
     } finally {
-      if (jobId) scancelQuiet([jobId]);
-      s.cleanup();
+      await endSlurmStudy(s.studyDir, s.cleanup);
     }
   });
 
@@ -169,8 +167,7 @@ describe('Slurm follow-up: resume --cycles, status, watch', { concurrency: true,
       assert.equal(m.runs[1]!.attempts.length, 0);
       assert.deepEqual(completionLines(s.completions).map((l) => l.split(':')[0]), ['0']);
     } finally {
-      if (jobId) scancelQuiet([jobId]);
-      s.cleanup();
+      await endSlurmStudy(s.studyDir, s.cleanup);
     }
   });
 });

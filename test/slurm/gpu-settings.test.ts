@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/study-dir/read.ts';
 import { runResultSchema } from '../../src/results/schema.ts';
 import { buildFakeLibs, ensureAddonBuilt, fakeGpuEnv, fakeStateFile, readFakeStateLog, writeFakeScript, type FakeLibs } from '../native/fake.ts';
-import { llem, sleep, slurmDown, slurmUp } from './cluster-helpers.ts';
+import { endSlurmStudiesUnder, llem, sleep, slurmDown, slurmUp } from './cluster-helpers.ts';
 import { gpuStudyYaml } from '../native/fixtures/gpu-study.ts';
 
 let libs: FakeLibs;
@@ -64,7 +64,7 @@ describe('GPU settings through Slurm array tasks', { concurrency: true, timeout:
       assert.deepEqual(Object.keys(nodes), [os.hostname().split('.')[0]]);
       assert.ok(Object.values(nodes).every((n) => Object.values(n.devices).every((d) => Object.keys(d.applied).length === 0)));
     } finally {
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudiesUnder(s.root, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 
@@ -88,7 +88,7 @@ describe('GPU settings through Slurm array tasks', { concurrency: true, timeout:
       assert.deepEqual(JSON.parse(status.stdout).gpu_settings_unrestored, []);
       assert.ok(existsSync(path.join(dir, 'gpu-state.json')));
     } finally {
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudiesUnder(s.root, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 });

@@ -11,17 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { llemBin, waitFor } from '../runner/helpers.ts';
-import { llem, scancelQuiet, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
+import { endSlurmStudy, llem, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 /** manifest.json and slurm.json as written (small studies: one file each). */
 const manifestOf = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { runs: Array<Record<string, any>>; counts: Record<string, number> };
-const jobIdsOf = (dir: string): string[] => {
-  try {
-    return (JSON.parse(readFileSync(path.join(dir, 'slurm.json'), 'utf8')) as { submissions: Array<{ job_id: string }> }).submissions.map((s) => s.job_id);
-  } catch {
-    return [];
-  }
-};
 
 function setup(yaml: string) {
   const root = mkdtempSync(path.join(os.tmpdir(), 'llem-slurm-life-'));
@@ -75,8 +68,7 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
         assert.deepEqual(r.attempts.map((a) => [a.status, a.timeouts?.timeout_seconds]), [['failed', 3], ['completed', 60]]);
       }
     } finally {
-      if (dir) scancelQuiet(jobIdsOf(dir));
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudy(dir, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 
@@ -127,8 +119,7 @@ describe('the run lifecycle with --launcher slurm', { concurrency: true, timeout
       assert.equal(json.runner.launcher, 'local');
       assert.match(localErr, /takes the study over from Slurm job/);
     } finally {
-      if (dir) scancelQuiet(jobIdsOf(dir));
-      rmSync(s.root, { recursive: true, force: true });
+      await endSlurmStudy(dir, () => rmSync(s.root, { recursive: true, force: true }));
     }
   });
 });

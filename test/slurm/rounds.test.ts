@@ -14,7 +14,7 @@ import type { Manifest } from '../../src/study-dir/schema.ts';
 import { submitStudy } from '../../src/runner/slurm/launcher.ts';
 import type { CycleTarget } from '../../src/study/target.ts';
 import { makePlan, tempStudy } from '../runner/helpers.ts';
-import { llem, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest, finished } from './cluster-helpers.ts';
+import { endSlurmStudy, llem, sleep, slurmDown, slurmFixtureWorker, slurmUp, waitForManifest, finished } from './cluster-helpers.ts';
 
 const target: CycleTarget = { metric: 'energy_per_output_token_j', ci_half_width: { kind: 'relative', value: 0.05 }, min_cycles: 3, max_cycles: 5, decide: null, notes: [] };
 const QUIET = { epot_by_cycle: [1.0] };
@@ -69,7 +69,7 @@ describe('n_cycles: auto on Slurm: one round at a time', { concurrency: true, ti
       assert.equal(st.status, 'completed');
       assert.deepEqual(st.stopping.configs.map((c) => c.reason), ['target_met', 'max_cycles']);
     } finally {
-      s.cleanup();
+      await endSlurmStudy(s.studyDir, s.cleanup);
     }
   });
 
@@ -92,7 +92,7 @@ describe('n_cycles: auto on Slurm: one round at a time', { concurrency: true, ti
       assert.equal(m.runs.length, 8);
       assert.deepEqual(m.rounds!.stops.map((x) => [x.reason, x.cycles]), [['target_met', 3], ['max_cycles', 5]]);
     } finally {
-      s.cleanup();
+      await endSlurmStudy(s.studyDir, s.cleanup);
     }
   });
 });

@@ -11,7 +11,7 @@ import { submitStudy } from '../../src/runner/slurm/launcher.ts';
 import { readManifest, readSlurmState, readSummary } from '../../src/study-dir/read.ts';
 import { commandStudy, fakeGpuStudies } from '../worker/helpers.ts';
 import { fixtureWorkerPath, makePlan, tempStudy } from '../runner/helpers.ts';
-import { finished, journalEvents, llem, scancelQuiet, slurmDown, slurmUp, waitForManifest } from './cluster-helpers.ts';
+import { endSlurmStudy, finished, journalEvents, llem, slurmDown, slurmUp, waitForManifest } from './cluster-helpers.ts';
 
 const studies = fakeGpuStudies();
 
@@ -54,7 +54,7 @@ describe('the validity gate with --launcher slurm', { concurrency: true, timeout
       assert.match(summary.configs[0]!.runs[0]!, /-a2$/);
       assert.equal(summary.invalid_attempts.length, 1);
     } finally {
-      scancelQuiet([jobId!]);
+      await endSlurmStudy(dir, () => {}, [jobId!]);
     }
   });
 
@@ -87,8 +87,7 @@ describe('the validity gate with --launcher slurm', { concurrency: true, timeout
       await llem(['status', t.studyDir], process.env);
       assert.equal(JSON.stringify(readManifest(t.studyDir).runs), before);
     } finally {
-      scancelQuiet(jobs);
-      t.cleanup();
+      await endSlurmStudy(t.studyDir, t.cleanup, jobs);
     }
   });
 });
