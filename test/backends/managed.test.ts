@@ -94,7 +94,8 @@ test('a server that never gets ready is a PreflightError after its timeout, and 
       }),
       (err: unknown) => err instanceof ClassifiedError && err.errorType === 'PreflightError' && /not ready after 5 s/.test(err.message),
     );
-    assert.ok(Date.now() - t0 >= 5000);
+    // it waited for the startup timeout rather than failing at once (loose: timers and Date.now differ by their granularity)
+    assert.ok(Date.now() - t0 >= 4000, `gave up after ${Date.now() - t0} ms`);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     assert.ok(await waitDead(pid), 'the unready server was killed');
   } finally {
