@@ -165,8 +165,8 @@ describe('the run lifecycle through the CLI', { concurrency: 2, timeout: 600_000
     }
   });
 
-  it('resume owes the config gap (less the idle time) before its first run', async () => {
-    const s = setup(studyYaml({ config_gap_seconds: 25 }, 'sweep:\n  batch_size: [1, 2]\n'));
+  it('resume owes the config gap (less the idle time) and the cooldown before its first run', async () => {
+    const s = setup(studyYaml({ config_gap_seconds: 25, cooldown: '{ target_temp_c: 60, max_wait_seconds: 5 }' }, 'sweep:\n  batch_size: [1, 2]\n'));
     try {
       const first = llem(['run', s.yamlPath, '--out', s.out, '--no-tui', '--yes'], s.env);
       // stop during the gap after the first run: the second is left pending
@@ -187,6 +187,8 @@ describe('the run lifecycle through the CLI', { concurrency: 2, timeout: 600_000
       assert.equal(events[gapAt]!.kind, 'config');
       assert.ok(events[gapAt]!.total_seconds > 0 && events[gapAt]!.total_seconds <= 25, `the gap less the idle time: ${events[gapAt]!.total_seconds}`);
       assert.match(resumed.stderr, /config gap/);
+      // the resume's only run is its first: the cooldown step ran before it (no NVML here: it says it could not read the temperature)
+      assert.match(resumed.stderr, /cooldown skipped: GPU temperature unavailable/);
     } finally {
       s.cleanup();
     }
