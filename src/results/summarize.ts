@@ -429,7 +429,7 @@ export function summarizeStudy(input: SummaryInput): StudySummary {
       config_hash: pc.config_hash,
       label: pc.label,
       swept: sweptValues,
-      config: pc.config as unknown as Record<string, unknown>,
+      config: pc.config,
       planned_runs: plannedRuns,
       counts,
       partial: counts.completed < plannedRuns,

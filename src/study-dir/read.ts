@@ -77,8 +77,7 @@ export function parseWith<S extends z.ZodTypeAny>(schema: S, raw: unknown, file:
 export function readPlan(studyDir: string): PlanFile {
   const file = path.join(studyDir, PLAN_FILE);
   const raw = parseJson(file, readText(file, 'not found (is this a study directory? `llem run <study.yaml>` creates one)'), PLAN_HINT);
-  // configs are checked for what every reader relies on; the grammar built and checked the rest
-  return parseWith(planFileSchema, raw, file, PLAN_HINT) as unknown as PlanFile;
+  return parseWith(planFileSchema, raw, file, PLAN_HINT);
 }
 
 /**

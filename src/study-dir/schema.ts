@@ -6,10 +6,6 @@ import { z } from 'zod';
 import { ERROR_TYPES, PHASES } from '../runner/protocol.ts';
 import { treeCleanupSchema } from '../runner/process-tree.ts';
 import { FLAG_CODES, metricsSchema } from '../results/schema.ts';
-import { DEFAULT_EXECUTION, executionSchema } from '../study/schema.ts';
-import type { ExecutionConfig } from '../study/types.ts';
-import { cycleTargetSchema } from '../study/target.ts';
-import { validityPolicySchema } from '../measure/validity.ts';
 import { gpuDeviceSettingsSchema } from '../gpu-settings/record.ts';
 
 // ── statuses (src/study-dir/statuses.ts: no imports, so that any module can use them) ──────────
@@ -208,50 +204,9 @@ export const studySnapshotSchema = z.object({
 });
 export type StudySnapshot = z.infer<typeof studySnapshotSchema>;
 
-// ── plan.json ───────────────────────────────────────────────────────────────────────────────
+// ── plan.json (its shapes are the study's effective ones: src/study/plan-schema.ts) ─────────────
 
-/** plan.json's execution: the study file's execution section with its defaults applied. */
-/** plan.json holds the resolved forms: a cycle count (auto starts at target.min_cycles), the
- * resolved stopping rule and validity policy (not their YAML shapes). */
-const planExecutionSchema = executionSchema
-  .extend({
-    n_cycles: z.number().int().min(1).optional(),
-    target: cycleTargetSchema.nullable().optional(),
-    validity: validityPolicySchema.optional(),
-  })
-  .transform((e): ExecutionConfig => ({ ...DEFAULT_EXECUTION, ...e }));
-
-export const planFileSchema = z.object({
-  schema_version: z.literal(1),
-  study_name: z.string(),
-  study_hash: z.string(),
-  source_path: z.string(),
-  created_at: z.string(),
-  execution: planExecutionSchema,
-  cycle_seed: z.number(),
-  configs: z.array(
-    z.object({
-      config_hash: z.string(),
-      label: z.string(),
-      // the grammar made and checked each config; here only what every reader relies on
-      config: z.object({ model: z.string(), backend: z.string() }).passthrough(),
-    }),
-  ),
-  skipped: z.array(z.object({ label: z.string(), config: z.record(z.string(), z.unknown()), reasons: z.array(z.string()) })),
-  order: z.array(z.object({ index: z.number().int().min(0), config_hash: z.string(), cycle: z.number().int() })),
-  warnings: z.array(z.string()).default([]),
-  /** The study's `slo:` conditions (issue 16), canonical; absent = none. */
-  slo: z.array(z.string()).optional(),
-  estimate: z
-    .object({
-      total_seconds: z.number(),
-      low_seconds: z.number(),
-      high_seconds: z.number(),
-      finish_at: z.string(),
-      per_config: z.array(z.object({ config_hash: z.string() }).passthrough()),
-    })
-    .passthrough(),
-});
+export { planFileSchema } from '../study/plan-schema.ts';
 
 // ── slurm.json ──────────────────────────────────────────────────────────────────────────────
 

@@ -460,7 +460,7 @@ function expandRaw(model: StudyModel, i: number, issues: StudyIssue[] | null): E
     seed: (raw.seed as number | undefined) ?? DEFAULT_SEED,
     warmup: warmup.config,
   };
-  for (const [key, value] of rc.direct) (config as unknown as Record<string, unknown>)[key] = value;
+  for (const [key, value] of rc.direct) (config as Record<string, unknown>)[key] = value;
   const reasons = [...warmup.reasons, ...rc.sectionReasons, ...invalidReasons(config, spec)];
   return new Expanded(i, rc.label, config, reasons);
 }

@@ -159,7 +159,7 @@ export async function planStudy(studyPath: string, opts: PlanOptions = {}): Prom
       const e = expandConfig(model, i);
       const reasons = e.config.gpu ? [...e.reasons, ...gpuLimits.reasons(e.config.gpu)] : e.reasons;
       if (reasons.length) {
-        skipped.push({ label: e.label, config: e.config as unknown as Record<string, unknown>, reasons });
+        skipped.push({ label: e.label, config: e.config, reasons });
         breakdown(e.config.backend).skipped++;
         continue;
       }

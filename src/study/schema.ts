@@ -1,18 +1,21 @@
 // zod schemas of the study YAML, field defaults, and zod-issue → positioned message conversion.
-// Backend sections come from the registry, so adding a backend touches nothing here.
+// Backend sections come from the registry, so adding a backend touches nothing here. The YAML
+// sections are the partial forms of the effective shapes in ./plan-schema.ts (defined once there).
 import { z } from 'zod';
 import { backendNames, backendSpecs, getBackendSpec, registryVersion } from '../backends/registry.ts';
-import type { BaselineConfig, EnergyConfig, ExecutionConfig, WarmupConfig } from './types.ts';
+import type { BaselineConfig, EnergyConfig, WarmupConfig } from './types.ts';
 import { didYouMean } from './errors.ts';
-import { ARRIVAL_EXPECTED, parseArrival } from '../arrival.ts';
 import { parseSlo, SloParseError } from '../results/slo.ts';
-
-/** `request_rate`: requests per second (> 0), or inf. */
-export const requestRateSchema = z.union([z.number().positive().finite(), z.literal('inf')], {
-  errorMap: () => ({ message: 'expected requests per second (a number > 0) or inf' }),
-});
-
-export const arrivalSchema = z.string().refine((v) => parseArrival(v) !== null, { message: ARRIVAL_EXPECTED });
+import {
+  arrivalSchema,
+  baselineConfigSchema,
+  datasetSpecSchema,
+  energyConfigSchema,
+  executionConfigSchema,
+  experimentConfigSchema,
+  requestRateSchema,
+  warmupConfigSchema,
+} from './plan-schema.ts';
 
 /** `slo:` conditions, a comma list or a list of them (src/results/slo.ts). */
 export const sloFieldSchema = z.union([z.string(), z.array(z.string()).min(1)]).superRefine((v, ctx) => {
@@ -25,7 +28,7 @@ export const sloFieldSchema = z.union([z.string(), z.array(z.string()).min(1)]).
 });
 import { gpuSectionSchema } from './gpu-settings.ts';
 import { nCyclesSchema, targetYamlSchema } from './target.ts';
-import { DEFAULT_VALIDITY, validityInputSchema } from '../measure/validity.ts';
+import { validityInputSchema } from '../measure/validity.ts';
 
 /** Universal experiment fields that are not backend sections. */
 export const UNIVERSAL_FIELDS = [
@@ -44,42 +47,12 @@ export const DEFAULT_SEED = 42;
 export const DEFAULT_WARMUP: WarmupConfig = { cv_threshold: 0.05, window: 5, min_prompts: 3, max_prompts: 30 };
 export const DEFAULT_BASELINE: BaselineConfig = { enabled: true, duration_seconds: 30, reuse_seconds: 300 };
 export const DEFAULT_ENERGY: EnergyConfig = { sample_interval_ms: 100, live_interval_ms: 500, rapl: true };
-export const DEFAULT_EXECUTION: ExecutionConfig = {
-  n_cycles: 3,
-  cycle_order: 'shuffled',
-  shuffle_seed: null,
-  config_gap_seconds: 5,
-  cycle_gap_seconds: 30,
-  cooldown: null,
-  experiment_timeout_seconds: null,
-  stall_timeout_seconds: 120,
-  max_runs_without_confirmation: 100,
-  parallel: 'off',
-  target: null,
-  validity: DEFAULT_VALIDITY,
-};
+// the defaults an older plan.json's execution takes too, so they live with its schema
+export { DEFAULT_EXECUTION } from './plan-schema.ts';
 
-const int = () => z.number().int();
-
-export const warmupSchema = z
-  .object({
-    cv_threshold: z.number().gt(0).max(1),
-    window: int().min(2),
-    min_prompts: int().min(0),
-    max_prompts: int().min(0),
-  })
-  .partial()
-  .strict();
-
-export const baselineSchema = z
-  .object({ enabled: z.boolean(), duration_seconds: z.number().min(0), reuse_seconds: z.number().min(0) })
-  .partial()
-  .strict();
-
-export const energySchema = z
-  .object({ sample_interval_ms: int().min(10), live_interval_ms: int().min(50), rapl: z.boolean() })
-  .partial()
-  .strict();
+export const warmupSchema = warmupConfigSchema.partial().strict();
+export const baselineSchema = baselineConfigSchema.partial().strict();
+export const energySchema = energyConfigSchema.partial().strict();
 
 const DATASET_EXPECTED =
   'expected "builtin", "builtin:<name>", "synthetic:<input_tokens>", a .jsonl path, or {kind: builtin|jsonl|synthetic, …}';
@@ -90,14 +63,7 @@ export const datasetSchema = z.unknown().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `${DATASET_EXPECTED}, got "${value}"` });
     return;
   }
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    const v = value as Record<string, unknown>;
-    const ok =
-      (v.kind === 'builtin' && typeof v.name === 'string' && Object.keys(v).length === 2) ||
-      (v.kind === 'jsonl' && typeof v.path === 'string' && Object.keys(v).length === 2) ||
-      (v.kind === 'synthetic' && Number.isInteger(v.input_tokens) && (v.input_tokens as number) >= 1 && Object.keys(v).length === 2);
-    if (ok) return;
-  }
+  if (datasetSpecSchema.safeParse(value).success) return;
   ctx.addIssue({ code: 'custom', message: DATASET_EXPECTED });
 });
 
@@ -142,15 +108,16 @@ export const experimentPartialSchema = memoByRegistry(buildExperimentPartialSche
 export const studyFileSchema = memoByRegistry(buildStudyFileSchema);
 
 function buildExperimentPartialSchema() {
+  const effective = experimentConfigSchema.shape;
   const shape: Record<string, z.ZodTypeAny> = {
-    model: z.string().min(1),
+    model: effective.model,
     backend: backendFieldSchema,
-    precision: z.string().min(1),
-    n: int().min(1),
-    max_new_tokens: int().min(1),
-    batch_size: int().min(1),
+    precision: effective.precision,
+    n: effective.n,
+    max_new_tokens: effective.max_new_tokens,
+    batch_size: effective.batch_size,
     dataset: datasetSchema,
-    seed: int().min(0),
+    seed: effective.seed,
     warmup: warmupSchema,
     baseline: baselineSchema,
     energy: energySchema,
@@ -163,22 +130,11 @@ function buildExperimentPartialSchema() {
   return z.object(shape).partial().strict();
 }
 
-export const executionSchema = z
-  .object({
+/** `execution:` as written: the effective execution's fields, with the YAML forms of three. */
+export const executionSchema = executionConfigSchema
+  .extend({
     n_cycles: nCyclesSchema, // a count, or `auto` with `target:` (src/study/target.ts)
     target: targetYamlSchema,
-    cycle_order: z.enum(['sequential', 'interleaved', 'shuffled']),
-    shuffle_seed: int().min(0).max(0xffffffff).nullable(),
-    config_gap_seconds: z.number().min(0),
-    cycle_gap_seconds: z.number().min(0),
-    cooldown: z
-      .object({ target_temp_c: z.number().min(15).max(110), max_wait_seconds: z.number().min(0).default(300) })
-      .strict()
-      .nullable(),
-    experiment_timeout_seconds: z.number().positive().nullable(),
-    stall_timeout_seconds: z.number().positive(),
-    max_runs_without_confirmation: int().min(0),
-    parallel: z.enum(['off', 'per_gpu']),
     /** Which recorded conditions make a run invalid (src/measure/validity.ts). */
     validity: validityInputSchema,
   })

@@ -137,7 +137,7 @@ function buildResult(
     config_hash: spec.config_hash,
     cycle: spec.cycle,
     attempt: spec.attempt,
-    config: config as unknown as Record<string, unknown>,
+    config,
     backend: { name: config.backend, version: load.info.backend_version },
     model: {
       id: config.model,
