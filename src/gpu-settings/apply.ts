@@ -13,7 +13,7 @@ import type { AddonGpuSettings, GpuDeviceRef } from '../native/index.ts';
 import { describeGpu, gpuSettingReasons, gpuSettingsSchema, type GpuSettings } from '../study/gpu-settings.ts';
 import { GpuSettingsError, settingsErrorFrom, type GpuControl } from './control.ts';
 import { limitsOf } from './limits.ts';
-import { CLOCK_EVENT_GPU_IDLE, POWER_TOLERANCE_W, type GpuDeviceSettings } from './record.ts';
+import { CLOCK_EVENT_GPU_IDLE, DEFAULT_SM_CLOCK_STEP_MHZ, POWER_TOLERANCE_W, type GpuDeviceSettings } from './record.ts';
 import {
   GPU_STATE_FILE,
   isChanged,
@@ -139,7 +139,7 @@ function runStep(control: GpuControl, ref: GpuDeviceRef, s: Step): void {
  * locked clock within the driver's step of its range. A GPU idle below its clock lock is noted,
  * not failed (clocks rise to the lock when work arrives; the window's drift check sees the rest).
  */
-function verify(control: GpuControl, ref: GpuDeviceRef, want: GpuSettings, targetPowerMw: number | null): { info: AddonGpuSettings; notes: string[] } {
+function verify(control: GpuControl, ref: GpuDeviceRef, want: GpuSettings, targetPowerMw: number | null): { info: AddonGpuSettings; notes: string[]; smStepMhz: number | null } {
   const info = control.read(ref.index);
   const gpu = describeGpu(ref);
   const notes: string[] = [];
@@ -176,13 +176,14 @@ function verify(control: GpuControl, ref: GpuDeviceRef, want: GpuSettings, targe
       `${gpu}: the ${what} clock is ${mhz} MHz after locking it to [${range[0]}, ${range[1]}] MHz (the driver may round it to ${range[0] - slack.below}–${range[1] + slack.above} MHz)`,
     );
   };
-  const smStep = 'step' in limits.sm_clock_mhz ? limits.sm_clock_mhz.step : 15;
-  checkClock('SM', want.sm_clock_mhz, info.smClockMhz, { below: smStep, above: smStep });
+  const smStepMhz = 'step' in limits.sm_clock_mhz ? limits.sm_clock_mhz.step : null;
+  const smSlack = smStepMhz ?? DEFAULT_SM_CLOCK_STEP_MHZ;
+  checkClock('SM', want.sm_clock_mhz, info.smClockMhz, { below: smSlack, above: smSlack });
   if (want.memory_clock_mhz) {
     const memValues = 'values' in limits.memory_clock_mhz ? limits.memory_clock_mhz.values : [];
     checkClock('memory', want.memory_clock_mhz, info.memClockMhz, memorySlack(want.memory_clock_mhz, memValues));
   }
-  return { info, notes };
+  return { info, notes, smStepMhz };
 }
 
 /**
@@ -266,7 +267,7 @@ export function applyGpuSettings(
     const originalMw = rec && (isChanged(rec) || p.steps.length > 0) ? rec.original.power_limit_mw : p.info.powerLimitMw;
     const powerStep = p.steps.find((s) => s.kind === 'power');
     const targetMw = want.power_limit_w !== undefined ? Math.round(want.power_limit_w * 1000) : powerStep?.kind === 'power' ? powerStep.mw : null;
-    const { info, notes } = verify(ctx.control, p.ref, want, targetMw);
+    const { info, notes, smStepMhz } = verify(ctx.control, p.ref, want, targetMw);
     const enforcedMw = info.enforcedPowerLimitMw ?? info.powerLimitMw;
     return {
       uuid: p.ref.uuid,
@@ -279,6 +280,8 @@ export function applyGpuSettings(
       },
       enforced: { power_limit_w: enforcedMw === null ? null : enforcedMw / 1000, sm_clock_mhz: info.smClockMhz, memory_clock_mhz: info.memClockMhz },
       original_power_limit_w: originalMw === null ? null : originalMw / 1000,
+      // the child checks the lock at the window end with this GPU's own step
+      ...(want.sm_clock_mhz ? { sm_clock_step_mhz: smStepMhz } : {}),
       notes,
     };
   });

@@ -16,6 +16,9 @@ export const CLOCK_EVENT_GPU_IDLE = 0x1;
 /** Power in watts within which a limit counts as the one requested (the issue's "within 1 W"). */
 export const POWER_TOLERANCE_W = 1;
 
+/** The SM clock step assumed when NVML lists no supported clocks (H100/H200 and A100 step by 15 MHz). */
+export const DEFAULT_SM_CLOCK_STEP_MHZ = 15;
+
 export const gpuDeviceSettingsSchema = z
   .object({
     uuid: z.string(),
@@ -31,6 +34,12 @@ export const gpuDeviceSettingsSchema = z
       .strict(),
     /** The power limit before the study: what `default` means for this GPU. */
     original_power_limit_w: z.number().nullable(),
+    /**
+     * With an SM clock lock: the spacing of this GPU's supported SM clocks (NVML), the slack the
+     * lock is checked with at the window end; null = not known (DEFAULT_SM_CLOCK_STEP_MHZ used).
+     * Absent without a lock and in results written before it.
+     */
+    sm_clock_step_mhz: z.number().nullable().optional(),
     /** How settings were checked when not simply equal (an idle GPU below its clock lock, …). */
     notes: z.array(z.string()),
   })
@@ -86,7 +95,7 @@ export function settingDrift(
   before: readonly GpuSettingsSnapshot[],
   after: readonly GpuSettingsSnapshot[],
   requested: GpuSettings | undefined,
-  clockStepMhz: { sm: number; mem: number } = { sm: 15, mem: 1 },
+  clockStepMhz: { sm: number; mem: number } = { sm: DEFAULT_SM_CLOCK_STEP_MHZ, mem: 1 },
   verified: readonly GpuDeviceSettings[] = [],
 ): string[] {
   const reasons: string[] = [];
@@ -109,8 +118,8 @@ export function settingDrift(
       if (verifiedMhz !== null && Math.abs(mhz - verifiedMhz) <= step) return;
       if ((mhz < range[0] - step && !idle) || mhz > range[1] + step) reasons.push(`${gpu}: ${what} clock ${mhz} MHz at the end of the window is outside the lock [${range[0]}, ${range[1]}] MHz`);
     };
-    lock('SM', requested?.sm_clock_mhz, a.smClockMhz, clockStepMhz.sm);
     const v = verified.find((x) => x.uuid === b.uuid);
+    lock('SM', requested?.sm_clock_mhz, a.smClockMhz, v?.sm_clock_step_mhz ?? clockStepMhz.sm);
     lock('memory', requested?.memory_clock_mhz, a.memClockMhz, clockStepMhz.mem, v?.enforced.memory_clock_mhz ?? null);
   }
   return reasons;

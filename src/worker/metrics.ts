@@ -305,7 +305,7 @@ export const RECORD_DEFINITIONS = {
   energy_window: 'The window-start and window-stop reads of every GPU (absolute counter in mJ, power, time from the window start); with power.csv they make energy_j reproducible from the files alone; sampler errors are kept here',
   foreign_gpu: 'Compute processes on the measured GPUs other than this worker and its descendants, with their memory and the GPU utilisation, at preflight (before the model loads) and at the window edges',
   device_selection_notes: 'How CUDA_VISIBLE_DEVICES was mapped to NVML devices (ignored entries, index order, MIG)',
-  'environment.gpu_settings': 'The GPU settings the run ran under, per GPU: requested (as the config asks; null = default), enforced (what the driver reported after the parent applied and verified them), original_power_limit_w (the limit before the study, what default stands for), notes; gpu_setting_drift and drift_reasons (a setting that changed between the apply and the window end)',
+  'environment.gpu_settings': 'The GPU settings the run ran under, per GPU: requested (as the config asks; null = default), enforced (what the driver reported after the parent applied and verified them), original_power_limit_w (the limit before the study, what default stands for), sm_clock_step_mhz (with an SM clock lock: the spacing of the GPU\'s supported SM clocks, the slack the lock is checked with), notes; gpu_setting_drift and drift_reasons (a setting that changed between the apply and the window end)',
   'power.csv': 'One row per (read, GPU): the start edge read, the sampler points inside the window, the stop edge read (column row); energy_counter_mj is the absolute counter, energy_j the counter since the start read',
 } as const;
 

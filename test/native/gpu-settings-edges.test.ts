@@ -114,6 +114,16 @@ describe('verify: a clock lock the clock does not follow', { timeout: 120_000 },
     assert.ok(nothingListed(r.studyDir));
   });
 
+  test('SM on a GPU whose clocks step by 30 MHz: a 1410 lock running at 1440 is one step off, verified and measured; the step is recorded for the window-end check', async () => {
+    gpu({ devices: [{ locksIgnored: true, smClockMhz: 1440, smClocks: { lowestMhz: 210, highestMhz: 1980, stepMhz: 30 } }] });
+    const r = await runOne({ sm_clock_mhz: [1410, 1410] });
+    assert.equal(r.code, 0, JSON.stringify(r.run));
+    assert.equal(r.run.status, 'completed');
+    const applied = r.run.attempts[0]!.gpu_settings![0]!;
+    assert.deepEqual([applied.enforced.sm_clock_mhz, applied.sm_clock_step_mhz], [1440, 30]);
+    assert.ok(nothingListed(r.studyDir));
+  });
+
   test('SM: below the lock on a busy GPU is a mismatch; on an idle one (clock-event reason GpuIdle) it is a note', () => {
     for (const idle of [false, true]) {
       const g = gpu({ devices: [{ locksIgnored: true, smClockMhz: 990, throttle: [[0, idle ? 0x1 : 0]] }] });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { planStudy, type PlanOptions, type StudyPlan } from '../../src/study/plan.ts';
 import { canonicalJson, configHash } from '../../src/study/hash.ts';
 import { clockStepMhz, gpuSettingReasons, gpuSettingsUsed, type GpuDeviceLimits } from '../../src/study/gpu-settings.ts';
-import { settingDrift, type GpuSettingsSnapshot } from '../../src/gpu-settings/record.ts';
+import { settingDrift, type GpuDeviceSettings, type GpuSettingsSnapshot } from '../../src/gpu-settings/record.ts';
 import type { PlannedConfig } from '../../src/study/types.ts';
 import { withStudy, inputError } from './study-helpers.ts';
 
@@ -158,5 +158,28 @@ describe('pure checks', () => {
     const unlocked = settingDrift([snap({})], [snap({ smClockMhz: 1980 })], { sm_clock_mhz: [1410, 1410] });
     assert.match(unlocked[0]!, /SM clock 1980 MHz at the end of the window is outside the lock \[1410, 1410\] MHz/);
     assert.match(settingDrift([snap({})], [], undefined)[0]!, /could not be read at the end/);
+  });
+
+  it('settingDrift checks a clock lock with the step of the GPU the parent verified, 15 MHz only when it is unknown', () => {
+    const snap = (over: Partial<GpuSettingsSnapshot>): GpuSettingsSnapshot => ({
+      uuid: 'GPU-0', index: 0, name: 'Fake coarse-step GPU', powerLimitMw: 300_000, enforcedPowerLimitMw: 300_000, smClockMhz: 1410, memClockMhz: 2619, clockEventReasons: 0, ...over,
+    });
+    const verified = (step: number | null | undefined): GpuDeviceSettings => ({
+      uuid: 'GPU-0', index: 0, name: 'Fake coarse-step GPU',
+      requested: { power_limit_w: null, sm_clock_mhz: [1410, 1410], memory_clock_mhz: null },
+      enforced: { power_limit_w: 300, sm_clock_mhz: 1440, memory_clock_mhz: 2619 },
+      original_power_limit_w: 300,
+      ...(step === undefined ? {} : { sm_clock_step_mhz: step }),
+      notes: [],
+    });
+    const lock = { sm_clock_mhz: [1410, 1410] as [number, number] };
+    // supported clocks 30 MHz apart: the driver runs a 1410 lock at 1440, one step above
+    assert.deepEqual(settingDrift([snap({})], [snap({ smClockMhz: 1440 })], lock, undefined, [verified(30)]), []);
+    // two steps above is drift, whatever the step
+    assert.match(settingDrift([snap({})], [snap({ smClockMhz: 1470 })], lock, undefined, [verified(30)])[0]!, /SM clock 1470 MHz .* outside the lock/);
+    // step unknown (NVML listed no clocks), or a result written before the step was recorded: 15 MHz
+    for (const v of [verified(null), verified(undefined)]) {
+      assert.match(settingDrift([snap({})], [snap({ smClockMhz: 1440 })], lock, undefined, [v])[0]!, /SM clock 1440 MHz .* outside the lock/);
+    }
   });
 });
