@@ -95,7 +95,6 @@ export function settingDrift(
   before: readonly GpuSettingsSnapshot[],
   after: readonly GpuSettingsSnapshot[],
   requested: GpuSettings | undefined,
-  clockStepMhz: { sm: number; mem: number } = { sm: DEFAULT_SM_CLOCK_STEP_MHZ, mem: 1 },
   verified: readonly GpuDeviceSettings[] = [],
 ): string[] {
   const reasons: string[] = [];
@@ -119,8 +118,9 @@ export function settingDrift(
       if ((mhz < range[0] - step && !idle) || mhz > range[1] + step) reasons.push(`${gpu}: ${what} clock ${mhz} MHz at the end of the window is outside the lock [${range[0]}, ${range[1]}] MHz`);
     };
     const v = verified.find((x) => x.uuid === b.uuid);
-    lock('SM', requested?.sm_clock_mhz, a.smClockMhz, v?.sm_clock_step_mhz ?? clockStepMhz.sm);
-    lock('memory', requested?.memory_clock_mhz, a.memClockMhz, clockStepMhz.mem, v?.enforced.memory_clock_mhz ?? null);
+    lock('SM', requested?.sm_clock_mhz, a.smClockMhz, v?.sm_clock_step_mhz ?? DEFAULT_SM_CLOCK_STEP_MHZ);
+    // memory: within 1 MHz of the lock, or of the listed clock the parent verified it ran at
+    lock('memory', requested?.memory_clock_mhz, a.memClockMhz, 1, v?.enforced.memory_clock_mhz ?? null);
   }
   return reasons;
 }
@@ -169,7 +169,7 @@ export function runGpuSettingsRecord(input: {
         reasons.push(`${describeGpu(d)}: enforced power limit ${atStart} W at the window start, not the ${d.enforced.power_limit_w} W verified before the run`);
       }
     }
-    reasons.push(...settingDrift(start, stop, input.requested, undefined, applied ?? []));
+    reasons.push(...settingDrift(start, stop, input.requested, applied ?? []));
   } else {
     for (const d of devices) d.notes.push(`drift not checked: ${input.unreadable ?? 'the settings could not be read at the window edges'}`);
   }

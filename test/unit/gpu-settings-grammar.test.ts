@@ -174,12 +174,12 @@ describe('pure checks', () => {
     });
     const lock = { sm_clock_mhz: [1410, 1410] as [number, number] };
     // supported clocks 30 MHz apart: the driver runs a 1410 lock at 1440, one step above
-    assert.deepEqual(settingDrift([snap({})], [snap({ smClockMhz: 1440 })], lock, undefined, [verified(30)]), []);
+    assert.deepEqual(settingDrift([snap({})], [snap({ smClockMhz: 1440 })], lock, [verified(30)]), []);
     // two steps above is drift, whatever the step
-    assert.match(settingDrift([snap({})], [snap({ smClockMhz: 1470 })], lock, undefined, [verified(30)])[0]!, /SM clock 1470 MHz .* outside the lock/);
+    assert.match(settingDrift([snap({})], [snap({ smClockMhz: 1470 })], lock, [verified(30)])[0]!, /SM clock 1470 MHz .* outside the lock/);
     // step unknown (NVML listed no clocks), or a result written before the step was recorded: 15 MHz
     for (const v of [verified(null), verified(undefined)]) {
-      assert.match(settingDrift([snap({})], [snap({ smClockMhz: 1440 })], lock, undefined, [v])[0]!, /SM clock 1440 MHz .* outside the lock/);
+      assert.match(settingDrift([snap({})], [snap({ smClockMhz: 1440 })], lock, [v])[0]!, /SM clock 1440 MHz .* outside the lock/);
     }
   });
 });
