@@ -1,6 +1,7 @@
 // Builders of plans, snapshots and results as plain objects, for the results tests and bench.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_EXECUTION } from '../../src/study/plan-schema.ts';
 import type { ExperimentConfig, PlanFile } from '../../src/study/types.ts';
 import type { RunSnapshot, RunStatus, StudySnapshot } from '../../src/runner/events.ts';
 import type { ErrorType } from '../../src/runner/protocol.ts';
@@ -41,18 +42,7 @@ export function makePlan(configs: ConfigFixture[], nCycles: number, over: Partia
     study_hash: 'abcdef0123456789',
     source_path: '/tmp/fixture-study.yaml',
     created_at: '2026-01-01T00:00:00.000Z',
-    execution: {
-      n_cycles: nCycles,
-      cycle_order: 'shuffled',
-      shuffle_seed: null,
-      config_gap_seconds: 5,
-      cycle_gap_seconds: 30,
-      cooldown: null,
-      experiment_timeout_seconds: null,
-      stall_timeout_seconds: 60,
-      max_runs_without_confirmation: 100,
-      parallel: 'off',
-    },
+    execution: { ...DEFAULT_EXECUTION, n_cycles: nCycles, stall_timeout_seconds: 60 },
     cycle_seed: 12345,
     configs: configs.map((c) => ({ config_hash: c.hash, label: c.label, config: c.config })),
     skipped: [],

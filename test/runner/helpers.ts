@@ -5,10 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeArgsFor } from '../../src/node-entry.ts';
+import { isExitedState, readProcStat } from '../../src/runner/proc.ts';
 import '../isolate-state.ts';
 import { createStudyDir } from '../../src/runner/study-dir.ts';
 import type { WorkerCommand } from '../../src/runner/attempt.ts';
 import type { CycleOrder, ExecutionConfig, ExperimentConfig, PlanFile, PlannedRun } from '../../src/study/types.ts';
+import { DEFAULT_EXECUTION } from '../../src/study/plan-schema.ts';
 
 export const fixtureWorkerPath = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 export const llemBin = fileURLToPath(new URL('../../bin/llem.js', import.meta.url));
@@ -87,16 +89,13 @@ export function makePlan(
     source_path: options.sourcePath ?? '/nonexistent/study.yaml',
     created_at: new Date().toISOString(),
     execution: {
+      ...DEFAULT_EXECUTION,
       n_cycles: nCycles,
       cycle_order: order,
-      shuffle_seed: null,
       config_gap_seconds: 0,
       cycle_gap_seconds: 0,
-      cooldown: null,
       experiment_timeout_seconds: 60,
       stall_timeout_seconds: 30,
-      max_runs_without_confirmation: 100,
-      parallel: 'off',
       ...options.execution,
     },
     cycle_seed: 1,
@@ -122,6 +121,12 @@ export function tempStudy(plan: PlanFile | ((yamlPath: string) => PlanFile)): Te
   const p = typeof plan === 'function' ? plan(yamlPath) : plan;
   const studyDir = createStudyDir(p, yamlPath, path.join(root, 'out'));
   return { root, yamlPath, studyDir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** `pid` exists and has not exited (a zombie waiting for its parent to reap it has exited). */
+export function processRunning(pid: number): boolean {
+  const s = readProcStat(pid);
+  return s !== null && !isExitedState(s.state);
 }
 
 /** pids in process group `pgid` (ps), excluding zombies. */
