@@ -10,7 +10,7 @@ import { readManifest } from '../../src/study-dir/read.ts';
 import { ManifestStore } from '../../src/runner/manifest.ts';
 import { procStartTicks } from '../../src/runner/proc.ts';
 import { pidAlive } from '../../src/runner/lock.ts';
-import { fixtureWorker, fixtureWorkerPath, groupMembers, llemBin, makePlan, tempStudy, waitFor } from './helpers.ts';
+import { fixtureWorker, fixtureWorkerPath, groupMembers, llemBin, makePlan, processRunning, tempStudy, waitFor } from './helpers.ts';
 
 interface CliRun {
   proc: ChildProcess;
@@ -121,7 +121,8 @@ test('a SIGKILLed runner leaves no orphan: the child ends its group (grandchildr
     const t0 = Date.now();
     await waitFor(() => groupMembers(pid).length === 0, 15_000, 'the orphaned group to end itself');
     const goneAfterMs = Date.now() - t0;
-    assert.ok(grandchildren.every((p) => !pidAlive(p)));
+    // exited: gone, or a zombie that init has not reaped yet (groupMembers does not count those either)
+    assert.ok(grandchildren.every((p) => !processRunning(p)), `grandchildren still running: ${grandchildren.filter(processRunning).join(', ')}`);
     // the design target is 2 s; on a shared 2-core box we only log it
     if (goneAfterMs > 2000) console.log(`orphaned group gone after ${goneAfterMs} ms (target 2000 ms)`);
   } finally {
